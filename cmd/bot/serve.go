@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/stagebot/stagebot/internal/config"
+	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/queue"
+	"github.com/stagebot/stagebot/internal/server"
+	"github.com/stagebot/stagebot/internal/workflow"
+)
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bot serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	s, err := config.Load(fs, args, envLookup)
+	if err != nil {
+		return err
+	}
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("cannot start:\n%w", err)
+	}
+	key, _, err := s.PrivateKey()
+	if err != nil {
+		return fmt.Errorf("cannot start: %w", err)
+	}
+	log := logging.New(stderr, s.LogLevel)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	app, err := gh.NewApp(gh.AppConfig{AppID: s.GitHubAppID, PrivateKey: key, APIURL: s.GitHubAPIURL})
+	if err != nil {
+		return fmt.Errorf("cannot start: %w", err)
+	}
+	wf := &workflow.Workflow{Installation: func(id int64) workflow.GitHub { return app.Installation(id) }}
+
+	q, err := queue.Open(ctx, queue.Config{
+		DatabaseURL: s.DatabaseURL,
+		SQLitePath:  s.DatabasePath(),
+		Workers:     s.Workers,
+		JobTimeout:  s.JobTimeout,
+		Handlers:    wf,
+		Logger:      log,
+		Registerer:  reg,
+	})
+	if err != nil {
+		return fmt.Errorf("cannot start: %w", err)
+	}
+	defer q.Close()
+	if q.Requeued > 0 {
+		log.Warn("jobs interrupted by the previous stop will run again", "jobs", q.Requeued)
+	}
+
+	srv, err := server.New(server.Config{WebhookSecret: []byte(s.GitHubWebhookSecret), Queue: q, Logger: log, Registry: reg})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot start: listen on %s: %w", s.Listen, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
+	// River lives until Stop, not until ctx: a signal should drain it, not
+	// cut running jobs off.
+	if err := q.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	database := "sqlite"
+	if s.DatabaseURL != "" {
+		database = "postgres"
+	}
+	log.Info("stagebot serving", "addr", ln.Addr().String(), "version", version, "database", database, "workers", s.Workers)
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: no new deliveries; waiting for running jobs", "timeout", s.ShutdownTimeout.String())
+	case err := <-serveErr:
+		log.Error("http server failed", "error", err.Error())
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "error", err.Error())
+	}
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), s.ShutdownTimeout)
+	defer cancelStop()
+	if err := q.Stop(stopCtx); err != nil {
+		log.Warn("queue stop", "error", err.Error())
+	}
+	log.Info("stopped")
+	return nil
+}

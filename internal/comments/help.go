@@ -1,0 +1,46 @@
+// Package comments renders what the bot posts: plan and apply results,
+// check-run summaries and replies to commands. It does no I/O.
+package comments
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ReplyMarker marks the bot's reply to one comment, so a re-run of the same
+// job edits that reply instead of posting another.
+func ReplyMarker(commentID int64) string {
+	return fmt.Sprintf("<!-- stagebot:reply-to=%d -->", commentID)
+}
+
+// HelpInput is what /help shows besides the commands.
+type HelpInput struct {
+	// Stages of the repository, in apply order; empty when unknown.
+	Stages []string
+	// WhoMayApply describes who may /apply and /unlock, e.g. "users with
+	// write permission".
+	WhoMayApply string
+	// Problem, when set, is shown first: why the comment was not taken.
+	Problem string
+}
+
+// Help renders the reply to /help, or to a command the bot could not take.
+func Help(in HelpInput) string {
+	var b strings.Builder
+	if in.Problem != "" {
+		fmt.Fprintf(&b, "**stagebot could not take this command:** %s\n\n", in.Problem)
+	}
+	b.WriteString("### stagebot commands\n\nWrite a command as the first line of a PR comment:\n\n")
+	b.WriteString("| command | what it does |\n|---|---|\n")
+	b.WriteString("| `/plan [stage...]` | plan the named stages, or every stage this PR affects |\n")
+	b.WriteString("| `/apply [stage...]` | apply the saved plans of the named stages (or all ready ones) in order |\n")
+	b.WriteString("| `/unlock [stage...]` | release this PR's lock on the stages |\n")
+	b.WriteString("| `/help` | show this message |\n")
+	if len(in.Stages) > 0 {
+		fmt.Fprintf(&b, "\nStages of this repository, in apply order: %s.\n", "`"+strings.Join(in.Stages, "` → `")+"`")
+	}
+	if in.WhoMayApply != "" {
+		fmt.Fprintf(&b, "\n`/apply` and `/unlock` may be used by %s.\n", in.WhoMayApply)
+	}
+	return b.String()
+}

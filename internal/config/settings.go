@@ -1,0 +1,234 @@
+// Package config holds the bot's server settings and the repository file
+// stagebot.yaml.
+package config
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnvPrefix is the prefix of every environment variable the bot reads.
+const EnvPrefix = "STAGEBOT_"
+
+// Settings is every server setting of the bot, validated once at start.
+type Settings struct {
+	Listen               string
+	GitHubAppID          int64
+	GitHubPrivateKeyFile string
+	GitHubPrivateKey     string
+	GitHubWebhookSecret  string
+	GitHubAPIURL         string
+	DataDir              string
+	DatabaseURL          string
+	TerraformBin         string
+	Workers              int
+	JobTimeout           time.Duration
+	ShutdownTimeout      time.Duration
+	LogLevel             string
+	// TerraformEnv lists the names of environment variables (provider
+	// credentials, backend keys) that are passed down to Terraform.
+	TerraformEnv []string
+}
+
+// setting describes one flag/env pair; the table below is the single place
+// where names, defaults and help live, and the README's table mirrors it.
+type setting struct {
+	name  string // flag name; the env var is STAGEBOT_ + upper(name with - -> _)
+	def   string
+	usage string
+	set   func(s *Settings, v string) error
+}
+
+// EnvName returns the environment variable for a flag name.
+func EnvName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+var settings = []setting{
+	{"listen", ":8080", "address the HTTP server listens on", func(s *Settings, v string) error { s.Listen = v; return nil }},
+	{"github-app-id", "", "GitHub App id", func(s *Settings, v string) error {
+		if v == "" {
+			return nil
+		}
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			return fmt.Errorf("must be a positive integer, got %q", v)
+		}
+		s.GitHubAppID = id
+		return nil
+	}},
+	{"github-private-key-file", "", "path of the GitHub App private key (PEM)", func(s *Settings, v string) error { s.GitHubPrivateKeyFile = v; return nil }},
+	{"github-private-key", "", "the GitHub App private key itself (PEM); prefer the _FILE form", func(s *Settings, v string) error { s.GitHubPrivateKey = v; return nil }},
+	{"github-webhook-secret", "", "secret GitHub signs webhook deliveries with (required)", func(s *Settings, v string) error { s.GitHubWebhookSecret = v; return nil }},
+	{"github-api-url", "https://api.github.com/", "GitHub REST API base URL; GitHub Enterprise: https://HOST/api/v3/", func(s *Settings, v string) error { s.GitHubAPIURL = v; return nil }},
+	{"data-dir", "./data", "directory for the SQLite database, workspaces and plan files", func(s *Settings, v string) error { s.DataDir = v; return nil }},
+	{"database-url", "", "postgres://... to share one queue between replicas; default: SQLite in the data dir", func(s *Settings, v string) error { s.DatabaseURL = v; return nil }},
+	{"terraform-bin", "terraform", "Terraform binary (name on PATH or path)", func(s *Settings, v string) error { s.TerraformBin = v; return nil }},
+	{"workers", "4", "jobs run at once (different PRs run in parallel)", func(s *Settings, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("must be an integer from 1 to 1000, got %q", v)
+		}
+		s.Workers = n
+		return nil
+	}},
+	{"job-timeout", "2h", "longest a job (all its Terraform runs) may take", durationSetter(func(s *Settings) *time.Duration { return &s.JobTimeout })},
+	{"shutdown-timeout", "5m", "on SIGTERM, how long running jobs may take to finish before they are cancelled", durationSetter(func(s *Settings) *time.Duration { return &s.ShutdownTimeout })},
+	{"log-level", "info", "debug, info, warn or error", func(s *Settings, v string) error {
+		switch v {
+		case "debug", "info", "warn", "error":
+			s.LogLevel = v
+			return nil
+		}
+		return fmt.Errorf("must be debug, info, warn or error, got %q", v)
+	}},
+	{"terraform-env", "", "comma-separated names of env vars passed to Terraform (e.g. IONOS_TOKEN,AWS_ACCESS_KEY_ID)", func(s *Settings, v string) error {
+		s.TerraformEnv = nil
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				s.TerraformEnv = append(s.TerraformEnv, name)
+			}
+		}
+		return nil
+	}},
+}
+
+func durationSetter(field func(*Settings) *time.Duration) func(*Settings, string) error {
+	return func(s *Settings, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("must be a positive duration such as 90s or 2h, got %q", v)
+		}
+		*field(s) = d
+		return nil
+	}
+}
+
+// Load reads settings from flags (args) over env vars (getenv) over defaults.
+// It does not validate; call Validate.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Settings, error) {
+	var s Settings
+	values := make(map[string]*string, len(settings))
+	for _, st := range settings {
+		def := st.def
+		if v := getenv(EnvName(st.name)); v != "" {
+			def = v
+		}
+		values[st.name] = fs.String(st.name, def, st.usage+" ["+EnvName(st.name)+"]")
+	}
+	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	if fs.NArg() > 0 {
+		return s, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, st := range settings {
+		if err := st.set(&s, *values[st.name]); err != nil {
+			return s, fmt.Errorf("setting %s (%s): %w", st.name, EnvName(st.name), err)
+		}
+	}
+	return s, nil
+}
+
+// Validate checks the settings `bot serve` needs and names every missing one.
+func (s Settings) Validate() error {
+	var errs []error
+	if s.GitHubAppID == 0 {
+		errs = append(errs, missing("github-app-id"))
+	}
+	if s.GitHubPrivateKeyFile == "" && s.GitHubPrivateKey == "" {
+		errs = append(errs, fmt.Errorf("missing setting %s (or %s)", EnvName("github-private-key-file"), EnvName("github-private-key")))
+	}
+	if s.GitHubWebhookSecret == "" {
+		errs = append(errs, missing("github-webhook-secret"))
+	}
+	if u, err := url.Parse(s.GitHubAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("setting %s: must be an http(s) URL, got %q", EnvName("github-api-url"), s.GitHubAPIURL))
+	}
+	if s.DatabaseURL != "" && !strings.HasPrefix(s.DatabaseURL, "postgres://") && !strings.HasPrefix(s.DatabaseURL, "postgresql://") {
+		// The URL may hold a password: never echo it.
+		errs = append(errs, fmt.Errorf("setting %s: must start with postgres:// (leave it empty for SQLite in the data dir)", EnvName("database-url")))
+	}
+	return errors.Join(errs...)
+}
+
+func missing(name string) error {
+	return fmt.Errorf("missing setting %s (flag -%s)", EnvName(name), name)
+}
+
+// PrivateKey reads and parses the App's private key. Errors never contain
+// the key's content.
+func (s Settings) PrivateKey() (*rsa.PrivateKey, []byte, error) {
+	pemBytes := []byte(s.GitHubPrivateKey)
+	source := EnvName("github-private-key")
+	if s.GitHubPrivateKeyFile != "" {
+		b, err := os.ReadFile(s.GitHubPrivateKeyFile)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, nil, fmt.Errorf("read GitHub App private key %s: %w", s.GitHubPrivateKeyFile, err)
+		}
+		pemBytes = b
+		source = s.GitHubPrivateKeyFile
+	}
+	key, err := ParsePrivateKey(pemBytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("GitHub App private key from %s: %w", source, err)
+	}
+	return key, pemBytes, nil
+}
+
+// ParsePrivateKey parses an RSA key in PKCS#1 or PKCS#8 PEM, as GitHub issues
+// them. Its errors never include the input.
+func ParsePrivateKey(pemBytes []byte) (*rsa.PrivateKey, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, errors.New("not a PEM-encoded key (expected -----BEGIN RSA PRIVATE KEY-----)")
+	}
+	if key, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return key, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("PEM block %q is not an RSA private key", block.Type)
+	}
+	rsaKey, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("key is not an RSA key; GitHub Apps use RSA")
+	}
+	return rsaKey, nil
+}
+
+// DatabasePath is the SQLite file used when DatabaseURL is empty.
+func (s Settings) DatabasePath() string {
+	return filepath.Join(s.DataDir, "stagebot.db")
+}
+
+// Help returns the settings table (flag, env var, default, meaning) in
+// Markdown, the source of the README's table.
+func Help() string {
+	var b strings.Builder
+	b.WriteString("| flag | env | default | meaning |\n|---|---|---|---|\n")
+	for _, st := range settings {
+		def := st.def
+		if def == "" {
+			def = "—"
+		} else {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| `-%s` | `%s` | %s | %s |\n", st.name, EnvName(st.name), def, st.usage)
+	}
+	return b.String()
+}

@@ -1,0 +1,345 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	gogithub "github.com/google/go-github/v60/github"
+)
+
+// Client is one installation's view of GitHub, limited to what the bot does.
+type Client struct {
+	gh             *gogithub.Client
+	tokens         tokenSource
+	installationID int64
+}
+
+// PullRequest is the state of a PR the workflow decides on.
+type PullRequest struct {
+	Number         int
+	State          string // open, closed
+	Author         string
+	HeadSHA        string
+	HeadRef        string
+	BaseSHA        string
+	BaseRef        string
+	Draft          bool
+	Merged         bool
+	Fork           bool
+	MergeableState string // clean, unstable, has_hooks, blocked, behind, dirty, unknown
+	MergeCommitSHA string
+}
+
+// ChangedFile is one file of a PR's diff.
+type ChangedFile struct {
+	Path string
+	// PreviousPath is the old path of a renamed file.
+	PreviousPath string
+	Status       string // added, removed, modified, renamed, copied, changed, unchanged
+}
+
+// Review is one PR review.
+type Review struct {
+	ID       int64
+	User     string
+	State    string // APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED, PENDING
+	CommitID string
+}
+
+// Comment is one PR (issue) comment.
+type Comment struct {
+	ID     int64
+	User   string
+	IsBot  bool
+	Body   string
+	Edited time.Time
+}
+
+// CheckRun is what the bot writes to a check run. Conclusion is set only when
+// Status is "completed".
+type CheckRun struct {
+	Name       string
+	HeadSHA    string
+	ExternalID string
+	Status     string // queued, in_progress, completed
+	Conclusion string // success, failure, neutral, cancelled, action_required
+	Title      string
+	Summary    string
+	Text       string
+}
+
+const perPage = 100
+
+// APIError is GitHub refusing a request: its status and message, and what
+// the bot was doing.
+type APIError struct {
+	Op      string
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s: GitHub answered %d: %s", e.Op, e.Status, e.Message)
+}
+
+func (c *Client) errorf(err error, format string, args ...any) error {
+	var rerr *gogithub.ErrorResponse
+	if errors.As(err, &rerr) && rerr.Response != nil {
+		// go-github's message repeats the URL; the status and GitHub's
+		// own message say enough.
+		return &APIError{Op: fmt.Sprintf(format, args...), Status: rerr.Response.StatusCode, Message: rerr.Message}
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+// IsNotFound reports whether err is GitHub's 404.
+func IsNotFound(err error) bool {
+	var aerr *APIError
+	return errors.As(err, &aerr) && aerr.Status == http.StatusNotFound
+}
+
+// PullRequest returns a PR.
+func (c *Client) PullRequest(ctx context.Context, repo Repo, number int) (PullRequest, error) {
+	pr, _, err := c.gh.PullRequests.Get(ctx, repo.Owner, repo.Name, number)
+	if err != nil {
+		return PullRequest{}, c.errorf(err, "get %s#%d", repo.FullName(), number)
+	}
+	out := PullRequest{
+		Number:         pr.GetNumber(),
+		State:          pr.GetState(),
+		Author:         pr.GetUser().GetLogin(),
+		HeadSHA:        pr.GetHead().GetSHA(),
+		HeadRef:        pr.GetHead().GetRef(),
+		BaseSHA:        pr.GetBase().GetSHA(),
+		BaseRef:        pr.GetBase().GetRef(),
+		Draft:          pr.GetDraft(),
+		Merged:         pr.GetMerged(),
+		MergeableState: pr.GetMergeableState(),
+		MergeCommitSHA: pr.GetMergeCommitSHA(),
+	}
+	out.Fork = !strings.EqualFold(pr.GetHead().GetRepo().GetFullName(), pr.GetBase().GetRepo().GetFullName())
+	return out, nil
+}
+
+// ChangedFiles returns every file a PR changes (all pages; GitHub lists at
+// most 3,000).
+func (c *Client) ChangedFiles(ctx context.Context, repo Repo, number int) ([]ChangedFile, error) {
+	var out []ChangedFile
+	opts := &gogithub.ListOptions{PerPage: perPage}
+	for {
+		files, resp, err := c.gh.PullRequests.ListFiles(ctx, repo.Owner, repo.Name, number, opts)
+		if err != nil {
+			return nil, c.errorf(err, "list changed files of %s#%d", repo.FullName(), number)
+		}
+		for _, f := range files {
+			out = append(out, ChangedFile{Path: f.GetFilename(), PreviousPath: f.GetPreviousFilename(), Status: f.GetStatus()})
+		}
+		if resp.NextPage == 0 {
+			return out, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+// Reviews returns every review of a PR, oldest first.
+func (c *Client) Reviews(ctx context.Context, repo Repo, number int) ([]Review, error) {
+	var out []Review
+	opts := &gogithub.ListOptions{PerPage: perPage}
+	for {
+		reviews, resp, err := c.gh.PullRequests.ListReviews(ctx, repo.Owner, repo.Name, number, opts)
+		if err != nil {
+			return nil, c.errorf(err, "list reviews of %s#%d", repo.FullName(), number)
+		}
+		for _, r := range reviews {
+			out = append(out, Review{ID: r.GetID(), User: r.GetUser().GetLogin(), State: r.GetState(), CommitID: r.GetCommitID()})
+		}
+		if resp.NextPage == 0 {
+			return out, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+// Permission returns a user's role on the repository: admin, maintain, write,
+// triage, read or none.
+func (c *Client) Permission(ctx context.Context, repo Repo, user string) (string, error) {
+	req, err := c.gh.NewRequest(http.MethodGet, fmt.Sprintf("repos/%s/%s/collaborators/%s/permission", repo.Owner, repo.Name, user), nil)
+	if err != nil {
+		return "", err
+	}
+	var body struct {
+		Permission string `json:"permission"`
+		RoleName   string `json:"role_name"`
+	}
+	if _, err := c.gh.Do(ctx, req, &body); err != nil {
+		return "", c.errorf(err, "get permission of %s on %s", user, repo.FullName())
+	}
+	// role_name tells maintain and triage apart; permission is the
+	// legacy field that folds them into write and read.
+	switch body.RoleName {
+	case "admin", "maintain", "write", "triage", "read":
+		return body.RoleName, nil
+	}
+	if body.Permission == "" {
+		return "none", nil
+	}
+	return body.Permission, nil
+}
+
+// Comments returns every comment of a PR, oldest first.
+func (c *Client) Comments(ctx context.Context, repo Repo, number int) ([]Comment, error) {
+	var out []Comment
+	opts := &gogithub.IssueListCommentsOptions{ListOptions: gogithub.ListOptions{PerPage: perPage}}
+	for {
+		comments, resp, err := c.gh.Issues.ListComments(ctx, repo.Owner, repo.Name, number, opts)
+		if err != nil {
+			return nil, c.errorf(err, "list comments of %s#%d", repo.FullName(), number)
+		}
+		for _, cm := range comments {
+			out = append(out, toComment(cm))
+		}
+		if resp.NextPage == 0 {
+			return out, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+func toComment(cm *gogithub.IssueComment) Comment {
+	return Comment{
+		ID:     cm.GetID(),
+		User:   cm.GetUser().GetLogin(),
+		IsBot:  cm.GetUser().GetType() == "Bot",
+		Body:   cm.GetBody(),
+		Edited: cm.GetUpdatedAt().Time,
+	}
+}
+
+// CreateComment posts a new comment on a PR.
+func (c *Client) CreateComment(ctx context.Context, repo Repo, number int, body string) (Comment, error) {
+	cm, _, err := c.gh.Issues.CreateComment(ctx, repo.Owner, repo.Name, number, &gogithub.IssueComment{Body: &body})
+	if err != nil {
+		return Comment{}, c.errorf(err, "comment on %s#%d", repo.FullName(), number)
+	}
+	return toComment(cm), nil
+}
+
+// EditComment replaces a comment's body.
+func (c *Client) EditComment(ctx context.Context, repo Repo, id int64, body string) error {
+	_, _, err := c.gh.Issues.EditComment(ctx, repo.Owner, repo.Name, id, &gogithub.IssueComment{Body: &body})
+	if err != nil {
+		return c.errorf(err, "edit comment %d on %s", id, repo.FullName())
+	}
+	return nil
+}
+
+// UpsertComment makes sure the PR has exactly one comment of the bot that
+// carries marker, with body: it edits the one it finds (when the body
+// differs) and creates it otherwise. body must contain marker. Because the
+// lookup comes first, a job re-run after a crash finds the comment the
+// interrupted run posted instead of posting a second one.
+func (c *Client) UpsertComment(ctx context.Context, repo Repo, number int, marker, body string) (Comment, error) {
+	if !strings.Contains(body, marker) {
+		return Comment{}, fmt.Errorf("comment on %s#%d: body lacks its marker %q", repo.FullName(), number, marker)
+	}
+	comments, err := c.Comments(ctx, repo, number)
+	if err != nil {
+		return Comment{}, err
+	}
+	for _, cm := range comments {
+		if !cm.IsBot || !strings.Contains(cm.Body, marker) {
+			continue
+		}
+		if cm.Body != body {
+			if err := c.EditComment(ctx, repo, cm.ID, body); err != nil {
+				return Comment{}, err
+			}
+			cm.Body = body
+		}
+		return cm, nil
+	}
+	return c.CreateComment(ctx, repo, number, body)
+}
+
+// React adds a reaction (e.g. "eyes") to a PR comment. GitHub keeps one
+// reaction per user and content, so repeating it is harmless.
+func (c *Client) React(ctx context.Context, repo Repo, commentID int64, content string) error {
+	if _, _, err := c.gh.Reactions.CreateIssueCommentReaction(ctx, repo.Owner, repo.Name, commentID, content); err != nil {
+		return c.errorf(err, "react %s to comment %d on %s", content, commentID, repo.FullName())
+	}
+	return nil
+}
+
+func checkOutput(cr CheckRun) *gogithub.CheckRunOutput {
+	if cr.Title == "" && cr.Summary == "" {
+		return nil
+	}
+	out := &gogithub.CheckRunOutput{Title: gogithub.String(cr.Title), Summary: gogithub.String(cr.Summary)}
+	if cr.Text != "" {
+		out.Text = gogithub.String(cr.Text)
+	}
+	return out
+}
+
+// CreateCheckRun creates a check run and returns its id.
+func (c *Client) CreateCheckRun(ctx context.Context, repo Repo, cr CheckRun) (int64, error) {
+	opts := gogithub.CreateCheckRunOptions{
+		Name:    cr.Name,
+		HeadSHA: cr.HeadSHA,
+		Output:  checkOutput(cr),
+	}
+	if cr.ExternalID != "" {
+		opts.ExternalID = gogithub.String(cr.ExternalID)
+	}
+	if cr.Status != "" {
+		opts.Status = gogithub.String(cr.Status)
+	}
+	if cr.Conclusion != "" {
+		opts.Conclusion = gogithub.String(cr.Conclusion)
+	}
+	run, _, err := c.gh.Checks.CreateCheckRun(ctx, repo.Owner, repo.Name, opts)
+	if err != nil {
+		return 0, c.errorf(err, "create check run %s on %s@%s", cr.Name, repo.FullName(), cr.HeadSHA)
+	}
+	return run.GetID(), nil
+}
+
+// UpdateCheckRun updates a check run.
+func (c *Client) UpdateCheckRun(ctx context.Context, repo Repo, id int64, cr CheckRun) error {
+	opts := gogithub.UpdateCheckRunOptions{Name: cr.Name, Output: checkOutput(cr)}
+	if cr.Status != "" {
+		opts.Status = gogithub.String(cr.Status)
+	}
+	if cr.Conclusion != "" {
+		opts.Conclusion = gogithub.String(cr.Conclusion)
+	}
+	if _, _, err := c.gh.Checks.UpdateCheckRun(ctx, repo.Owner, repo.Name, id, opts); err != nil {
+		return c.errorf(err, "update check run %d (%s) on %s", id, cr.Name, repo.FullName())
+	}
+	return nil
+}
+
+// Clone is what git needs to fetch a repository: its URL and an
+// installation token to send as HTTP basic auth (user x-access-token). The
+// token is kept out of the URL so it never shows in git's output or errors.
+type Clone struct {
+	URL   string
+	Token string
+}
+
+// CloneInfo returns the authenticated clone source of a repository.
+func (c *Client) CloneInfo(ctx context.Context, repo Repo) (Clone, error) {
+	r, _, err := c.gh.Repositories.Get(ctx, repo.Owner, repo.Name)
+	if err != nil {
+		return Clone{}, c.errorf(err, "get repository %s", repo.FullName())
+	}
+	tok, err := c.tokens.Token(ctx)
+	if err != nil {
+		return Clone{}, fmt.Errorf("installation token for %s: %w", repo.FullName(), err)
+	}
+	return Clone{URL: r.GetCloneURL(), Token: tok}, nil
+}

@@ -1,0 +1,304 @@
+// Package queue is the bot's durable job queue: River on SQLite (one bot) or
+// PostgreSQL (several replicas sharing one queue).
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/stagebot/stagebot/internal/logging"
+)
+
+// Handlers does the work of each kind of job.
+type Handlers interface {
+	PullRequest(ctx context.Context, job PullRequestJob) error
+	Comment(ctx context.Context, job CommentJob) error
+	Push(ctx context.Context, job PushJob) error
+	CheckRun(ctx context.Context, job CheckRunJob) error
+}
+
+// Config configures Open.
+type Config struct {
+	// DatabaseURL is postgres://...; empty means SQLite at SQLitePath.
+	DatabaseURL string
+	SQLitePath  string
+	// Workers is how many jobs run at once.
+	Workers int
+	// JobTimeout bounds one job.
+	JobTimeout time.Duration
+	Handlers   Handlers
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// PollInterval is how often idle workers look for new jobs; 0 means
+	// a default suited to webhook latency.
+	PollInterval time.Duration
+	// NoWork opens the queue for inserting only: no job is run. Used by
+	// tools that inspect or fill the queue.
+	NoWork bool
+}
+
+// Result is the outcome of Enqueue.
+type Result struct {
+	JobID     int64
+	Duplicate bool
+}
+
+// Queue inserts jobs and runs them.
+type Queue struct {
+	insert        func(context.Context, river.JobArgs) (Result, error)
+	start         func(context.Context) error
+	stop          func(context.Context) error
+	stopAndCancel func(context.Context) error
+	ping          func(context.Context) error
+	close         func()
+	metrics       *metrics
+	// Requeued counts jobs found running at start (cut off by a crash) and
+	// made available again.
+	Requeued int64
+}
+
+// Open connects to the database, runs River's migrations and prepares the
+// workers. Call Start to begin working jobs.
+func Open(ctx context.Context, cfg Config) (*Queue, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DatabaseURL == "" {
+		return openSQLite(ctx, cfg, m)
+	}
+	return openPostgres(ctx, cfg, m)
+}
+
+func openSQLite(ctx context.Context, cfg Config, m *metrics) (*Queue, error) {
+	if err := os.MkdirAll(filepath.Dir(cfg.SQLitePath), 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	// One bot per SQLite file: the lock makes a second one fail fast
+	// instead of both working (and re-running) the same jobs.
+	unlock, err := lockFile(cfg.SQLitePath + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	dsn := "file:" + cfg.SQLitePath + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("open SQLite database %s: %w", cfg.SQLitePath, err)
+	}
+	// SQLite allows one writer; River's SQLite driver wants a single
+	// connection to avoid SQLITE_BUSY.
+	db.SetMaxOpenConns(1)
+	closeAll := func() { db.Close(); unlock() }
+	if err := db.PingContext(ctx); err != nil {
+		closeAll()
+		return nil, fmt.Errorf("open SQLite database %s: %w", cfg.SQLitePath, err)
+	}
+	if err := os.Chmod(cfg.SQLitePath, 0o600); err != nil {
+		closeAll()
+		return nil, fmt.Errorf("restrict SQLite database: %w", err)
+	}
+	driver := riversqlite.New(db)
+	if err := migrate(ctx, driver); err != nil {
+		closeAll()
+		return nil, err
+	}
+	// Jobs left "running" can only be from a bot that died (the lock
+	// above proves no other bot has the file), so they run again now
+	// rather than after River's stuck-job rescue, which must wait longer
+	// than the longest job.
+	res, err := db.ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running'`)
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("requeue interrupted jobs: %w", err)
+	}
+	requeued, _ := res.RowsAffected()
+	q, err := newQueue(cfg, m, driver, func(ctx context.Context) error { return db.PingContext(ctx) }, closeAll)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	q.Requeued = requeued
+	return q, nil
+}
+
+func openPostgres(ctx context.Context, cfg Config, m *metrics) (*Queue, error) {
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		// pgx errors can quote the connection string; keep the password out.
+		return nil, errors.New("open PostgreSQL: invalid STAGEBOT_DATABASE_URL")
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	driver := riverpgxv5.New(pool)
+	if err := migrate(ctx, driver); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	q, err := newQueue(cfg, m, driver, pool.Ping, pool.Close)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+func migrate[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) error {
+	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("prepare queue migrations: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("migrate queue schema: %w", err)
+	}
+	return nil
+}
+
+func newQueue[TTx any](cfg Config, m *metrics, driver riverdriver.Driver[TTx], ping func(context.Context) error, closeFn func()) (*Queue, error) {
+	rc := &river.Config{
+		// A job's retries (GitHub 5xx, a busy lock) back off; past this
+		// many attempts the job is discarded and its failure logged.
+		MaxAttempts: 10,
+		JobTimeout:  cfg.JobTimeout,
+		// Only jobs running longer than any job may run are stuck.
+		RescueStuckJobsAfter: cfg.JobTimeout + 10*time.Minute,
+		// Completed jobs are the record of which deliveries were
+		// handled: keep them past GitHub's 3-day redelivery window.
+		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,
+		FetchPollInterval:           cfg.PollInterval,
+		FetchCooldown:               20 * time.Millisecond,
+		Logger:                      riverLogger(cfg.Logger),
+	}
+	if rc.FetchPollInterval == 0 {
+		rc.FetchPollInterval = 100 * time.Millisecond
+	}
+	if !cfg.NoWork {
+		workers := river.NewWorkers()
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.PullRequest))
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.Comment))
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.Push))
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.CheckRun))
+		rc.Workers = workers
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(cfg.Workers, 1)}}
+	}
+	client, err := river.NewClient(driver, rc)
+	if err != nil {
+		return nil, fmt.Errorf("create queue client: %w", err)
+	}
+	return &Queue{
+		insert: func(ctx context.Context, args river.JobArgs) (Result, error) {
+			res, err := client.Insert(ctx, args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}})
+			if err != nil {
+				return Result{}, err
+			}
+			return Result{JobID: res.Job.ID, Duplicate: res.UniqueSkippedAsDuplicate}, nil
+		},
+		start:         client.Start,
+		stop:          client.Stop,
+		stopAndCancel: client.StopAndCancel,
+		ping:          ping,
+		close:         closeFn,
+		metrics:       m,
+	}, nil
+}
+
+// riverLogger keeps River's own chatter at warnings and above.
+func riverLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(levelFilter{l.Handler(), slog.LevelWarn}).With("component", "river")
+}
+
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFilter{f.Handler.WithAttrs(a), f.min}
+}
+
+func (f levelFilter) WithGroup(n string) slog.Handler {
+	return levelFilter{f.Handler.WithGroup(n), f.min}
+}
+
+// Enqueue inserts job unless a job for the same delivery exists.
+func (q *Queue) Enqueue(ctx context.Context, job Job) (Result, error) {
+	res, err := q.insert(ctx, job)
+	if err != nil {
+		return Result{}, fmt.Errorf("enqueue %s job for delivery %s: %w", job.Kind(), job.Delivery(), err)
+	}
+	if !res.Duplicate {
+		q.metrics.queued.WithLabelValues(job.Kind()).Inc()
+	}
+	return res, nil
+}
+
+// Start begins working jobs.
+func (q *Queue) Start(ctx context.Context) error {
+	if err := q.start(ctx); err != nil {
+		return fmt.Errorf("start queue: %w", err)
+	}
+	return nil
+}
+
+// Stop stops fetching jobs and waits for running ones until ctx ends; then it
+// cancels them. Cancelled jobs stay in the queue and run again later.
+func (q *Queue) Stop(ctx context.Context) error {
+	err := q.stop(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err = q.stopAndCancel(cctx)
+	}
+	return err
+}
+
+// Ping reports whether the database answers.
+func (q *Queue) Ping(ctx context.Context) error { return q.ping(ctx) }
+
+// Close releases the database. Stop first.
+func (q *Queue) Close() { q.close() }
+
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data dir %s is in use by another stagebot (lock %s held); run one bot per data dir, or share STAGEBOT_DATABASE_URL=postgres://... between replicas", filepath.Dir(path), path)
+	}
+	return func() { f.Close() }, nil
+}
+
+// withJobLogger puts the job's logger into ctx.
+func withJobLogger(ctx context.Context, l *slog.Logger, attrs []any) context.Context {
+	return logging.With(ctx, l.With(attrs...))
+}

@@ -1,0 +1,130 @@
+// Package server is the bot's HTTP surface: the GitHub webhook endpoint,
+// health and readiness probes, and Prometheus metrics.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stagebot/stagebot/internal/queue"
+)
+
+// Queue is what the HTTP surface needs of the job queue.
+type Queue interface {
+	Enqueue(ctx context.Context, job queue.Job) (queue.Result, error)
+	Ping(ctx context.Context) error
+}
+
+// Config configures New.
+type Config struct {
+	WebhookSecret []byte
+	Queue         Queue
+	Logger        *slog.Logger
+	// Registry receives the server's metrics and is what /metrics serves.
+	Registry *prometheus.Registry
+}
+
+// Server serves the bot's routes.
+type Server struct {
+	secret  []byte
+	queue   Queue
+	log     *slog.Logger
+	metrics *metrics
+	mux     *http.ServeMux
+}
+
+// New returns the bot's HTTP handler.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.WebhookSecret) == 0 {
+		return nil, errors.New("server: webhook secret is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{secret: cfg.WebhookSecret, queue: cfg.Queue, log: cfg.Logger, metrics: m, mux: http.NewServeMux()}
+	s.mux.HandleFunc("POST /webhooks/github", s.webhook)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { reply(w, http.StatusOK, "ok") })
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.queue.Ping(ctx); err != nil {
+		s.log.Warn("not ready: database unreachable", "error", err.Error())
+		reply(w, http.StatusServiceUnavailable, "database unreachable")
+		return
+	}
+	reply(w, http.StatusOK, "ready")
+}
+
+// reply writes a short JSON answer; GitHub shows it in the App's delivery log.
+func reply(w http.ResponseWriter, status int, msg string, kv ...any) {
+	body := map[string]any{"message": msg}
+	for i := 0; i+1 < len(kv); i += 2 {
+		body[kv[i].(string)] = kv[i+1]
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(body)
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
+}
+
+// drain reads what is left of a body we refuse, up to a bound, so the
+// connection can be reused.
+func drain(r io.Reader) { io.Copy(io.Discard, io.LimitReader(r, 64<<10)) }
+
+type metrics struct {
+	deliveries *prometheus.CounterVec
+	rejected   *prometheus.CounterVec
+	duration   prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stagebot_webhook_deliveries_total",
+			Help: "Signed webhook deliveries by event and outcome (queued, duplicate, ignored).",
+		}, []string{"event", "outcome"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stagebot_webhook_rejected_total",
+			Help: "Webhook requests refused, by reason (signature, too_large, content_type, malformed, missing_header, queue).",
+		}, []string{"reason"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "stagebot_webhook_duration_seconds",
+			Help:    "Time to answer a webhook request.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.deliveries, m.rejected, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,156 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stagebot/stagebot/internal/command"
+	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/queue"
+)
+
+// webhook verifies, decodes and enqueues; it never talks to GitHub, git,
+// Terraform or Kubernetes, so it answers in milliseconds.
+func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	defer func() { s.metrics.duration.Observe(time.Since(start).Seconds()) }()
+
+	if r.ContentLength > gh.MaxPayloadBytes {
+		s.reject(w, http.StatusRequestEntityTooLarge, "too_large", "payload larger than GitHub's 25 MB limit")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, gh.MaxPayloadBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.reject(w, http.StatusRequestEntityTooLarge, "too_large", "payload larger than GitHub's 25 MB limit")
+			return
+		}
+		s.reject(w, http.StatusBadRequest, "malformed", "could not read body")
+		return
+	}
+	// Nothing about the request is believed before the signature is.
+	if err := gh.VerifySignature(s.secret, r.Header.Get("X-Hub-Signature-256"), body); err != nil {
+		s.reject(w, http.StatusUnauthorized, "signature", "missing or invalid X-Hub-Signature-256")
+		return
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		s.reject(w, http.StatusBadRequest, "content_type", "content type must be application/json: set the webhook's content type to application/json")
+		return
+	}
+	event, delivery := r.Header.Get("X-GitHub-Event"), r.Header.Get("X-GitHub-Delivery")
+	if event == "" || delivery == "" || len(delivery) > 128 {
+		s.reject(w, http.StatusBadRequest, "missing_header", "X-GitHub-Event and X-GitHub-Delivery are required")
+		return
+	}
+	job, ignored, err := decode(event, delivery, body)
+	if err != nil {
+		s.log.Warn("webhook rejected: malformed payload", "delivery", delivery, "event", event, "error", err.Error())
+		s.reject(w, http.StatusBadRequest, "malformed", "malformed payload: "+err.Error())
+		return
+	}
+	label := eventLabel(event)
+	if job == nil {
+		s.metrics.deliveries.WithLabelValues(label, "ignored").Inc()
+		reply(w, http.StatusOK, "ignored: "+ignored)
+		return
+	}
+	// The insert must finish once begun, even if GitHub hangs up.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	res, err := s.queue.Enqueue(ctx, job)
+	if err != nil {
+		s.log.Error("webhook not queued", "delivery", delivery, "event", event, "error", err.Error())
+		s.metrics.rejected.WithLabelValues("queue").Inc()
+		// 503 tells GitHub's delivery log the bot did not take it; it can
+		// be redelivered once the database is back.
+		reply(w, http.StatusServiceUnavailable, "could not queue the delivery; redeliver it later")
+		return
+	}
+	if res.Duplicate {
+		s.metrics.deliveries.WithLabelValues(label, "duplicate").Inc()
+		reply(w, http.StatusOK, "duplicate delivery: already queued", "job", res.JobID)
+		return
+	}
+	s.metrics.deliveries.WithLabelValues(label, "queued").Inc()
+	s.log.Info("webhook queued", "delivery", delivery, "event", event, "job", res.JobID)
+	reply(w, http.StatusAccepted, "queued", "job", res.JobID)
+}
+
+func (s *Server) reject(w http.ResponseWriter, status int, reason, msg string) {
+	s.metrics.rejected.WithLabelValues(reason).Inc()
+	reply(w, status, msg)
+}
+
+// eventLabel keeps the metric's label set bounded.
+func eventLabel(event string) string {
+	switch event {
+	case "pull_request", "issue_comment", "push", "check_run", "ping", "installation", "installation_repositories":
+		return event
+	}
+	return "other"
+}
+
+// pullRequestActions are the pull_request actions the workflow acts on.
+var pullRequestActions = map[string]bool{
+	"opened": true, "synchronize": true, "reopened": true, "ready_for_review": true, "closed": true,
+}
+
+// decode turns a verified delivery into a job, or says why it is ignored.
+func decode(event, delivery string, body []byte) (queue.Job, string, error) {
+	switch event {
+	case "pull_request":
+		ev, err := gh.DecodePullRequest(body)
+		if err != nil {
+			return nil, "", err
+		}
+		if !pullRequestActions[ev.Action] {
+			return nil, "pull_request action " + ev.Action, nil
+		}
+		return queue.PullRequestJob{DeliveryID: delivery, Event: ev}, "", nil
+	case "issue_comment":
+		ev, action, isPR, isBot, err := gh.DecodeComment(body)
+		if err != nil {
+			return nil, "", err
+		}
+		switch {
+		case action != "created":
+			return nil, "comment " + action, nil
+		case !isPR:
+			return nil, "comment on an issue, not a pull request", nil
+		case isBot:
+			return nil, "comment by a bot", nil
+		}
+		if _, err := command.Parse(ev.Body); errors.Is(err, command.ErrNotCommand) {
+			return nil, "comment is not a command", nil
+		}
+		return queue.CommentJob{DeliveryID: delivery, Event: ev}, "", nil
+	case "push":
+		ev, err := gh.DecodePush(body)
+		if err != nil {
+			return nil, "", err
+		}
+		if ev.Ref != "refs/heads/"+ev.Repo.DefaultBranch || strings.Trim(ev.After, "0") == "" {
+			return nil, "push to a branch other than the default branch", nil
+		}
+		return queue.PushJob{DeliveryID: delivery, Event: ev}, "", nil
+	case "check_run":
+		ev, err := gh.DecodeCheckRun(body)
+		if err != nil {
+			return nil, "", err
+		}
+		if ev.Action != "rerequested" || !strings.HasPrefix(ev.Name, "stagebot/") {
+			return nil, "check_run " + ev.Action + " of " + ev.Name, nil
+		}
+		return queue.CheckRunJob{DeliveryID: delivery, Event: ev}, "", nil
+	}
+	if !json.Valid(body) {
+		return nil, "", errors.New("body is not valid JSON")
+	}
+	return nil, "event " + event + " is not handled", nil
+}

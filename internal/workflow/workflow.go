@@ -1,0 +1,84 @@
+// Package workflow turns queued GitHub events into the bot's work on pull
+// requests: commands, plans and applies.
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/stagebot/stagebot/internal/command"
+	"github.com/stagebot/stagebot/internal/comments"
+	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/queue"
+)
+
+// GitHub is the part of the GitHub client the workflow uses.
+type GitHub interface {
+	React(ctx context.Context, repo gh.Repo, commentID int64, content string) error
+	UpsertComment(ctx context.Context, repo gh.Repo, number int, marker, body string) (gh.Comment, error)
+}
+
+// Workflow handles every kind of job. It implements queue.Handlers.
+type Workflow struct {
+	// Installation returns the GitHub client of an installation.
+	Installation func(id int64) GitHub
+}
+
+var _ queue.Handlers = (*Workflow)(nil)
+
+// Comment answers a command in a PR comment.
+func (w *Workflow) Comment(ctx context.Context, job queue.CommentJob) error {
+	ev := job.Event
+	log := logging.From(ctx)
+	cmd, err := command.Parse(ev.Body)
+	if errors.Is(err, command.ErrNotCommand) {
+		return nil // the webhook filters these; a rule change may leave some queued
+	}
+	client := w.Installation(ev.InstallationID)
+	// The eyes tell the user the bot took the comment; GitHub keeps one
+	// per user and content, so a re-run adds nothing.
+	if err := client.React(ctx, ev.Repo, ev.CommentID, "eyes"); err != nil {
+		return err
+	}
+	var usage *command.UsageError
+	switch {
+	case errors.As(err, &usage):
+		log.Info("command refused", "reason", usage.Msg)
+		return w.reply(ctx, client, ev, comments.Help(comments.HelpInput{Problem: usage.Msg}))
+	case err != nil:
+		return err
+	case cmd.Name == command.Help:
+		return w.reply(ctx, client, ev, comments.Help(comments.HelpInput{}))
+	}
+	log.Info("command taken", "command", cmd.String())
+	return nil
+}
+
+func (w *Workflow) reply(ctx context.Context, client GitHub, ev gh.CommentEvent, body string) error {
+	marker := comments.ReplyMarker(ev.CommentID)
+	if _, err := client.UpsertComment(ctx, ev.Repo, ev.Number, marker, marker+"\n"+body); err != nil {
+		return fmt.Errorf("reply to comment %d on %s#%d: %w", ev.CommentID, ev.Repo.FullName(), ev.Number, err)
+	}
+	return nil
+}
+
+// PullRequest acts on a PR being opened, pushed to, reopened, marked ready or
+// closed.
+func (w *Workflow) PullRequest(ctx context.Context, job queue.PullRequestJob) error {
+	logging.From(ctx).Info("pull request event", "action", job.Event.Action)
+	return nil
+}
+
+// Push acts on a push to the default branch.
+func (w *Workflow) Push(ctx context.Context, job queue.PushJob) error {
+	logging.From(ctx).Info("push event")
+	return nil
+}
+
+// CheckRun acts on a re-run request of one of the bot's check runs.
+func (w *Workflow) CheckRun(ctx context.Context, job queue.CheckRunJob) error {
+	logging.From(ctx).Info("check run re-requested", "check", job.Event.Name)
+	return nil
+}
