@@ -22,15 +22,16 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/stagebot/stagebot/internal/jobs"
 	"github.com/stagebot/stagebot/internal/logging"
 )
 
 // Handlers does the work of each kind of job.
 type Handlers interface {
-	PullRequest(ctx context.Context, job PullRequestJob) error
-	Comment(ctx context.Context, job CommentJob) error
-	Push(ctx context.Context, job PushJob) error
-	CheckRun(ctx context.Context, job CheckRunJob) error
+	PullRequest(ctx context.Context, job jobs.PullRequestJob) error
+	Comment(ctx context.Context, job jobs.CommentJob) error
+	Push(ctx context.Context, job jobs.PushJob) error
+	CheckRun(ctx context.Context, job jobs.CheckRunJob) error
 }
 
 // Config configures Open.
@@ -53,15 +54,9 @@ type Config struct {
 	NoWork bool
 }
 
-// Result is the outcome of Enqueue.
-type Result struct {
-	JobID     int64
-	Duplicate bool
-}
-
 // Queue inserts jobs and runs them.
 type Queue struct {
-	insert        func(context.Context, river.JobArgs) (Result, error)
+	insert        func(context.Context, river.JobArgs) (int64, bool, error)
 	start         func(context.Context) error
 	stop          func(context.Context) error
 	stopAndCancel func(context.Context) error
@@ -210,12 +205,12 @@ func newQueue[TTx any](cfg Config, m *metrics, driver riverdriver.Driver[TTx], p
 		return nil, fmt.Errorf("create queue client: %w", err)
 	}
 	return &Queue{
-		insert: func(ctx context.Context, args river.JobArgs) (Result, error) {
+		insert: func(ctx context.Context, args river.JobArgs) (int64, bool, error) {
 			res, err := client.Insert(ctx, args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}})
 			if err != nil {
-				return Result{}, err
+				return 0, false, err
 			}
-			return Result{JobID: res.Job.ID, Duplicate: res.UniqueSkippedAsDuplicate}, nil
+			return res.Job.ID, res.UniqueSkippedAsDuplicate, nil
 		},
 		start:         client.Start,
 		stop:          client.Stop,
@@ -248,16 +243,21 @@ func (f levelFilter) WithGroup(n string) slog.Handler {
 	return levelFilter{f.Handler.WithGroup(n), f.min}
 }
 
-// Enqueue inserts job unless a job for the same delivery exists.
-func (q *Queue) Enqueue(ctx context.Context, job Job) (Result, error) {
-	res, err := q.insert(ctx, job)
-	if err != nil {
-		return Result{}, fmt.Errorf("enqueue %s job for delivery %s: %w", job.Kind(), job.Delivery(), err)
+// Enqueue inserts job unless a job for the same delivery exists, in which
+// case it returns that job's id and duplicate true.
+func (q *Queue) Enqueue(ctx context.Context, job jobs.Job) (id int64, duplicate bool, err error) {
+	args, ok := job.(river.JobArgs)
+	if !ok {
+		return 0, false, fmt.Errorf("enqueue %s: not a queueable job", job.Kind())
 	}
-	if !res.Duplicate {
+	id, duplicate, err = q.insert(ctx, args)
+	if err != nil {
+		return 0, false, fmt.Errorf("enqueue %s job for delivery %s: %w", job.Kind(), job.Delivery(), err)
+	}
+	if !duplicate {
 		q.metrics.queued.WithLabelValues(job.Kind()).Inc()
 	}
-	return res, nil
+	return id, duplicate, nil
 }
 
 // Start begins working jobs.

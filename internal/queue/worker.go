@@ -7,11 +7,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+
+	"github.com/stagebot/stagebot/internal/jobs"
 )
 
 type jobArgs interface {
-	Job
-	logAttrs() []any
+	jobs.Job
+	river.JobArgs
 }
 
 // worker adapts one Handlers method to River, adding the job's logger to its
@@ -32,7 +34,7 @@ func (w *worker[A]) Timeout(*river.Job[A]) time.Duration { return w.timeout }
 
 func (w *worker[A]) Work(ctx context.Context, job *river.Job[A]) (err error) {
 	kind := job.Args.Kind()
-	attrs := append(job.Args.logAttrs(), "job", job.ID, "kind", kind, "attempt", job.Attempt)
+	attrs := append(job.Args.LogAttrs(), "job", job.ID, "kind", kind, "attempt", job.Attempt)
 	ctx = withJobLogger(ctx, w.logger, attrs)
 	log := w.logger.With(attrs...)
 	running := w.metrics.running.WithLabelValues(kind)

@@ -15,12 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/stagebot/stagebot/internal/queue"
+	"github.com/stagebot/stagebot/internal/jobs"
 )
 
 // Queue is what the HTTP surface needs of the job queue.
 type Queue interface {
-	Enqueue(ctx context.Context, job queue.Job) (queue.Result, error)
+	// Enqueue stores job durably, once per delivery: a job for a delivery
+	// already queued is not stored again and duplicate is true.
+	Enqueue(ctx context.Context, job jobs.Job) (id int64, duplicate bool, err error)
 	Ping(ctx context.Context) error
 }
 

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/stagebot/stagebot/internal/command"
-	gh "github.com/stagebot/stagebot/internal/github"
-	"github.com/stagebot/stagebot/internal/queue"
+	"github.com/stagebot/stagebot/internal/github/webhook"
+	"github.com/stagebot/stagebot/internal/jobs"
 )
 
 // webhook verifies, decodes and enqueues; it never talks to GitHub, git,
@@ -20,11 +20,11 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer func() { s.metrics.duration.Observe(time.Since(start).Seconds()) }()
 
-	if r.ContentLength > gh.MaxPayloadBytes {
+	if r.ContentLength > webhook.MaxPayloadBytes {
 		s.reject(w, http.StatusRequestEntityTooLarge, "too_large", "payload larger than GitHub's 25 MB limit")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, gh.MaxPayloadBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.MaxPayloadBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -35,7 +35,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Nothing about the request is believed before the signature is.
-	if err := gh.VerifySignature(s.secret, r.Header.Get("X-Hub-Signature-256"), body); err != nil {
+	if err := webhook.VerifySignature(s.secret, r.Header.Get("X-Hub-Signature-256"), body); err != nil {
 		s.reject(w, http.StatusUnauthorized, "signature", "missing or invalid X-Hub-Signature-256")
 		return
 	}
@@ -63,7 +63,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	// The insert must finish once begun, even if GitHub hangs up.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
-	res, err := s.queue.Enqueue(ctx, job)
+	id, duplicate, err := s.queue.Enqueue(ctx, job)
 	if err != nil {
 		s.log.Error("webhook not queued", "delivery", delivery, "event", event, "error", err.Error())
 		s.metrics.rejected.WithLabelValues("queue").Inc()
@@ -72,14 +72,14 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusServiceUnavailable, "could not queue the delivery; redeliver it later")
 		return
 	}
-	if res.Duplicate {
+	if duplicate {
 		s.metrics.deliveries.WithLabelValues(label, "duplicate").Inc()
-		reply(w, http.StatusOK, "duplicate delivery: already queued", "job", res.JobID)
+		reply(w, http.StatusOK, "duplicate delivery: already queued", "job", id)
 		return
 	}
 	s.metrics.deliveries.WithLabelValues(label, "queued").Inc()
-	s.log.Info("webhook queued", "delivery", delivery, "event", event, "job", res.JobID)
-	reply(w, http.StatusAccepted, "queued", "job", res.JobID)
+	s.log.Info("webhook queued", "delivery", delivery, "event", event, "job", id)
+	reply(w, http.StatusAccepted, "queued", "job", id)
 }
 
 func (s *Server) reject(w http.ResponseWriter, status int, reason, msg string) {
@@ -102,19 +102,19 @@ var pullRequestActions = map[string]bool{
 }
 
 // decode turns a verified delivery into a job, or says why it is ignored.
-func decode(event, delivery string, body []byte) (queue.Job, string, error) {
+func decode(event, delivery string, body []byte) (jobs.Job, string, error) {
 	switch event {
 	case "pull_request":
-		ev, err := gh.DecodePullRequest(body)
+		ev, err := webhook.DecodePullRequest(body)
 		if err != nil {
 			return nil, "", err
 		}
 		if !pullRequestActions[ev.Action] {
 			return nil, "pull_request action " + ev.Action, nil
 		}
-		return queue.PullRequestJob{DeliveryID: delivery, Event: ev}, "", nil
+		return jobs.PullRequestJob{DeliveryID: delivery, Event: ev}, "", nil
 	case "issue_comment":
-		ev, action, isPR, isBot, err := gh.DecodeComment(body)
+		ev, action, isPR, isBot, err := webhook.DecodeComment(body)
 		if err != nil {
 			return nil, "", err
 		}
@@ -129,25 +129,25 @@ func decode(event, delivery string, body []byte) (queue.Job, string, error) {
 		if _, err := command.Parse(ev.Body); errors.Is(err, command.ErrNotCommand) {
 			return nil, "comment is not a command", nil
 		}
-		return queue.CommentJob{DeliveryID: delivery, Event: ev}, "", nil
+		return jobs.CommentJob{DeliveryID: delivery, Event: ev}, "", nil
 	case "push":
-		ev, err := gh.DecodePush(body)
+		ev, err := webhook.DecodePush(body)
 		if err != nil {
 			return nil, "", err
 		}
 		if ev.Ref != "refs/heads/"+ev.Repo.DefaultBranch || strings.Trim(ev.After, "0") == "" {
 			return nil, "push to a branch other than the default branch", nil
 		}
-		return queue.PushJob{DeliveryID: delivery, Event: ev}, "", nil
+		return jobs.PushJob{DeliveryID: delivery, Event: ev}, "", nil
 	case "check_run":
-		ev, err := gh.DecodeCheckRun(body)
+		ev, err := webhook.DecodeCheckRun(body)
 		if err != nil {
 			return nil, "", err
 		}
 		if ev.Action != "rerequested" || !strings.HasPrefix(ev.Name, "stagebot/") {
 			return nil, "check_run " + ev.Action + " of " + ev.Name, nil
 		}
-		return queue.CheckRunJob{DeliveryID: delivery, Event: ev}, "", nil
+		return jobs.CheckRunJob{DeliveryID: delivery, Event: ev}, "", nil
 	}
 	if !json.Valid(body) {
 		return nil, "", errors.New("body is not valid JSON")

@@ -10,6 +10,8 @@ import (
 	"github.com/stagebot/stagebot/internal/command"
 	"github.com/stagebot/stagebot/internal/comments"
 	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/github/webhook"
+	"github.com/stagebot/stagebot/internal/jobs"
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/queue"
 )
@@ -29,7 +31,7 @@ type Workflow struct {
 var _ queue.Handlers = (*Workflow)(nil)
 
 // Comment answers a command in a PR comment.
-func (w *Workflow) Comment(ctx context.Context, job queue.CommentJob) error {
+func (w *Workflow) Comment(ctx context.Context, job jobs.CommentJob) error {
 	ev := job.Event
 	log := logging.From(ctx)
 	cmd, err := command.Parse(ev.Body)
@@ -56,7 +58,7 @@ func (w *Workflow) Comment(ctx context.Context, job queue.CommentJob) error {
 	return nil
 }
 
-func (w *Workflow) reply(ctx context.Context, client GitHub, ev gh.CommentEvent, body string) error {
+func (w *Workflow) reply(ctx context.Context, client GitHub, ev webhook.CommentEvent, body string) error {
 	marker := comments.ReplyMarker(ev.CommentID)
 	if _, err := client.UpsertComment(ctx, ev.Repo, ev.Number, marker, marker+"\n"+body); err != nil {
 		return fmt.Errorf("reply to comment %d on %s#%d: %w", ev.CommentID, ev.Repo.FullName(), ev.Number, err)
@@ -66,19 +68,19 @@ func (w *Workflow) reply(ctx context.Context, client GitHub, ev gh.CommentEvent,
 
 // PullRequest acts on a PR being opened, pushed to, reopened, marked ready or
 // closed.
-func (w *Workflow) PullRequest(ctx context.Context, job queue.PullRequestJob) error {
+func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) error {
 	logging.From(ctx).Info("pull request event", "action", job.Event.Action)
 	return nil
 }
 
 // Push acts on a push to the default branch.
-func (w *Workflow) Push(ctx context.Context, job queue.PushJob) error {
+func (w *Workflow) Push(ctx context.Context, job jobs.PushJob) error {
 	logging.From(ctx).Info("push event")
 	return nil
 }
 
 // CheckRun acts on a re-run request of one of the bot's check runs.
-func (w *Workflow) CheckRun(ctx context.Context, job queue.CheckRunJob) error {
+func (w *Workflow) CheckRun(ctx context.Context, job jobs.CheckRunJob) error {
 	logging.From(ctx).Info("check run re-requested", "check", job.Event.Name)
 	return nil
 }

@@ -644,4 +644,3 @@ func (s *Server) listCheckRuns(w http.ResponseWriter, r *http.Request) {
 	total := len(runs)
 	writeJSON(w, http.StatusOK, map[string]any{"total_count": total, "check_runs": paginate(w, r, runs)})
 }
-

@@ -216,3 +216,7 @@ func pathInt(r *http.Request, name string) (int64, bool) {
 func (s *Server) apiURL(r *http.Request, path string) string {
 	return (&url.URL{Scheme: "http", Host: r.Host, Path: "/" + strings.TrimPrefix(path, "/")}).String()
 }
+
+// Handler returns the fake's HTTP handler, to mount it behind a prefix (as
+// GitHub Enterprise serves the API under /api/v3/).
+func (s *Server) Handler() http.Handler { return s.srv.Config.Handler }

@@ -19,7 +19,7 @@ import (
 func (s *Server) eventRepo(r *Repo) *gogithub.Repository {
 	return &gogithub.Repository{
 		ID: gogithub.Int64(r.ID), Name: gogithub.String(r.Name), FullName: gogithub.String(r.FullName()),
-		Owner: &gogithub.User{Login: gogithub.String(r.Owner), Type: gogithub.String("Organization")},
+		Owner:   &gogithub.User{Login: gogithub.String(r.Owner), Type: gogithub.String("Organization")},
 		Private: gogithub.Bool(r.Private), DefaultBranch: gogithub.String(r.DefaultBranch),
 		CloneURL: gogithub.String(s.srv.URL + "/git/" + r.FullName() + ".git"),
 	}

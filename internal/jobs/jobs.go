@@ -1,9 +1,9 @@
-package queue
+// Package jobs defines the jobs the webhook endpoint queues and the workflow
+// runs: one per kind of GitHub event, each carrying its delivery id.
+package jobs
 
 import (
-	"github.com/riverqueue/river"
-
-	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/github/webhook"
 )
 
 // Every job carries the X-GitHub-Delivery id it answers. It is the job's
@@ -12,8 +12,8 @@ import (
 
 // PullRequestJob acts on a pull_request delivery.
 type PullRequestJob struct {
-	DeliveryID string              `json:"delivery_id" river:"unique"`
-	Event      gh.PullRequestEvent `json:"event"`
+	DeliveryID string                   `json:"delivery_id" river:"unique"`
+	Event      webhook.PullRequestEvent `json:"event"`
 }
 
 // Kind is River's job kind.
@@ -21,8 +21,8 @@ func (PullRequestJob) Kind() string { return "pull_request" }
 
 // CommentJob acts on a command in a PR comment.
 type CommentJob struct {
-	DeliveryID string          `json:"delivery_id" river:"unique"`
-	Event      gh.CommentEvent `json:"event"`
+	DeliveryID string               `json:"delivery_id" river:"unique"`
+	Event      webhook.CommentEvent `json:"event"`
 }
 
 // Kind is River's job kind.
@@ -30,8 +30,8 @@ func (CommentJob) Kind() string { return "issue_comment" }
 
 // PushJob acts on a push.
 type PushJob struct {
-	DeliveryID string       `json:"delivery_id" river:"unique"`
-	Event      gh.PushEvent `json:"event"`
+	DeliveryID string            `json:"delivery_id" river:"unique"`
+	Event      webhook.PushEvent `json:"event"`
 }
 
 // Kind is River's job kind.
@@ -39,8 +39,8 @@ func (PushJob) Kind() string { return "push" }
 
 // CheckRunJob acts on a re-run request of one of the bot's check runs.
 type CheckRunJob struct {
-	DeliveryID string           `json:"delivery_id" river:"unique"`
-	Event      gh.CheckRunEvent `json:"event"`
+	DeliveryID string                `json:"delivery_id" river:"unique"`
+	Event      webhook.CheckRunEvent `json:"event"`
 }
 
 // Kind is River's job kind.
@@ -48,8 +48,12 @@ func (CheckRunJob) Kind() string { return "check_run" }
 
 // Job is any of the job types above.
 type Job interface {
-	river.JobArgs
+	// Kind is the job's kind in the queue.
+	Kind() string
+	// Delivery is the GitHub delivery id the job answers.
 	Delivery() string
+	// LogAttrs are the attributes every log line of the job carries.
+	LogAttrs() []any
 }
 
 // Delivery returns the GitHub delivery id the job answers.
@@ -64,18 +68,18 @@ func (j PushJob) Delivery() string { return j.DeliveryID }
 // Delivery returns the GitHub delivery id the job answers.
 func (j CheckRunJob) Delivery() string { return j.DeliveryID }
 
-func (j PullRequestJob) logAttrs() []any {
+func (j PullRequestJob) LogAttrs() []any {
 	return []any{"delivery", j.DeliveryID, "repo", j.Event.Repo.FullName(), "pr", j.Event.Number, "sha", j.Event.HeadSHA}
 }
 
-func (j CommentJob) logAttrs() []any {
+func (j CommentJob) LogAttrs() []any {
 	return []any{"delivery", j.DeliveryID, "repo", j.Event.Repo.FullName(), "pr", j.Event.Number, "comment", j.Event.CommentID}
 }
 
-func (j PushJob) logAttrs() []any {
+func (j PushJob) LogAttrs() []any {
 	return []any{"delivery", j.DeliveryID, "repo", j.Event.Repo.FullName(), "ref", j.Event.Ref, "sha", j.Event.After}
 }
 
-func (j CheckRunJob) logAttrs() []any {
+func (j CheckRunJob) LogAttrs() []any {
 	return []any{"delivery", j.DeliveryID, "repo", j.Event.Repo.FullName(), "prs", j.Event.PullRequests, "sha", j.Event.HeadSHA}
 }

@@ -1,4 +1,7 @@
-package github
+// Package webhook verifies GitHub's webhook deliveries and decodes the events
+// the bot acts on. It depends on nothing but the standard library, which
+// keeps the webhook path (and its fuzzer) lean.
+package webhook
 
 import (
 	"crypto/hmac"
