@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/stagebot/stagebot/internal/jobs"
@@ -57,12 +58,17 @@ type Config struct {
 // Queue inserts jobs and runs them.
 type Queue struct {
 	insert        func(context.Context, river.JobArgs) (int64, bool, error)
+	insertMany    func(context.Context, []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 	start         func(context.Context) error
 	stop          func(context.Context) error
 	stopAndCancel func(context.Context) error
 	ping          func(context.Context) error
 	close         func()
 	metrics       *metrics
+
+	reqs        chan insertReq
+	closing     chan struct{}
+	batcherDone chan struct{}
 	// Requeued counts jobs found running at start (cut off by a crash) and
 	// made available again.
 	Requeued int64
@@ -204,21 +210,27 @@ func newQueue[TTx any](cfg Config, m *metrics, driver riverdriver.Driver[TTx], p
 	if err != nil {
 		return nil, fmt.Errorf("create queue client: %w", err)
 	}
-	return &Queue{
+	q := &Queue{
 		insert: func(ctx context.Context, args river.JobArgs) (int64, bool, error) {
-			res, err := client.Insert(ctx, args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}})
+			res, err := client.Insert(ctx, args, uniqueByDelivery)
 			if err != nil {
 				return 0, false, err
 			}
 			return res.Job.ID, res.UniqueSkippedAsDuplicate, nil
 		},
+		insertMany:    client.InsertMany,
 		start:         client.Start,
 		stop:          client.Stop,
 		stopAndCancel: client.StopAndCancel,
 		ping:          ping,
 		close:         closeFn,
 		metrics:       m,
-	}, nil
+		reqs:          make(chan insertReq),
+		closing:       make(chan struct{}),
+		batcherDone:   make(chan struct{}),
+	}
+	go q.batchInserts()
+	return q, nil
 }
 
 // riverLogger keeps River's own chatter at warnings and above.
@@ -250,7 +262,16 @@ func (q *Queue) Enqueue(ctx context.Context, job jobs.Job) (id int64, duplicate 
 	if !ok {
 		return 0, false, fmt.Errorf("enqueue %s: not a queueable job", job.Kind())
 	}
-	id, duplicate, err = q.insert(ctx, args)
+	req := insertReq{args: args, key: job.Kind() + "/" + job.Delivery(), res: make(chan insertRes, 1)}
+	select {
+	case q.reqs <- req:
+	case <-q.closing:
+		return 0, false, errClosed
+	case <-ctx.Done():
+		return 0, false, ctx.Err()
+	}
+	res := <-req.res
+	id, duplicate, err = res.id, res.duplicate, res.err
 	if err != nil {
 		return 0, false, fmt.Errorf("enqueue %s job for delivery %s: %w", job.Kind(), job.Delivery(), err)
 	}
@@ -284,7 +305,16 @@ func (q *Queue) Stop(ctx context.Context) error {
 func (q *Queue) Ping(ctx context.Context) error { return q.ping(ctx) }
 
 // Close releases the database. Stop first.
-func (q *Queue) Close() { q.close() }
+func (q *Queue) Close() {
+	select {
+	case <-q.closing:
+		return
+	default:
+	}
+	close(q.closing)
+	<-q.batcherDone
+	q.close()
+}
 
 func lockFile(path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)

@@ -288,3 +288,59 @@ func TestPostgresURLNeverInErrors(t *testing.T) {
 		t.Errorf("error shows the password: %v", err)
 	}
 }
+
+// Redeliveries racing each other (they can land in one insert batch) still
+// make one job.
+func TestConcurrentRedeliveriesMakeOneJob(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			rec := newRecorder()
+			q := open(t, b.cfg(t), rec)
+			ctx := context.Background()
+			if err := q.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			ids := map[string]map[int64]bool{}
+			for i := range 200 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					d := fmt.Sprintf("c-%d", i%20)
+					id, _, err := q.Enqueue(ctx, prJob(d))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					if ids[d] == nil {
+						ids[d] = map[int64]bool{}
+					}
+					ids[d][id] = true
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			waitFor(t, "all jobs", func() bool {
+				for i := range 20 {
+					if rec.count(fmt.Sprintf("c-%d", i)) == 0 {
+						return false
+					}
+				}
+				return true
+			})
+			time.Sleep(200 * time.Millisecond)
+			stop(t, q)
+			for i := range 20 {
+				d := fmt.Sprintf("c-%d", i)
+				if c := rec.count(d); c != 1 {
+					t.Errorf("%s ran %d times", d, c)
+				}
+				if len(ids[d]) != 1 {
+					t.Errorf("%s was given job ids %v, want one", d, ids[d])
+				}
+			}
+		})
+	}
+}
