@@ -191,11 +191,11 @@ func newQueue[TTx any](cfg Config, m *metrics, driver riverdriver.Driver[TTx], p
 		// handled: keep them past GitHub's 3-day redelivery window.
 		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,
 		FetchPollInterval:           cfg.PollInterval,
-		FetchCooldown:               20 * time.Millisecond,
+		FetchCooldown:               200 * time.Millisecond,
 		Logger:                      riverLogger(cfg.Logger),
 	}
 	if rc.FetchPollInterval == 0 {
-		rc.FetchPollInterval = 100 * time.Millisecond
+		rc.FetchPollInterval = 200 * time.Millisecond
 	}
 	if !cfg.NoWork {
 		workers := river.NewWorkers()

@@ -46,10 +46,14 @@ func (r *recorder) count(delivery string) int {
 	return r.runs[delivery]
 }
 
-func (r *recorder) PullRequest(_ context.Context, j jobs.PullRequestJob) error { return r.record(j.DeliveryID) }
-func (r *recorder) Comment(_ context.Context, j jobs.CommentJob) error         { return r.record(j.DeliveryID) }
-func (r *recorder) Push(_ context.Context, j jobs.PushJob) error               { return r.record(j.DeliveryID) }
-func (r *recorder) CheckRun(_ context.Context, j jobs.CheckRunJob) error       { return r.record(j.DeliveryID) }
+func (r *recorder) PullRequest(_ context.Context, j jobs.PullRequestJob) error {
+	return r.record(j.DeliveryID)
+}
+func (r *recorder) Comment(_ context.Context, j jobs.CommentJob) error { return r.record(j.DeliveryID) }
+func (r *recorder) Push(_ context.Context, j jobs.PushJob) error       { return r.record(j.DeliveryID) }
+func (r *recorder) CheckRun(_ context.Context, j jobs.CheckRunJob) error {
+	return r.record(j.DeliveryID)
+}
 
 func prJob(delivery string) jobs.PullRequestJob {
 	return jobs.PullRequestJob{DeliveryID: delivery, Event: webhook.PullRequestEvent{
