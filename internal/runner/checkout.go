@@ -1,0 +1,164 @@
+package runner
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Source is where a repository's commits come from: a remote URL with an
+// installation token, or a local git repository (bot plan).
+type Source struct {
+	URL   string
+	Token string
+	Local string
+}
+
+// Checkout makes dest a copy of the tree at sha (no .git): the workspace the
+// stages run in. An existing complete checkout is reused.
+func (r *Runner) Checkout(ctx context.Context, src Source, sha, dest string) error {
+	if _, err := os.Stat(filepath.Join(dest, ".stagebot-checkout")); err == nil {
+		return nil
+	}
+	gitDir := src.Local
+	if gitDir == "" {
+		var err error
+		if gitDir, err = r.fetch(ctx, src, sha); err != nil {
+			return err
+		}
+	}
+	tmp := dest + ".tmp"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	cmd := exec.CommandContext(ctx, "git", "-C", gitDir, "archive", "--format=tar", sha)
+	cmd.Env = gitEnv("")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("git archive %s: %w", shortSHA(sha), err)
+	}
+	extractErr := untar(out, tmp)
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("check out %s: %s", shortSHA(sha), strings.TrimSpace(stderr.String()))
+	}
+	if extractErr != nil {
+		return fmt.Errorf("check out %s: %w", shortSHA(sha), extractErr)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".stagebot-checkout"), []byte(sha+"\n"), 0o600); err != nil {
+		return err
+	}
+	os.RemoveAll(dest)
+	if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dest)
+}
+
+// fetch brings sha into a bare mirror of the repository and returns it.
+func (r *Runner) fetch(ctx context.Context, src Source, sha string) (string, error) {
+	sum := sha256.Sum256([]byte(src.URL))
+	mirror := filepath.Join(r.dataDir, "git", hex.EncodeToString(sum[:8])+".git")
+	if _, err := os.Stat(mirror); err != nil {
+		if err := runGit(ctx, "", "", "init", "-q", "--bare", mirror); err != nil {
+			return "", err
+		}
+	}
+	if runGit(ctx, mirror, "", "cat-file", "-e", sha+"^{commit}") == nil {
+		return mirror, nil
+	}
+	if err := runGit(ctx, mirror, src.Token, "fetch", "-q", "--no-tags", src.URL, sha); err != nil {
+		return "", fmt.Errorf("fetch %s: %w", shortSHA(sha), err)
+	}
+	return mirror, nil
+}
+
+// gitEnv keeps the host's git configuration out and passes the token as an
+// HTTP header through the environment: never in argv, a URL or a log.
+func gitEnv(token string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"}
+	if token != "" {
+		auth := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))
+		env = append(env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: Basic "+auth)
+	}
+	return env
+}
+
+func runGit(ctx context.Context, dir, token string, args ...string) error {
+	if dir != "" {
+		args = append([]string{"-C", dir}, args...)
+	}
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Env = gitEnv(token)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if token != "" {
+			msg = strings.ReplaceAll(msg, token, "(redacted)")
+		}
+		return fmt.Errorf("git %s: %v: %s", args[len(args)-1], err, msg)
+	}
+	return nil
+}
+
+// untar extracts a git archive stream into dir, refusing paths that would
+// escape it.
+func untar(r io.Reader, dir string) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := filepath.Clean(h.Name)
+		if name == "." || strings.HasPrefix(name, "..") || filepath.IsAbs(name) {
+			continue
+		}
+		target := filepath.Join(dir, name)
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o700); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode)&0o700|0o600)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			if filepath.IsAbs(h.Linkname) || strings.HasPrefix(filepath.Clean(filepath.Join(filepath.Dir(name), h.Linkname)), "..") {
+				continue // a link out of the checkout is not followed
+			}
+			if err := os.Symlink(h.Linkname, target); err != nil {
+				return err
+			}
+		}
+	}
+}
