@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/stagebot/stagebot/internal/config"
+	"github.com/stagebot/stagebot/internal/runner"
+	"github.com/stagebot/stagebot/internal/stages"
+	"github.com/stagebot/stagebot/internal/workflow"
+)
+
+// planCmd runs the PR pipeline on a local checkout and prints the comments
+// the bot would post: how a user tries stagebot without a GitHub App.
+func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bot plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	repoDir := fs.String("repo", ".", "directory holding stagebot.yaml, inside a git repository")
+	base := fs.String("base", "", "git ref the change is compared with (the PR's base); empty: every stage is affected")
+	head := fs.String("head", "HEAD", "git ref to plan (the PR's head); uncommitted changes are not planned")
+	dataDir := fs.String("data-dir", envOr("data-dir", "./data"), "directory for workspaces, plan files and logs ["+config.EnvName("data-dir")+"]")
+	tfBin := fs.String("terraform-bin", envOr("terraform-bin", "terraform"), "Terraform binary ["+config.EnvName("terraform-bin")+"]")
+	tfEnv := fs.String("terraform-env", envOr("terraform-env", ""), "comma-separated env vars passed to Terraform ["+config.EnvName("terraform-env")+"]")
+	timeout := fs.Duration("timeout", 30*time.Minute, "longest one stage's plan may take")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("bot plan: unexpected argument %q", fs.Arg(0))}
+	}
+
+	top, err := gitOut(ctx, *repoDir, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return fmt.Errorf("bot plan: %s is not inside a git repository: %w", *repoDir, err)
+	}
+	abs, err := filepath.Abs(*repoDir)
+	if err != nil {
+		return err
+	}
+	abs, _ = filepath.EvalSymlinks(abs)
+	prefix, err := filepath.Rel(top, abs)
+	if err != nil {
+		return err
+	}
+	headSHA, err := gitOut(ctx, top, "rev-parse", "--verify", *head+"^{commit}")
+	if err != nil {
+		return fmt.Errorf("bot plan: head %q: %w", *head, err)
+	}
+	baseSHA := ""
+	if *base != "" {
+		if baseSHA, err = gitOut(ctx, top, "rev-parse", "--verify", *base+"^{commit}"); err != nil {
+			return fmt.Errorf("bot plan: base %q: %w", *base, err)
+		}
+	}
+
+	env := map[string]string{}
+	var secrets []string
+	for _, name := range strings.Split(*tfEnv, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			env[name] = os.Getenv(name)
+			secrets = append(secrets, os.Getenv(name))
+		}
+	}
+	r, err := runner.New(runner.Config{TerraformBin: *tfBin, DataDir: *dataDir, Env: env, Timeout: *timeout})
+	if err != nil {
+		return fmt.Errorf("bot plan: %w", err)
+	}
+	label := "local/" + filepath.Base(top)
+	ws := r.WorkspaceDir(label, 0, headSHA)
+	if err := r.Checkout(ctx, runner.Source{Local: top}, headSHA, ws); err != nil {
+		return fmt.Errorf("bot plan: %w", err)
+	}
+	root := filepath.Join(ws, prefix)
+
+	// Like the bot, read the configuration from the base: a change cannot
+	// alter what it is allowed to do.
+	cfgData, cfgFrom := []byte(nil), *head
+	if baseSHA != "" {
+		cfgFrom = *base
+		out, err := gitOut(ctx, top, "show", baseSHA+":"+filepath.ToSlash(filepath.Join(prefix, config.RepoFile)))
+		if err != nil {
+			return fmt.Errorf("bot plan: no %s in %s at %s", config.RepoFile, *repoDir, *base)
+		}
+		cfgData = []byte(out + "\n")
+	} else if cfgData, err = os.ReadFile(filepath.Join(root, config.RepoFile)); err != nil {
+		return fmt.Errorf("bot plan: no %s in %s at %s (commit it first)", config.RepoFile, *repoDir, *head)
+	}
+	repoCfg, err := config.ParseRepo(cfgData, root)
+	if err != nil {
+		return fmt.Errorf("bot plan: %s at %s: %w", config.RepoFile, cfgFrom, err)
+	}
+
+	var changes []stages.Change
+	if baseSHA == "" {
+		for _, s := range repoCfg.Stages {
+			changes = append(changes, stages.Change{Path: s.Dir + "/"})
+		}
+	} else if changes, err = diff(ctx, top, prefix, baseSHA, headSHA); err != nil {
+		return err
+	}
+	affected, err := stages.Detect(repoCfg, root, changes)
+	if err != nil {
+		return fmt.Errorf("bot plan: %w", err)
+	}
+	if len(affected) == 0 {
+		fmt.Fprintf(stdout, "No stage is affected by the changes from %s to %s.\n", *base, *head)
+		return nil
+	}
+	failed := 0
+	for i, sp := range workflow.PlanStages(ctx, r, workflow.PlanTarget{Repo: label, Root: root, HeadSHA: headSHA, BaseSHA: baseSHA}, affected, secrets) {
+		if i > 0 {
+			fmt.Fprint(stdout, "\n\n---\n\n")
+		}
+		fmt.Fprint(stdout, sp.Comment)
+		if sp.Err != nil {
+			failed++
+		}
+	}
+	fmt.Fprintln(stdout)
+	if failed > 0 {
+		return fmt.Errorf("bot plan: %d stage(s) failed to plan", failed)
+	}
+	return nil
+}
+
+// diff lists the files changed between base and head under prefix, relative
+// to prefix, with the old path of renames.
+func diff(ctx context.Context, top, prefix, base, head string) ([]stages.Change, error) {
+	out, err := gitOut(ctx, top, "diff", "--name-status", "-M", "-z", "--no-color", base, head, "--", prefix)
+	if err != nil {
+		return nil, fmt.Errorf("bot plan: git diff: %w", err)
+	}
+	rel := func(p string) string {
+		if prefix == "." {
+			return p
+		}
+		return strings.TrimPrefix(p, filepath.ToSlash(prefix)+"/")
+	}
+	var changes []stages.Change
+	fields := strings.Split(strings.TrimRight(out, "\x00"), "\x00")
+	for i := 0; i < len(fields); {
+		status := fields[i]
+		switch {
+		case status == "":
+			i++
+		case strings.HasPrefix(status, "R") || strings.HasPrefix(status, "C"):
+			if i+2 >= len(fields) {
+				return changes, nil
+			}
+			changes = append(changes, stages.Change{PreviousPath: rel(fields[i+1]), Path: rel(fields[i+2])})
+			i += 3
+		default:
+			if i+1 >= len(fields) {
+				return changes, nil
+			}
+			changes = append(changes, stages.Change{Path: rel(fields[i+1])})
+			i += 2
+		}
+	}
+	return changes, nil
+}
+
+func gitOut(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return "", errors.New(msg)
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+func envOr(flagName, def string) string {
+	if v := os.Getenv(config.EnvName(flagName)); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,68 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+
+	"github.com/stagebot/stagebot/internal/comments"
+	"github.com/stagebot/stagebot/internal/runner"
+	"github.com/stagebot/stagebot/internal/stages"
+)
+
+// PlanTarget is a checkout to plan stages in.
+type PlanTarget struct {
+	Repo    string // owner/name
+	PR      int
+	Root    string // the checkout's directory of the repository root
+	HeadSHA string
+	BaseSHA string
+}
+
+// StagePlanned is one affected stage after planning (or not, when it waits).
+type StagePlanned struct {
+	Affected stages.Affected
+	Result   *runner.PlanResult
+	Err      error
+	Comment  string
+}
+
+// PlanStages plans the affected stages that are ready, in order, and renders
+// each stage's comment. Waiting stages get a comment that says so. Secrets
+// (credential values, sensitive values of the plans) are redacted.
+func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []stages.Affected, secrets []string) []StagePlanned {
+	out := make([]StagePlanned, 0, len(affected))
+	for _, a := range affected {
+		sp := StagePlanned{Affected: a}
+		view := comments.StagePlan{Stage: a.Stage.Name, HeadSHA: t.HeadSHA, WaitingFor: a.WaitingFor, Reasons: a.Reasons}
+		if a.Ready() {
+			sp.Result, sp.Err = r.Plan(ctx, runner.Run{
+				Repo: t.Repo, PR: t.PR, Stage: a.Stage.Name,
+				Dir:     filepath.Join(t.Root, filepath.FromSlash(a.Stage.Dir)),
+				HeadSHA: t.HeadSHA, BaseSHA: t.BaseSHA, BackendConfig: a.Stage.BackendConfig,
+			})
+			if sp.Err != nil {
+				view.Error = errorText(sp.Err)
+			} else {
+				view.Plan, view.Text, view.Log = sp.Result.JSON, sp.Result.Text, sp.Result.Log
+			}
+		}
+		var planSecrets []string
+		if sp.Result != nil {
+			planSecrets = comments.SensitiveValues(sp.Result.JSON)
+		}
+		sp.Comment = comments.Plan(view, append(planSecrets, secrets...))
+		out = append(out, sp)
+	}
+	return out
+}
+
+// errorText is what a failed run shows: Terraform's own output when there
+// is one, else the error.
+func errorText(err error) string {
+	var re *runner.RunError
+	if errors.As(err, &re) && re.Output != "" {
+		return re.Err.Error() + "\n\n" + re.Output
+	}
+	return err.Error()
+}
