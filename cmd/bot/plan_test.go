@@ -1,0 +1,144 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// quickstart copies examples/quickstart into a new git repository with one
+// commit and returns its directory.
+func quickstart(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("cp", "-r", "../../examples/quickstart/.", dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy example: %v %s", err, out)
+	}
+	git(t, dir, "init", "-q", "-b", "main")
+	commitAll(t, dir, "base")
+	return dir
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v %s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func commitAll(t *testing.T, dir, msg string) {
+	git(t, dir, "add", "-A")
+	git(t, dir, "commit", "-q", "-m", msg)
+}
+
+func botPlan(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(botBin, append([]string{"plan", "--data-dir", t.TempDir()}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "STAGEBOT_TERRAFORM_BIN=" + terraformBin(), "SECRET_TOKEN=tok-123456789"}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func terraformBin() string {
+	if b := os.Getenv("STAGEBOT_TEST_TERRAFORM_BIN"); b != "" {
+		return b
+	}
+	return "terraform"
+}
+
+func TestBotPlanQuickstart(t *testing.T) {
+	dir := quickstart(t)
+	out, stderr, code := botPlan(t, "--repo", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	for _, want := range []string{
+		"<!-- stagebot:stage=infrastructure -->", "+2 to add", "Plan: 2 to add, 0 to change, 0 to destroy.",
+		"<!-- stagebot:stage=platform -->", "Waiting for `infrastructure` to be applied",
+		"<!-- stagebot:stage=tenant -->",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "demo-password-not-real") {
+		t.Error("a sensitive output value is in the comment")
+	}
+}
+
+func TestBotPlanOnlyAffectedStages(t *testing.T) {
+	dir := quickstart(t)
+	os.WriteFile(filepath.Join(dir, "README.md"), []byte("docs\n"), 0o644)
+	f := filepath.Join(dir, "terraform/infrastructure/main.tf")
+	b, _ := os.ReadFile(f)
+	os.WriteFile(f, []byte(strings.Replace(string(b), "default     = 3", "default     = 5", 1)), 0o644)
+	commitAll(t, dir, "more nodes")
+	out, stderr, code := botPlan(t, "--repo", dir, "--base", "HEAD~1", "--head", "HEAD")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	if !strings.Contains(out, "stagebot:stage=infrastructure") || strings.Contains(out, "stagebot:stage=platform") || strings.Contains(out, "stagebot:stage=tenant") {
+		t.Errorf("want only infrastructure planned:\n%s", out)
+	}
+	if !strings.Contains(out, "Affected by: `terraform/infrastructure/main.tf`") {
+		t.Errorf("comment does not say which file affects the stage:\n%s", out)
+	}
+
+	os.WriteFile(filepath.Join(dir, "README.md"), []byte("more docs\n"), 0o644)
+	commitAll(t, dir, "docs only")
+	out, _, code = botPlan(t, "--repo", dir, "--base", "HEAD~1")
+	if code != 0 || !strings.Contains(out, "No stage is affected") {
+		t.Errorf("docs-only change: exit %d, output:\n%s", code, out)
+	}
+}
+
+func TestBotPlanFailures(t *testing.T) {
+	t.Run("broken HCL", func(t *testing.T) {
+		dir := quickstart(t)
+		os.WriteFile(filepath.Join(dir, "terraform/infrastructure/broken.tf"), []byte("resource \"terraform_data\" \"x\" {\n  input = \n}\n"), 0o644)
+		commitAll(t, dir, "broken")
+		out, stderr, code := botPlan(t, "--repo", dir, "--base", "HEAD~1", "--terraform-env", "SECRET_TOKEN")
+		if code != 1 || !strings.Contains(out, "The plan failed") || !strings.Contains(out, "broken.tf") || !strings.Contains(stderr, "1 stage(s) failed") {
+			t.Errorf("exit %d, stderr %s, output:\n%s", code, stderr, out)
+		}
+	})
+	t.Run("credential value redacted", func(t *testing.T) {
+		dir := quickstart(t)
+		os.WriteFile(filepath.Join(dir, "terraform/infrastructure/leak.tf"), []byte("resource \"terraform_data\" \"leak\" {\n  input = \"tok-123456789\"\n}\n"), 0o644)
+		commitAll(t, dir, "leak")
+		out, stderr, code := botPlan(t, "--repo", dir, "--base", "HEAD~1", "--terraform-env", "SECRET_TOKEN")
+		if code != 0 || strings.Contains(out, "tok-123456789") || !strings.Contains(out, `input  = "(redacted)"`) {
+			t.Errorf("exit %d, stderr %s, output:\n%s", code, stderr, out)
+		}
+	})
+	t.Run("broken stagebot.yaml", func(t *testing.T) {
+		dir := quickstart(t)
+		os.WriteFile(filepath.Join(dir, "stagebot.yaml"), []byte("version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\n    depends_on: [network]\n"), 0o644)
+		commitAll(t, dir, "typo")
+		out, stderr, code := botPlan(t, "--repo", dir)
+		if code != 1 || !strings.Contains(stderr, `line 5: stages[0].depends_on[0]: unknown stage "network"`) || out != "" {
+			t.Errorf("exit %d, stderr %s, output:\n%s", code, stderr, out)
+		}
+	})
+	t.Run("not a git repository", func(t *testing.T) {
+		_, stderr, code := botPlan(t, "--repo", t.TempDir())
+		if code != 1 || !strings.Contains(stderr, "not inside a git repository") {
+			t.Errorf("exit %d, stderr %s", code, stderr)
+		}
+	})
+}
