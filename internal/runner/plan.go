@@ -115,10 +115,11 @@ func (r *Runner) Plan(ctx context.Context, run Run) (*PlanResult, error) {
 	if err := writeMeta(filepath.Join(run.Dir, metaFileName), meta); err != nil {
 		return nil, err
 	}
-	show, err := r.terraform(run.Dir, nil)
-	if err != nil {
-		return nil, err
-	}
+	// The same handle (one version check per run), but `show` output stays
+	// out of the log: its JSON holds sensitive values in clear.
+	tf.SetStdout(io.Discard)
+	tf.SetStderr(&buf)
+	show := tf
 	planJSON, err := show.ShowPlanFile(ctx, planFile)
 	if err != nil {
 		return nil, &RunError{Stage: run.Stage, Step: "show", Output: buf.String(), Err: ctxErr(ctx, err)}

@@ -31,7 +31,7 @@ func newRunner(t *testing.T, env map[string]string) *Runner {
 
 // stage writes files into a stage directory of a fake checkout and returns
 // the Run for it.
-func stage(t *testing.T, root, name string, files map[string]string) Run {
+func stage(t testing.TB, root, name string, files map[string]string) Run {
 	t.Helper()
 	dir := filepath.Join(root, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -12,8 +12,8 @@ import (
 func fixture(t *testing.T) (*config.Repo, string) {
 	root := t.TempDir()
 	files := map[string]string{
-		"terraform/infrastructure/main.tf": "module \"net\" {\n  source = \"../modules/network\"\n}\n",
-		"terraform/modules/network/main.tf": "module \"sub\" {\n  source = \"./subnet\"\n}\n",
+		"terraform/infrastructure/main.tf":         "module \"net\" {\n  source = \"../modules/network\"\n}\n",
+		"terraform/modules/network/main.tf":        "module \"sub\" {\n  source = \"./subnet\"\n}\n",
 		"terraform/modules/network/subnet/main.tf": "",
 		"terraform/modules/unused/main.tf":         "",
 		"terraform/platform/main.tf":               "module \"reg\" {\n  source  = \"terraform-aws-modules/vpc/aws\"\n  version = \"5.0.0\"\n}\n",
