@@ -120,7 +120,7 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if i > 0 {
 			fmt.Fprint(stdout, "\n\n---\n\n")
 		}
-		fmt.Fprint(stdout, sp.Comment)
+		fmt.Fprint(stdout, strings.Join(sp.Comments, "\n\n---\n\n"))
 		if sp.Err != nil {
 			failed++
 		}

@@ -31,11 +31,13 @@ var groupTitles = []struct{ key, title string }{
 	{groupUpdate, "Update in place"}, {groupImport, "Import"}, {groupMove, "Move"}, {groupRead, "Read"},
 }
 
-type planView struct {
+type view struct {
+	Counts                   Counts
 	Marker, Stage, SHA, Icon string
 	LockedBy                 int
 	WaitingFor               string
 	Error                    string
+	Errors                   []string
 	Headline                 string
 	None                     bool
 	Dangerous                []string
@@ -47,20 +49,60 @@ type planView struct {
 	Reasons                  string
 }
 
-// Plan renders a stage's plan comment, redacting secrets, within GitHub's
-// comment limit (the plan text keeps its head and tail when it must be cut).
-func Plan(p StagePlan, secrets []string) string {
+// MaxParts bounds how many comments one stage's plan may take; a plan
+// longer than that keeps its head and tail.
+const MaxParts = 4
+
+// PartMarker marks part i (from 2) of a stage's comment.
+func PartMarker(stage string, i int) string {
+	return fmt.Sprintf("<!-- stagebot:stage=%s part=%d -->", stage, i)
+}
+
+// Plan renders a stage's plan comment, redacting secrets. It returns one
+// body, or more when the plan is longer than a comment may be: each within
+// GitHub's limit, with code fences and <details> balanced in each.
+func Plan(p StagePlan, secrets []string) []string {
+	v := planView(p, secrets)
+	header := func(i, n int) string {
+		return fmt.Sprintf("%s\n#### stagebot plan: `%s` (part %d of %d)\n\n", PartMarker(p.Stage, i), p.Stage, i, n)
+	}
+	full := v.Text
+	parts := Split(render("plan.md.tmpl", v), MaxCommentChars, header)
+	// Too long even for MaxParts comments: keep the plan text's head and
+	// tail, shrinking until it fits.
+	for keep := runes(full); len(parts) > MaxParts && keep > 0; {
+		keep -= (len(parts)-MaxParts)*MaxCommentChars + 2000
+		v.Text, v.Cut = headTail(full, max(keep, 0))
+		parts = Split(render("plan.md.tmpl", v), MaxCommentChars, header)
+	}
+	return parts
+}
+
+// maxListed caps each list of addresses; the plan text has them all.
+const maxListed = 50
+
+// capList keeps the first maxListed items and says how many more there are.
+func capList(items []string) []string {
+	if len(items) <= maxListed {
+		return items
+	}
+	return append(items[:maxListed:maxListed], fmt.Sprintf("… and %d more (see the plan output)", len(items)-maxListed))
+}
+
+func planView(p StagePlan, secrets []string) view {
 	counts, groups := Summary(p.Plan)
-	v := planView{
+	v := view{
+		Counts:   counts,
 		Marker:   Marker(p.Stage),
 		Stage:    p.Stage,
 		SHA:      shortSHA(p.HeadSHA),
 		LockedBy: p.LockedBy,
 		Headline: counts.Headline(),
 		None:     counts.None(),
-		Drift:    Drift(p.Plan),
-		Warnings: warnings(p.Log),
+		Drift:    capList(Drift(p.Plan)),
+		Warnings: warnings(fence(Redact(p.Log, secrets))),
 		Error:    fence(Redact(strings.TrimSpace(p.Error), secrets)),
+		Errors:   diagnostics(fence(Redact(p.Error, secrets)), "Error: "),
 	}
 	if len(p.WaitingFor) > 0 {
 		v.WaitingFor = "`" + strings.Join(p.WaitingFor, "`, `") + "`"
@@ -77,24 +119,24 @@ func Plan(p StagePlan, secrets []string) string {
 	default:
 		v.Icon = "📝"
 	}
-	v.Dangerous = append(append([]string{}, groups[groupReplace]...), groups[groupDestroy]...)
-	v.DangerousCount = len(v.Dangerous)
+	dangerous := append(append([]string{}, groups[groupReplace]...), groups[groupDestroy]...)
+	v.DangerousCount = len(dangerous)
+	// The banner lists more than the groups: destroys are what reviewers
+	// must not miss.
+	if len(dangerous) > 4*maxListed {
+		dangerous = append(dangerous[:4*maxListed:4*maxListed], fmt.Sprintf("… and %d more (see the plan output)", len(dangerous)-4*maxListed))
+	}
+	v.Dangerous = dangerous
 	for _, g := range groupTitles {
 		if len(groups[g.key]) > 0 {
-			v.Groups = append(v.Groups, group{Title: fmt.Sprintf("%s (%d)", g.title, len(groups[g.key])), Addresses: groups[g.key]})
+			v.Groups = append(v.Groups, group{Title: fmt.Sprintf("%s (%d)", g.title, len(groups[g.key])), Addresses: capList(groups[g.key])})
 		}
 	}
 	if len(p.Reasons) > 0 {
 		v.Reasons = "`" + strings.Join(p.Reasons, "`, `") + "`"
 	}
-	text := fence(Redact(strings.TrimSpace(p.Text), secrets))
-	v.Text = text
-	out := render("plan.md.tmpl", v)
-	if over := utf8.RuneCountInString(out) - MaxCommentChars; over > 0 {
-		v.Text, v.Cut = headTail(text, utf8.RuneCountInString(text)-over-200)
-		out = render("plan.md.tmpl", v)
-	}
-	return out
+	v.Text = fence(Redact(strings.TrimSpace(p.Text), secrets))
+	return v
 }
 
 func render(name string, v any) string {
@@ -143,15 +185,38 @@ func fence(s string) string {
 	return strings.ReplaceAll(s, "```", "`\u200b``")
 }
 
-// warnings takes Terraform's warning titles from its output.
-func warnings(log string) []string {
+// warnings takes Terraform's warnings, each with its detail, from its
+// output.
+func warnings(log string) []string { return diagnostics(log, "Warning: ") }
+
+// diagnostics takes Terraform's diagnostics of one kind ("Warning: " or
+// "Error: ") from its output: a block starts at the title and runs to the
+// next diagnostic or the end.
+func diagnostics(log, kind string) []string {
 	var out []string
+	var cur []string
+	end := func() {
+		if len(cur) > 0 {
+			d := strings.TrimSpace(strings.Join(cur, "\n"))
+			if !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+		}
+		cur = nil
+	}
 	for _, line := range strings.Split(log, "\n") {
-		line = strings.TrimSpace(strings.TrimLeft(line, "│╷╵ "))
-		if w, ok := strings.CutPrefix(line, "Warning: "); ok && !slices.Contains(out, w) {
-			out = append(out, w)
+		t := strings.TrimLeft(line, "│╷╵ ")
+		switch {
+		case strings.HasPrefix(t, kind):
+			end()
+			cur = []string{line}
+		case strings.HasPrefix(t, "Warning: "), strings.HasPrefix(t, "Error: "):
+			end()
+		case cur != nil:
+			cur = append(cur, line)
 		}
 	}
+	end()
 	return out
 }
 

@@ -86,7 +86,7 @@ func (r *Runner) Apply(ctx context.Context, run Run) (*ApplyResult, error) {
 	}
 	defer logFile.Close()
 	var buf bytes.Buffer
-	tf, err := r.terraform(run.Dir, io.MultiWriter(logFile, &buf))
+	tf, err := r.terraform(ctx, run.Dir, io.MultiWriter(logFile, &buf))
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func (r *Runner) Apply(ctx context.Context, run Run) (*ApplyResult, error) {
 
 // Outputs reads a stage's outputs from its state, sorted by name.
 func (r *Runner) Outputs(ctx context.Context, run Run) ([]Output, error) {
-	tf, err := r.terraform(run.Dir, nil)
+	tf, err := r.terraform(ctx, run.Dir, nil)
 	if err != nil {
 		return nil, err
 	}

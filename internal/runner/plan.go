@@ -88,7 +88,7 @@ func (r *Runner) Plan(ctx context.Context, run Run) (*PlanResult, error) {
 	defer logFile.Close()
 	var buf bytes.Buffer
 	out := io.MultiWriter(logFile, &buf)
-	tf, err := r.terraform(run.Dir, out)
+	tf, err := r.terraform(ctx, run.Dir, out)
 	if err != nil {
 		return nil, err
 	}

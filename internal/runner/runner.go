@@ -118,7 +118,7 @@ func (r *Runner) Env() map[string]string {
 
 // terraform returns a terraform-exec handle on dir whose output streams to
 // out (nil: discarded).
-func (r *Runner) terraform(dir string, out io.Writer) (*tfexec.Terraform, error) {
+func (r *Runner) terraform(ctx context.Context, dir string, out io.Writer) (*tfexec.Terraform, error) {
 	tf, err := tfexec.NewTerraform(dir, r.bin)
 	if err != nil {
 		return nil, fmt.Errorf("terraform in %s: %w", dir, err)
@@ -128,6 +128,11 @@ func (r *Runner) terraform(dir string, out io.Writer) (*tfexec.Terraform, error)
 	}
 	if err := tf.SetWaitDelay(r.grace); err != nil {
 		return nil, err
+	}
+	// terraform-exec checks the version once per handle; doing it before
+	// the output is attached keeps its JSON out of the run's log.
+	if _, _, err := tf.Version(ctx, false); err != nil {
+		return nil, fmt.Errorf("terraform version: %w", err)
 	}
 	if out != nil {
 		tf.SetStdout(out)

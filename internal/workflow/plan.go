@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/runner"
@@ -24,7 +25,9 @@ type StagePlanned struct {
 	Affected stages.Affected
 	Result   *runner.PlanResult
 	Err      error
-	Comment  string
+	// Comments are the stage's comment: one, or more parts when long.
+	Comments []string
+	Check    comments.CheckOutput
 }
 
 // PlanStages plans the affected stages that are ready, in order, and renders
@@ -51,7 +54,9 @@ func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []
 		if sp.Result != nil {
 			planSecrets = comments.SensitiveValues(sp.Result.JSON)
 		}
-		sp.Comment = comments.Plan(view, append(planSecrets, secrets...))
+		all := append(planSecrets, secrets...)
+		sp.Comments = comments.Plan(view, all)
+		sp.Check = comments.PlanCheck(view, all)
 		out = append(out, sp)
 	}
 	return out
@@ -61,6 +66,9 @@ func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []
 // is one, else the error.
 func errorText(err error) string {
 	var re *runner.RunError
+	if errors.As(err, &re) && strings.Contains(re.Output, "Error: ") {
+		return re.Output // Terraform said what went wrong
+	}
 	if errors.As(err, &re) && re.Output != "" {
 		return re.Err.Error() + "\n\n" + re.Output
 	}

@@ -1,0 +1,93 @@
+package comments
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	tfjson "github.com/hashicorp/terraform-json"
+)
+
+// Output is one stage output as the apply comment shows it.
+type Output struct {
+	Name      string
+	Sensitive bool
+	// Value is the output's JSON value; never shown when Sensitive.
+	Value string
+}
+
+// StageApply is everything a stage's apply comment shows.
+type StageApply struct {
+	Stage   string
+	HeadSHA string
+	// Plan is the plan that was applied.
+	Plan    *tfjson.Plan
+	Outputs []Output
+	// Log is what terraform apply printed.
+	Log string
+	// Error is the failure with Terraform's output; empty on success.
+	Error string
+	// Notes are extra lines (e.g. which secret keys the bot synced).
+	Notes []string
+}
+
+var failedResource = regexp.MustCompile(`(?m)^\s*[│]?\s*with ([A-Za-z0-9_.\-\[\]"]+),`)
+
+// FailedResources finds the resources Terraform names in its errors
+// ("with terraform_data.x,").
+func FailedResources(output string) []string {
+	var out []string
+	for _, m := range failedResource.FindAllStringSubmatch(output, -1) {
+		if !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// Apply renders a stage's apply result. Sensitive outputs are never shown,
+// and every known secret is redacted.
+func Apply(a StageApply, secrets []string) []string {
+	for _, o := range a.Outputs {
+		if o.Sensitive {
+			secrets = append(secrets, o.Value, strings.Trim(o.Value, `"`))
+		}
+	}
+	secrets = append(secrets, SensitiveValues(a.Plan)...)
+	var b strings.Builder
+	b.WriteString(Marker(a.Stage) + "\n")
+	counts, _ := Summary(a.Plan)
+	if a.Error != "" {
+		fmt.Fprintf(&b, "### ❌ stagebot apply failed: `%s` at %s\n\n", a.Stage, shortSHA(a.HeadSHA))
+		if failed := FailedResources(a.Error); len(failed) > 0 {
+			fmt.Fprintf(&b, "Failing resource(s): `%s`\n\n", strings.Join(failed, "`, `"))
+		}
+		b.WriteString("Terraform may have applied part of the plan. The stage stays locked to this PR; fix the error, push, and `/apply` again after the new plan.\n\n")
+		fmt.Fprintf(&b, "```\n%s\n```\n", fence(Redact(strings.TrimSpace(a.Error), secrets)))
+	} else {
+		fmt.Fprintf(&b, "### ✅ stagebot applied `%s` at %s\n\n**%s**\n", a.Stage, shortSHA(a.HeadSHA), strings.Replace(counts.Headline(), "to ", "", -1))
+	}
+	for _, n := range a.Notes {
+		fmt.Fprintf(&b, "\n%s\n", n)
+	}
+	if len(a.Outputs) > 0 {
+		b.WriteString("\n| output | value |\n|---|---|\n")
+		for _, o := range a.Outputs {
+			val := "(sensitive, not shown)"
+			if !o.Sensitive {
+				val = "`" + strings.ReplaceAll(Redact(o.Value, secrets), "`", "'") + "`"
+				if runes(val) > 200 {
+					val = string([]rune(val)[:200]) + "…`"
+				}
+			}
+			fmt.Fprintf(&b, "| `%s` | %s |\n", o.Name, strings.ReplaceAll(val, "|", "\\|"))
+		}
+	}
+	if a.Log != "" {
+		fmt.Fprintf(&b, "\n<details><summary>Apply output</summary>\n\n```\n%s\n```\n\n</details>\n", fence(Redact(strings.TrimSpace(a.Log), secrets)))
+	}
+	return Split(b.String(), MaxCommentChars, func(i, n int) string {
+		return fmt.Sprintf("%s\n#### stagebot apply: `%s` (part %d of %d)\n\n", PartMarker(a.Stage, i), a.Stage, i, n)
+	})
+}

@@ -1,0 +1,78 @@
+package comments
+
+import (
+	"fmt"
+	"strings"
+)
+
+// CheckRunName is the check run of a stage.
+func CheckRunName(stage string) string { return "stagebot/" + stage }
+
+// CheckOutput is what a stage's check run shows.
+type CheckOutput struct {
+	Status     string // in_progress or completed
+	Conclusion string // success, neutral or failure (when completed)
+	Title      string
+	Summary    string
+	Text       string
+}
+
+// PlanCheck renders a stage's check run for a finished plan: success when it
+// has changes to apply, neutral when it has none or waits for an upstream
+// apply, failure when the plan failed. Summary is the headline and the
+// destroy banner; Text is the plan, cut to GitHub's 65,535 characters.
+func PlanCheck(p StagePlan, secrets []string) CheckOutput {
+	v := planView(p, secrets)
+	out := CheckOutput{Status: "completed"}
+	switch {
+	case v.WaitingFor != "":
+		out.Conclusion = "neutral"
+		out.Title = "Waiting for " + strings.Join(p.WaitingFor, ", ") + " to be applied"
+		out.Summary = fmt.Sprintf("This PR also changes %s, whose outputs `%s` reads; it is planned right after they are applied.", v.WaitingFor, p.Stage)
+		return out
+	case v.Error != "":
+		out.Conclusion = "failure"
+		out.Title = "Plan failed"
+		out.Summary = "The plan of `" + p.Stage + "` failed; fix the error and push, or comment `/plan " + p.Stage + "`."
+		out.Text = "```\n" + v.Error + "\n```"
+	case v.None:
+		out.Conclusion = "neutral"
+		out.Title = "No changes"
+		out.Summary = "The plan of `" + p.Stage + "` changes nothing."
+	default:
+		out.Conclusion = "success"
+		out.Title = v.Headline
+		var b strings.Builder
+		fmt.Fprintf(&b, "**%s**\n", v.Headline)
+		if len(v.Dangerous) > 0 {
+			fmt.Fprintf(&b, "\n> [!CAUTION]\n> **This plan destroys or replaces %d resource(s):**\n", len(v.Dangerous))
+			for _, a := range v.Dangerous {
+				fmt.Fprintf(&b, "> - `%s`\n", a)
+			}
+		}
+		fmt.Fprintf(&b, "\nTo apply, comment `/apply %s` on the pull request.\n", p.Stage)
+		out.Summary = b.String()
+		out.Text = "```\n" + v.Text + "\n```"
+	}
+	out.Summary = fitChecks(out.Summary)
+	if runes(out.Text) > MaxCheckRunChars {
+		text, _ := headTail(strings.TrimSuffix(strings.TrimPrefix(out.Text, "```\n"), "\n```"), MaxCheckRunChars-200)
+		out.Text = "```\n" + text + "\n```"
+	}
+	return out
+}
+
+// fitChecks cuts a summary to the check run limit (it only grows past it
+// with thousands of destroyed resources).
+func fitChecks(s string) string {
+	if runes(s) <= MaxCheckRunChars {
+		return s
+	}
+	cut, _ := headTail(s, MaxCheckRunChars-200)
+	return cut
+}
+
+// RunningCheck is a stage's check run while the bot works on it.
+func RunningCheck(stage, what string) CheckOutput {
+	return CheckOutput{Status: "in_progress", Title: what, Summary: fmt.Sprintf("stagebot is running `%s` of `%s`.", what, stage)}
+}
