@@ -169,9 +169,10 @@ func headTail(s string, max int) (string, string) {
 		if n+utf8.RuneCountInString(lines[i])+1 > tail {
 			break
 		}
-		t = append([]string{lines[i]}, t...)
+		t = append(t, lines[i])
 		n += utf8.RuneCountInString(lines[i]) + 1
 	}
+	slices.Reverse(t)
 	cut := len(lines) - len(h) - len(t)
 	if cut <= 0 {
 		return s, ""

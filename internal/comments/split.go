@@ -43,24 +43,36 @@ type splitter struct {
 
 func runes(s string) int { return utf8.RuneCountInString(s) }
 
-func (s *splitter) closers() string {
+func (s *splitter) closers() string { return closers(s.fence, len(s.details)) }
+
+func closers(fence string, details int) string {
 	var b strings.Builder
-	if s.fence != "" {
-		b.WriteString("\n" + fenceRun(s.fence))
+	if fence != "" {
+		b.WriteString("\n" + fenceRun(fence))
 	}
-	for range s.details {
+	for range details {
 		b.WriteString("\n\n</details>")
 	}
 	return b.String()
 }
 
+// maxOpener bounds a re-opened block's line; a longer one is re-opened bare.
+const maxOpener = 200
+
 func (s *splitter) openers() string {
 	var b strings.Builder
 	for _, d := range s.details {
+		if runes(d) > maxOpener {
+			d = "<details>"
+		}
 		b.WriteString(d + "\n\n")
 	}
 	if s.fence != "" {
-		b.WriteString(s.fence + "\n")
+		f := s.fence
+		if runes(f) > maxOpener {
+			f = fenceRun(f)
+		}
+		b.WriteString(f + "\n")
 	}
 	return b.String()
 }
@@ -84,9 +96,15 @@ func (s *splitter) room() int { return s.limit - s.curLen - runes(s.closers()) -
 
 func (s *splitter) add(line string) {
 	orig := line
+	// A line that opens a block needs room for that block's closer too.
+	fence, details := s.fence, append([]string(nil), s.details...)
+	s.track(orig)
+	extra := max(runes(s.closers())-runes(closers(fence, len(details))), 0)
+	s.fence, s.details = fence, details
+	tracked := false
 	for line != "" {
 		n := runes(line)
-		if n <= s.room() {
+		if n+extra <= s.room() {
 			s.cur.WriteString(line)
 			s.curLen += n
 			break
@@ -95,15 +113,22 @@ func (s *splitter) add(line string) {
 			s.flush()
 			continue
 		}
-		// A line longer than a whole part is cut.
-		r := max(s.room(), 1)
+		// A line longer than a whole part is cut. Its first piece holds
+		// whatever block it opens, so the part closes that block.
 		rs := []rune(line)
+		r := min(max(s.room()-extra, 1), len(rs))
 		s.cur.WriteString(string(rs[:r]) + "\n")
 		s.curLen += r + 1
 		line = string(rs[r:])
+		if !tracked {
+			s.track(orig)
+			tracked, extra = true, 0
+		}
 		s.flush()
 	}
-	s.track(orig)
+	if !tracked {
+		s.track(orig)
+	}
 }
 
 // track updates the open blocks after line.
