@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/queue"
+	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/server"
 	"github.com/stagebot/stagebot/internal/workflow"
 )
@@ -44,7 +46,25 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cannot start: %w", err)
 	}
-	wf := &workflow.Workflow{Installation: func(id int64) workflow.GitHub { return app.Installation(id) }}
+	tfEnv := map[string]string{}
+	secrets := []string{s.GitHubWebhookSecret}
+	for _, name := range s.TerraformEnv {
+		if v, ok := os.LookupEnv(name); ok {
+			tfEnv[name] = v
+			secrets = append(secrets, v)
+		} else {
+			log.Warn("allowlisted Terraform variable is not set", "name", name)
+		}
+	}
+	tf, err := runner.New(runner.Config{TerraformBin: s.TerraformBin, DataDir: s.DataDir, Env: tfEnv, Timeout: s.JobTimeout})
+	if err != nil {
+		return fmt.Errorf("cannot start: %w", err)
+	}
+	wf := &workflow.Workflow{
+		Installation: func(id int64) workflow.GitHub { return app.Installation(id) },
+		Runner:       tf,
+		Secrets:      secrets,
+	}
 
 	q, err := queue.Open(ctx, queue.Config{
 		DatabaseURL: s.DatabaseURL,

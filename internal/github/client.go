@@ -343,3 +343,35 @@ func (c *Client) CloneInfo(ctx context.Context, repo Repo) (Clone, error) {
 	}
 	return Clone{URL: r.GetCloneURL(), Token: tok}, nil
 }
+
+// FileContent returns a file of the repository at ref (a branch, tag or
+// SHA). A missing file is an APIError with status 404.
+func (c *Client) FileContent(ctx context.Context, repo Repo, path, ref string) ([]byte, error) {
+	file, _, _, err := c.gh.Repositories.GetContents(ctx, repo.Owner, repo.Name, path, &gogithub.RepositoryContentGetOptions{Ref: ref})
+	if err != nil {
+		return nil, c.errorf(err, "read %s of %s at %s", path, repo.FullName(), ref)
+	}
+	if file == nil {
+		return nil, fmt.Errorf("read %s of %s at %s: a directory, not a file", path, repo.FullName(), ref)
+	}
+	content, err := file.GetContent()
+	if err != nil {
+		return nil, fmt.Errorf("read %s of %s at %s: %w", path, repo.FullName(), ref, err)
+	}
+	return []byte(content), nil
+}
+
+// FindCheckRun returns the id of the newest check run of that name on sha,
+// or 0.
+func (c *Client) FindCheckRun(ctx context.Context, repo Repo, sha, name string) (int64, error) {
+	res, _, err := c.gh.Checks.ListCheckRunsForRef(ctx, repo.Owner, repo.Name, sha, &gogithub.ListCheckRunsOptions{
+		CheckName: gogithub.String(name), ListOptions: gogithub.ListOptions{PerPage: perPage},
+	})
+	if err != nil {
+		return 0, c.errorf(err, "list check runs %s on %s@%s", name, repo.FullName(), sha)
+	}
+	if len(res.CheckRuns) == 0 {
+		return 0, nil
+	}
+	return res.CheckRuns[0].GetID(), nil
+}

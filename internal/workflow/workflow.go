@@ -14,18 +14,34 @@ import (
 	"github.com/stagebot/stagebot/internal/jobs"
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/queue"
+	"github.com/stagebot/stagebot/internal/runner"
 )
 
 // GitHub is the part of the GitHub client the workflow uses.
 type GitHub interface {
 	React(ctx context.Context, repo gh.Repo, commentID int64, content string) error
 	UpsertComment(ctx context.Context, repo gh.Repo, number int, marker, body string) (gh.Comment, error)
+	Comments(ctx context.Context, repo gh.Repo, number int) ([]gh.Comment, error)
+	EditComment(ctx context.Context, repo gh.Repo, id int64, body string) error
+	PullRequest(ctx context.Context, repo gh.Repo, number int) (gh.PullRequest, error)
+	ChangedFiles(ctx context.Context, repo gh.Repo, number int) ([]gh.ChangedFile, error)
+	FileContent(ctx context.Context, repo gh.Repo, path, ref string) ([]byte, error)
+	CloneInfo(ctx context.Context, repo gh.Repo) (gh.Clone, error)
+	CreateCheckRun(ctx context.Context, repo gh.Repo, cr gh.CheckRun) (int64, error)
+	UpdateCheckRun(ctx context.Context, repo gh.Repo, id int64, cr gh.CheckRun) error
+	FindCheckRun(ctx context.Context, repo gh.Repo, sha, name string) (int64, error)
 }
 
 // Workflow handles every kind of job. It implements queue.Handlers.
 type Workflow struct {
 	// Installation returns the GitHub client of an installation.
 	Installation func(id int64) GitHub
+	// Runner runs Terraform.
+	Runner *runner.Runner
+	// Secrets are values never to be shown: the credentials Terraform gets.
+	Secrets []string
+
+	prs prRuns
 }
 
 var _ queue.Handlers = (*Workflow)(nil)
@@ -63,13 +79,6 @@ func (w *Workflow) reply(ctx context.Context, client GitHub, ev webhook.CommentE
 	if _, err := client.UpsertComment(ctx, ev.Repo, ev.Number, marker, marker+"\n"+body); err != nil {
 		return fmt.Errorf("reply to comment %d on %s#%d: %w", ev.CommentID, ev.Repo.FullName(), ev.Number, err)
 	}
-	return nil
-}
-
-// PullRequest acts on a PR being opened, pushed to, reopened, marked ready or
-// closed.
-func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) error {
-	logging.From(ctx).Info("pull request event", "action", job.Event.Action)
 	return nil
 }
 

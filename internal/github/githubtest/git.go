@@ -47,6 +47,8 @@ func (s *Server) initGit(r *Repo) {
 		}
 	}
 	git(bare, "init", "--bare", "--initial-branch="+r.DefaultBranch)
+	// GitHub serves any reachable commit by SHA.
+	git(bare, "config", "uploadpack.allowReachableSHA1InWant", "true")
 	git(work, "init", "--initial-branch="+r.DefaultBranch)
 	git(work, "remote", "add", "origin", bare)
 }
@@ -157,4 +159,36 @@ func (s *Server) getContents(w http.ResponseWriter, r *http.Request) {
 		SHA:      gogithub.String(strings.TrimSpace(string(sha))),
 		Content:  gogithub.String(base64.StdEncoding.EncodeToString(content)),
 	})
+}
+
+// diffFiles lists the files changed from base to head (three-dot, as a PR
+// shows them), with renames.
+func (s *Server) diffFiles(r *Repo, base, head string) []File {
+	cmd := exec.Command("git", "diff", "--name-status", "-M", "-z", base+"..."+head)
+	cmd.Dir = s.bareDir(r)
+	out, err := cmd.Output()
+	if err != nil {
+		return nil
+	}
+	var files []File
+	f := strings.Split(strings.TrimRight(string(out), "\x00"), "\x00")
+	status := map[byte]string{'A': "added", 'M': "modified", 'D': "removed", 'R': "renamed", 'C': "copied", 'T': "changed"}
+	for i := 0; i+1 < len(f); {
+		st := f[i]
+		if st == "" {
+			i++
+			continue
+		}
+		if st[0] == 'R' || st[0] == 'C' {
+			if i+2 >= len(f) {
+				break
+			}
+			files = append(files, File{PreviousPath: f[i+1], Path: f[i+2], Status: status[st[0]]})
+			i += 3
+			continue
+		}
+		files = append(files, File{Path: f[i+1], Status: status[st[0]]})
+		i += 2
+	}
+	return files
 }

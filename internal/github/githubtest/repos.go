@@ -287,6 +287,10 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	files := p.Files
+	if files == nil && p.BaseSHA != "" && p.HeadSHA != "" {
+		// No files given: the diff of the PR's commits, as GitHub shows it.
+		files = s.diffFiles(repo, p.BaseSHA, p.HeadSHA)
+	}
 	if len(files) > 3000 { // GitHub lists at most 3,000 files
 		files = files[:3000]
 	}

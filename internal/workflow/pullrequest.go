@@ -1,0 +1,333 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/stagebot/stagebot/internal/comments"
+	"github.com/stagebot/stagebot/internal/config"
+	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/jobs"
+	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/runner"
+	"github.com/stagebot/stagebot/internal/stages"
+)
+
+// PullRequest acts on a PR being opened, pushed to, reopened, marked ready or
+// closed.
+func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) error {
+	ev := job.Event
+	log := logging.From(ctx)
+	key := fmt.Sprintf("%s#%d", ev.Repo.FullName(), ev.Number)
+	// A newer event supersedes whatever still runs for the PR.
+	prCtx, done := w.prs.begin(ctx, key)
+	defer done()
+	if ev.Action == "closed" {
+		if err := w.Runner.RemovePR(ev.Repo.FullName(), ev.Number); err != nil {
+			return err
+		}
+		log.Info("pull request closed: workspaces and plan files removed", "merged", ev.Merged)
+		return nil
+	}
+	err := w.autoplan(prCtx, ev.InstallationID, ev.Repo, ev.Number)
+	if err != nil && prCtx.Err() != nil && ctx.Err() == nil {
+		log.Info("plan superseded by a newer event for the pull request")
+		return nil
+	}
+	return err
+}
+
+// autoplan plans the stages a PR affects at its current head.
+func (w *Workflow) autoplan(ctx context.Context, installation int64, repo gh.Repo, number int) error {
+	log := logging.From(ctx)
+	client := w.Installation(installation)
+	pr, err := client.PullRequest(ctx, repo, number)
+	if err != nil {
+		return err
+	}
+	if pr.State != "open" {
+		log.Info("not planned: the pull request is not open")
+		return nil
+	}
+	cfg, err := w.repoConfig(ctx, client, repo)
+	var cerr configError
+	if errors.As(err, &cerr) {
+		// Retrying cannot help: tell the PR what to fix.
+		marker := "<!-- stagebot:config -->"
+		body := fmt.Sprintf("%s\n❌ **stagebot cannot plan this pull request:** `%s` on `%s` is invalid.\n\n```\n%s\n```\n\nFix it on `%s`; stagebot reads it from there, never from a pull request.\n", marker, config.RepoFile, repo.DefaultBranch, cerr.Error(), repo.DefaultBranch)
+		_, err := client.UpsertComment(ctx, repo, number, marker, body)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if cfg == nil {
+		log.Info("not planned: the default branch has no " + config.RepoFile)
+		return nil
+	}
+	switch {
+	case pr.Draft && !cfg.Autoplan.Drafts:
+		log.Info("not planned: draft pull request")
+		return nil
+	case pr.Fork && !cfg.Autoplan.Forks:
+		// A plan runs the PR's code with the bot's credentials.
+		log.Info("not planned: the pull request comes from a fork")
+		return nil
+	}
+	return w.planPR(ctx, client, repo, pr, cfg, nil)
+}
+
+// repoConfig reads stagebot.yaml from the default branch: a PR cannot change
+// what it is allowed to do. nil means the repository has none.
+func (w *Workflow) repoConfig(ctx context.Context, client GitHub, repo gh.Repo) (*config.Repo, error) {
+	ref := repo.DefaultBranch
+	if ref == "" {
+		ref = "HEAD"
+	}
+	data, err := client.FileContent(ctx, repo, config.RepoFile, ref)
+	if gh.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.ParseRepo(data, "")
+	if err != nil {
+		return nil, configError{err}
+	}
+	return cfg, nil
+}
+
+// configError is a broken stagebot.yaml: retrying will not help, the
+// repository must be fixed.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+
+// planPR plans the affected stages of a PR (only those in only, when set),
+// posting each stage's comment and check run.
+func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, only []string) error {
+	log := logging.From(ctx).With("sha", pr.HeadSHA)
+	files, err := client.ChangedFiles(ctx, repo, pr.Number)
+	if err != nil {
+		return err
+	}
+	changes := make([]stages.Change, len(files))
+	for i, f := range files {
+		changes[i] = stages.Change{Path: f.Path, PreviousPath: f.PreviousPath}
+	}
+	clone, err := client.CloneInfo(ctx, repo)
+	if err != nil {
+		return err
+	}
+	ws := w.Runner.WorkspaceDir(repo.FullName(), pr.Number, pr.HeadSHA)
+	if err := w.Runner.Checkout(ctx, runner.Source{URL: clone.URL, Token: clone.Token}, pr.HeadSHA, ws); err != nil {
+		return err
+	}
+	affected, err := stages.Detect(cfg, ws, changes)
+	if err != nil {
+		return err
+	}
+	if len(only) > 0 {
+		affected = keep(affected, only)
+	}
+	if err := w.retireStages(ctx, client, repo, pr, cfg, affected, only); err != nil {
+		return err
+	}
+	if len(affected) == 0 {
+		log.Info("no stage affected")
+		return nil
+	}
+	checks := map[string]int64{}
+	for _, a := range affected {
+		if !a.Ready() {
+			continue
+		}
+		id, err := w.startCheck(ctx, client, repo, pr.HeadSHA, a.Stage.Name)
+		if err != nil {
+			return err
+		}
+		checks[a.Stage.Name] = id
+	}
+	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}
+	for _, sp := range PlanStages(ctx, w.Runner, target, affected, w.Secrets) {
+		if errors.Is(sp.Err, context.Canceled) || ctx.Err() != nil {
+			return ctx.Err() // a newer push took over; it posts the plans
+		}
+		if err := w.postStage(ctx, client, repo, pr, sp, checks[sp.Affected.Stage.Name]); err != nil {
+			return err
+		}
+		log.Info("stage planned", "stage", sp.Affected.Stage.Name, "ready", sp.Affected.Ready(), "failed", sp.Err != nil)
+	}
+	return nil
+}
+
+// retireStages edits the comments of stages an earlier head affected and
+// this one does not, so no stale plan is left for reviewers to read.
+func (w *Workflow) retireStages(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, affected []stages.Affected, only []string) error {
+	if len(only) > 0 {
+		return nil // a /plan of some stages says nothing of the others
+	}
+	now := map[string]bool{}
+	for _, a := range affected {
+		now[a.Stage.Name] = true
+	}
+	existing, err := client.Comments(ctx, repo, pr.Number)
+	if err != nil {
+		return err
+	}
+	for _, s := range cfg.Stages {
+		marker := comments.Marker(s.Name)
+		for _, c := range existing {
+			if now[s.Name] || !c.IsBot || !strings.Contains(c.Body, marker) || strings.Contains(c.Body, "no longer changes") {
+				continue
+			}
+			body := fmt.Sprintf("%s\n### stagebot: `%s`\n\nThis pull request no longer changes stage `%s` (as of %s): there is nothing to plan or apply for it.\n", marker, s.Name, s.Name, shortSHA(pr.HeadSHA))
+			if err := w.postParts(ctx, client, repo, pr.Number, s.Name, []string{body}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func shortSHA(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+func keep(affected []stages.Affected, only []string) []stages.Affected {
+	var out []stages.Affected
+	for _, a := range affected {
+		for _, o := range only {
+			if a.Stage.Name == o {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// startCheck marks a stage's check run in progress, reusing the run of this
+// SHA when a previous attempt of the job made one.
+func (w *Workflow) startCheck(ctx context.Context, client GitHub, repo gh.Repo, sha, stage string) (int64, error) {
+	name := comments.CheckRunName(stage)
+	running := comments.RunningCheck(stage, "plan")
+	cr := gh.CheckRun{Name: name, HeadSHA: sha, Status: running.Status, Title: running.Title, Summary: running.Summary}
+	id, err := client.FindCheckRun(ctx, repo, sha, name)
+	if err != nil {
+		return 0, err
+	}
+	if id != 0 {
+		return id, client.UpdateCheckRun(ctx, repo, id, cr)
+	}
+	return client.CreateCheckRun(ctx, repo, cr)
+}
+
+// postStage writes a stage's comment (edited in place: one per stage, in as
+// many parts as it needs) and completes its check run.
+func (w *Workflow) postStage(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, sp StagePlanned, checkID int64) error {
+	stage := sp.Affected.Stage.Name
+	if err := w.postParts(ctx, client, repo, pr.Number, stage, sp.Comments); err != nil {
+		return err
+	}
+	out := sp.Check
+	cr := gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: pr.HeadSHA, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary, Text: out.Text}
+	if checkID == 0 {
+		var err error
+		if checkID, err = client.FindCheckRun(ctx, repo, pr.HeadSHA, cr.Name); err != nil {
+			return err
+		}
+	}
+	if checkID == 0 {
+		_, err := client.CreateCheckRun(ctx, repo, cr)
+		return err
+	}
+	return client.UpdateCheckRun(ctx, repo, checkID, cr)
+}
+
+// postParts upserts each part of a stage's comment by its marker, and empties
+// parts a longer earlier plan left behind.
+func (w *Workflow) postParts(ctx context.Context, client GitHub, repo gh.Repo, number int, stage string, parts []string) error {
+	for i, body := range parts {
+		marker := comments.Marker(stage)
+		if i > 0 {
+			marker = comments.PartMarker(stage, i+1)
+		}
+		if _, err := client.UpsertComment(ctx, repo, number, marker, body); err != nil {
+			return err
+		}
+	}
+	existing, err := client.Comments(ctx, repo, number)
+	if err != nil {
+		return err
+	}
+	for i := len(parts) + 1; i <= comments.MaxParts; i++ {
+		marker := comments.PartMarker(stage, i)
+		for _, c := range existing {
+			if c.IsBot && containsMarker(c.Body, marker) && !containsMarker(c.Body, "no longer used") {
+				if err := client.EditComment(ctx, repo, c.ID, marker+"\n_This part of the `"+stage+"` plan is no longer used: the current plan is shorter._"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func containsMarker(body, marker string) bool { return marker != "" && strings.Contains(body, marker) }
+
+// prRuns serialises the work on one PR and lets a newer event cancel what an
+// older one still runs (a push while a plan runs).
+type prRuns struct {
+	mu   sync.Mutex
+	runs map[string]*prRun
+}
+
+type prRun struct {
+	lock   chan struct{} // holds one token: the PR's turn
+	cancel context.CancelFunc
+}
+
+func (p *prRuns) get(key string) *prRun {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.runs == nil {
+		p.runs = map[string]*prRun{}
+	}
+	r, ok := p.runs[key]
+	if !ok {
+		r = &prRun{lock: make(chan struct{}, 1)}
+		p.runs[key] = r
+	}
+	return r
+}
+
+// begin cancels the PR's running work, waits for the PR's turn, and returns
+// a context that a newer event for the PR cancels. done ends the turn.
+func (p *prRuns) begin(ctx context.Context, key string) (context.Context, func()) {
+	r := p.get(key)
+	p.mu.Lock()
+	if r.cancel != nil {
+		r.cancel()
+	}
+	p.mu.Unlock()
+	select {
+	case r.lock <- struct{}{}:
+	case <-ctx.Done():
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p.mu.Lock()
+	r.cancel = cancel
+	p.mu.Unlock()
+	return ctx, func() {
+		cancel()
+		<-r.lock
+	}
+}
