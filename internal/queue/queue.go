@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
@@ -69,6 +70,7 @@ type Queue struct {
 	reqs        chan insertReq
 	closing     chan struct{}
 	batcherDone chan struct{}
+	db *sql.DB
 	// Requeued counts jobs found running at start (cut off by a crash) and
 	// made available again.
 	Requeued int64
@@ -142,6 +144,7 @@ func openSQLite(ctx context.Context, cfg Config, m *metrics) (*Queue, error) {
 		return nil, err
 	}
 	q.Requeued = requeued
+	q.db = db
 	return q, nil
 }
 
@@ -165,6 +168,7 @@ func openPostgres(ctx context.Context, cfg Config, m *metrics) (*Queue, error) {
 		pool.Close()
 		return nil, err
 	}
+	q.db = stdlib.OpenDBFromPool(pool)
 	return q, nil
 }
 
@@ -300,6 +304,10 @@ func (q *Queue) Stop(ctx context.Context) error {
 	}
 	return err
 }
+
+// DB is the queue's database, for the bot's own tables (locks, applies).
+// On SQLite it is the one connection River uses too.
+func (q *Queue) DB() *sql.DB { return q.db }
 
 // Ping reports whether the database answers.
 func (q *Queue) Ping(ctx context.Context) error { return q.ping(ctx) }

@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/stagebot/stagebot/internal/dbtest"
 	"github.com/stagebot/stagebot/internal/github/webhook"
 	"github.com/stagebot/stagebot/internal/jobs"
 )
@@ -74,39 +71,9 @@ func backends(t *testing.T) []backend {
 			return Config{SQLitePath: filepath.Join(t.TempDir(), "stagebot.db")}
 		}},
 		{"postgres", func(t *testing.T) Config {
-			return Config{DatabaseURL: freshPostgres(t)}
+			return Config{DatabaseURL: dbtest.FreshPostgres(t)}
 		}},
 	}
-}
-
-// freshPostgres creates an empty database on the server named by
-// STAGEBOT_TEST_DATABASE_URL (scripts/test starts one) and returns its URL.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("STAGEBOT_TEST_DATABASE_URL")
-	if admin == "" {
-		t.Fatal("STAGEBOT_TEST_DATABASE_URL is not set: run the tests with scripts/test, which starts PostgreSQL")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("connect to test PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("stagebot_test_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), admin)
-		if err == nil {
-			c.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
-			c.Close(context.Background())
-		}
-	})
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
-	return u.String()
 }
 
 func open(t *testing.T, cfg Config, h Handlers) *Queue {
@@ -240,7 +207,7 @@ func TestFailedJobIsRetried(t *testing.T) {
 
 // Two replicas sharing one PostgreSQL queue run each job once between them.
 func TestReplicasShareOnePostgresQueue(t *testing.T) {
-	url := freshPostgres(t)
+	url := dbtest.FreshPostgres(t)
 	rec := newRecorder()
 	a := open(t, Config{DatabaseURL: url}, rec)
 	b := open(t, Config{DatabaseURL: url}, rec)

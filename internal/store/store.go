@@ -1,0 +1,146 @@
+// Package store keeps the bot's own state next to the queue: stage locks
+// and the record of applies. The SQL is the subset SQLite and PostgreSQL
+// share.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Store is the bot's state.
+type Store struct{ db *sql.DB }
+
+// Open creates the tables when missing.
+func Open(ctx context.Context, db *sql.DB) (*Store, error) {
+	for _, stmt := range []string{
+		`CREATE TABLE IF NOT EXISTS stagebot_locks (
+			repo TEXT NOT NULL,
+			stage TEXT NOT NULL,
+			pr INTEGER NOT NULL,
+			head_sha TEXT NOT NULL,
+			locked_at TIMESTAMP NOT NULL,
+			PRIMARY KEY (repo, stage)
+		)`,
+		`CREATE TABLE IF NOT EXISTS stagebot_applies (
+			repo TEXT NOT NULL,
+			stage TEXT NOT NULL,
+			pr INTEGER NOT NULL,
+			head_sha TEXT NOT NULL,
+			applied_at TIMESTAMP NOT NULL
+		)`,
+		`CREATE INDEX IF NOT EXISTS stagebot_applies_stage ON stagebot_applies (repo, stage, applied_at)`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("create store tables: %w", err)
+		}
+	}
+	return &Store{db: db}, nil
+}
+
+// LockedError says which PR holds a stage.
+type LockedError struct {
+	Stage string
+	PR    int
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("stage %s is locked by #%d", e.Stage, e.PR)
+}
+
+// Lock locks a stage to a PR. It succeeds when the PR already holds it and
+// returns a *LockedError when another PR does.
+func (s *Store) Lock(ctx context.Context, repo, stage string, pr int, sha string) error {
+	if _, err := s.db.ExecContext(ctx,
+		`INSERT INTO stagebot_locks (repo, stage, pr, head_sha, locked_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo, stage) DO NOTHING`,
+		repo, stage, pr, sha, time.Now().UTC()); err != nil {
+		return fmt.Errorf("lock stage %s of %s: %w", stage, repo, err)
+	}
+	owner, err := s.LockOwner(ctx, repo, stage)
+	if err != nil {
+		return err
+	}
+	if owner != pr {
+		return &LockedError{Stage: stage, PR: owner}
+	}
+	return nil
+}
+
+// LockOwner returns the PR holding a stage, or 0.
+func (s *Store) LockOwner(ctx context.Context, repo, stage string) (int, error) {
+	var pr int
+	err := s.db.QueryRowContext(ctx, `SELECT pr FROM stagebot_locks WHERE repo = $1 AND stage = $2`, repo, stage).Scan(&pr)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read lock of stage %s of %s: %w", stage, repo, err)
+	}
+	return pr, nil
+}
+
+// Unlock releases the PR's locks on the stages (all its locks when none
+// are named) and returns the stages released.
+func (s *Store) Unlock(ctx context.Context, repo string, pr int, stages ...string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT stage FROM stagebot_locks WHERE repo = $1 AND pr = $2`, repo, pr)
+	if err != nil {
+		return nil, fmt.Errorf("list locks of %s#%d: %w", repo, pr, err)
+	}
+	var held []string
+	for rows.Next() {
+		var st string
+		if err := rows.Scan(&st); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		held = append(held, st)
+	}
+	rows.Close()
+	var released []string
+	for _, st := range held {
+		if len(stages) > 0 && !slices.Contains(stages, st) {
+			continue
+		}
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM stagebot_locks WHERE repo = $1 AND stage = $2 AND pr = $3`, repo, st, pr); err != nil {
+			return released, fmt.Errorf("unlock stage %s of %s: %w", st, repo, err)
+		}
+		released = append(released, st)
+	}
+	return released, nil
+}
+
+// RecordApply notes that a PR applied a stage at a head.
+func (s *Store) RecordApply(ctx context.Context, repo, stage string, pr int, sha string, at time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO stagebot_applies (repo, stage, pr, head_sha, applied_at) VALUES ($1, $2, $3, $4, $5)`,
+		repo, stage, pr, sha, at.UTC()); err != nil {
+		return fmt.Errorf("record apply of stage %s of %s: %w", stage, repo, err)
+	}
+	return nil
+}
+
+// Apply is one recorded apply.
+type Apply struct {
+	PR      int
+	HeadSHA string
+	At      time.Time
+}
+
+// LastApply returns the newest apply of a stage, and whether there is one.
+func (s *Store) LastApply(ctx context.Context, repo, stage string) (Apply, bool, error) {
+	var a Apply
+	err := s.db.QueryRowContext(ctx,
+		`SELECT pr, head_sha, applied_at FROM stagebot_applies WHERE repo = $1 AND stage = $2 ORDER BY applied_at DESC LIMIT 1`,
+		repo, stage).Scan(&a.PR, &a.HeadSHA, &a.At)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, false, nil
+	}
+	if err != nil {
+		return a, false, fmt.Errorf("read applies of stage %s of %s: %w", stage, repo, err)
+	}
+	return a, true, nil
+}
+
