@@ -70,7 +70,7 @@ type Queue struct {
 	reqs        chan insertReq
 	closing     chan struct{}
 	batcherDone chan struct{}
-	db *sql.DB
+	db          *sql.DB
 	// Requeued counts jobs found running at start (cut off by a crash) and
 	// made available again.
 	Requeued int64

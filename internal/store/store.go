@@ -143,4 +143,3 @@ func (s *Store) LastApply(ctx context.Context, repo, stage string) (Apply, bool,
 	}
 	return a, true, nil
 }
-
