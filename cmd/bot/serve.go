@@ -20,6 +20,7 @@ import (
 	"github.com/stagebot/stagebot/internal/queue"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/server"
+	"github.com/stagebot/stagebot/internal/store"
 	"github.com/stagebot/stagebot/internal/workflow"
 )
 
@@ -79,6 +80,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("cannot start: %w", err)
 	}
 	defer q.Close()
+	st, err := store.Open(ctx, q.DB())
+	if err != nil {
+		return fmt.Errorf("cannot start: %w", err)
+	}
+	wf.Store = st
 	if q.Requeued > 0 {
 		log.Warn("jobs interrupted by the previous stop will run again", "jobs", q.Requeued)
 	}

@@ -12,7 +12,6 @@ import (
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/jobs"
 	"github.com/stagebot/stagebot/internal/logging"
-	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/stages"
 )
 
@@ -23,13 +22,17 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) err
 	log := logging.From(ctx)
 	key := fmt.Sprintf("%s#%d", ev.Repo.FullName(), ev.Number)
 	// A newer event supersedes whatever still runs for the PR.
-	prCtx, done := w.prs.begin(ctx, key)
+	prCtx, done := w.prs.begin(ctx, key, true, ev.Action != "closed")
 	defer done()
 	if ev.Action == "closed" {
+		released, err := w.Store.Unlock(ctx, ev.Repo.FullName(), ev.Number)
+		if err != nil {
+			return err
+		}
 		if err := w.Runner.RemovePR(ev.Repo.FullName(), ev.Number); err != nil {
 			return err
 		}
-		log.Info("pull request closed: workspaces and plan files removed", "merged", ev.Merged)
+		log.Info("pull request closed: locks released, workspaces and plan files removed", "merged", ev.Merged, "released", released)
 		return nil
 	}
 	err := w.autoplan(prCtx, ev.InstallationID, ev.Repo, ev.Number)
@@ -111,23 +114,7 @@ func (e configError) Error() string { return e.err.Error() }
 // posting each stage's comment and check run.
 func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, only []string) error {
 	log := logging.From(ctx).With("sha", pr.HeadSHA)
-	files, err := client.ChangedFiles(ctx, repo, pr.Number)
-	if err != nil {
-		return err
-	}
-	changes := make([]stages.Change, len(files))
-	for i, f := range files {
-		changes[i] = stages.Change{Path: f.Path, PreviousPath: f.PreviousPath}
-	}
-	clone, err := client.CloneInfo(ctx, repo)
-	if err != nil {
-		return err
-	}
-	ws := w.Runner.WorkspaceDir(repo.FullName(), pr.Number, pr.HeadSHA)
-	if err := w.Runner.Checkout(ctx, runner.Source{URL: clone.URL, Token: clone.Token}, pr.HeadSHA, ws); err != nil {
-		return err
-	}
-	affected, err := stages.Detect(cfg, ws, changes)
+	ws, affected, err := w.affected(ctx, client, repo, pr, cfg)
 	if err != nil {
 		return err
 	}
@@ -308,15 +295,19 @@ func (p *prRuns) get(key string) *prRun {
 	return r
 }
 
-// begin cancels the PR's running work, waits for the PR's turn, and returns
-// a context that a newer event for the PR cancels. done ends the turn.
-func (p *prRuns) begin(ctx context.Context, key string) (context.Context, func()) {
+// begin waits for the PR's turn and returns a context for the work; done
+// ends the turn. With supersede, it first cancels the PR's running work if
+// that work may be cancelled (a plan of an older head); cancellable says
+// whether this work may be cancelled in turn. An apply never is.
+func (p *prRuns) begin(ctx context.Context, key string, supersede, cancellable bool) (context.Context, func()) {
 	r := p.get(key)
-	p.mu.Lock()
-	if r.cancel != nil {
-		r.cancel()
+	if supersede {
+		p.mu.Lock()
+		if r.cancel != nil {
+			r.cancel()
+		}
+		p.mu.Unlock()
 	}
-	p.mu.Unlock()
 	select {
 	case r.lock <- struct{}{}:
 	case <-ctx.Done():
@@ -324,9 +315,15 @@ func (p *prRuns) begin(ctx context.Context, key string) (context.Context, func()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	p.mu.Lock()
-	r.cancel = cancel
+	r.cancel = nil
+	if cancellable {
+		r.cancel = cancel
+	}
 	p.mu.Unlock()
 	return ctx, func() {
+		p.mu.Lock()
+		r.cancel = nil
+		p.mu.Unlock()
 		cancel()
 		<-r.lock
 	}

@@ -6,15 +6,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/stagebot/stagebot/internal/command"
 	"github.com/stagebot/stagebot/internal/comments"
+	"github.com/stagebot/stagebot/internal/config"
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/github/webhook"
 	"github.com/stagebot/stagebot/internal/jobs"
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/queue"
 	"github.com/stagebot/stagebot/internal/runner"
+	"github.com/stagebot/stagebot/internal/store"
 )
 
 // GitHub is the part of the GitHub client the workflow uses.
@@ -30,6 +33,8 @@ type GitHub interface {
 	CreateCheckRun(ctx context.Context, repo gh.Repo, cr gh.CheckRun) (int64, error)
 	UpdateCheckRun(ctx context.Context, repo gh.Repo, id int64, cr gh.CheckRun) error
 	FindCheckRun(ctx context.Context, repo gh.Repo, sha, name string) (int64, error)
+	Permission(ctx context.Context, repo gh.Repo, user string) (string, error)
+	Reviews(ctx context.Context, repo gh.Repo, number int) ([]gh.Review, error)
 }
 
 // Workflow handles every kind of job. It implements queue.Handlers.
@@ -40,6 +45,8 @@ type Workflow struct {
 	Runner *runner.Runner
 	// Secrets are values never to be shown: the credentials Terraform gets.
 	Secrets []string
+	// Store keeps stage locks and the record of applies.
+	Store *store.Store
 
 	prs prRuns
 }
@@ -68,10 +75,29 @@ func (w *Workflow) Comment(ctx context.Context, job jobs.CommentJob) error {
 	case err != nil:
 		return err
 	case cmd.Name == command.Help:
-		return w.reply(ctx, client, ev, comments.Help(comments.HelpInput{}))
+		cfg, _ := w.repoConfig(ctx, client, ev.Repo)
+		return w.reply(ctx, client, ev, comments.Help(helpInput(cfg, "")))
 	}
 	log.Info("command taken", "command", cmd.String())
-	return nil
+	key := fmt.Sprintf("%s#%d", ev.Repo.FullName(), ev.Number)
+	// Commands wait for the PR's running work and are never cancelled by
+	// later events: an apply cut off half-way is worse than a late one.
+	prCtx, done := w.prs.begin(ctx, key, false, false)
+	defer done()
+	return w.runCommand(prCtx, client, ev, cmd)
+}
+
+// helpInput describes the repository for /help.
+func helpInput(cfg *config.Repo, problem string) comments.HelpInput {
+	in := comments.HelpInput{Problem: problem}
+	if cfg != nil {
+		in.Stages = cfg.StageNames()
+		in.WhoMayApply = fmt.Sprintf("users with the `%s` role or higher", cfg.Apply.Permission)
+		if len(cfg.Apply.Users) > 0 {
+			in.WhoMayApply += ", and @" + strings.Join(cfg.Apply.Users, ", @")
+		}
+	}
+	return in
 }
 
 func (w *Workflow) reply(ctx context.Context, client GitHub, ev webhook.CommentEvent, body string) error {

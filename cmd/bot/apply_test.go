@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stagebot/stagebot/internal/github/githubtest"
+)
+
+// prFlow is a running bot and a fake GitHub with the quickstart on main.
+type prFlow struct {
+	t    *testing.T
+	gh   *githubtest.Server
+	repo *githubtest.Repo
+	bot  *bot
+	base string
+	n    int
+}
+
+func newPRFlow(t *testing.T) *prFlow {
+	gh := githubtest.New(t)
+	repo := gh.AddRepo("acme", "platform")
+	base := gh.Commit(repo, "main", "", quickstartFiles(t), "quickstart")
+	for user, role := range map[string]string{"alice": "write", "carol": "maintain", "bob": "read", "dave": "write"} {
+		gh.SetPermission(repo, user, role)
+	}
+	return &prFlow{t: t, gh: gh, repo: repo, base: base, bot: startBot(t, autoplanEnv(gh, t.TempDir()))}
+}
+
+// open opens PR number by author changing files and waits for its plans.
+func (f *prFlow) open(number int, author string, files map[string]string, wantComments int) string {
+	branch := fmt.Sprint("pr-", number)
+	head := f.gh.Commit(f.repo, branch, "main", files, branch)
+	f.gh.AddPull(f.repo, githubtest.Pull{Number: number, Author: author, HeadRef: branch, HeadSHA: head, BaseSHA: f.base})
+	f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, number, "opened", 0))
+	eventually(f.t, 60*time.Second, "the plan comments", func() bool { return len(f.gh.BotComments(f.repo, number)) == wantComments })
+	return head
+}
+
+func (f *prFlow) deliver(event string, body []byte) {
+	f.n++
+	if status, resp := f.bot.deliver(f.t, githubtest.Delivery{Event: event, ID: fmt.Sprint("d-", f.n), Body: body, Secret: testSecret}); status != 202 && status != 200 {
+		f.t.Fatalf("delivery: %d %s", status, resp)
+	}
+}
+
+// say comments on a PR and waits until the bot has reacted to it.
+func (f *prFlow) say(number int, user, body string) int64 {
+	id := f.gh.AddComment(f.repo, number, user, body)
+	f.deliver("issue_comment", f.gh.CommentPayload(f.repo, number, id))
+	eventually(f.t, 10*time.Second, "the eyes reaction", func() bool {
+		for _, c := range f.gh.Comments(f.repo, number) {
+			if c.ID == id && len(c.Reactions) > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	return id
+}
+
+// reply waits for the bot's reply to a comment.
+func (f *prFlow) reply(number int, id int64) string {
+	var body string
+	eventually(f.t, 60*time.Second, "the reply", func() bool {
+		for _, c := range f.gh.BotComments(f.repo, number) {
+			if strings.Contains(c.Body, fmt.Sprintf("stagebot:reply-to=%d ", id)) {
+				body = c.Body
+				return true
+			}
+		}
+		return false
+	})
+	return body
+}
+
+// stageComment waits until the stage's comment contains want.
+func (f *prFlow) stageComment(number int, stage, want string) string {
+	var body string
+	eventually(f.t, 60*time.Second, stage+" comment with "+want, func() bool {
+		for _, c := range f.gh.BotComments(f.repo, number) {
+			if strings.Contains(c.Body, "<!-- stagebot:stage="+stage+" -->") && strings.Contains(c.Body, want) {
+				body = c.Body
+				return true
+			}
+		}
+		return false
+	})
+	return body
+}
+
+var touchAll = map[string]string{
+	"terraform/infrastructure/x.tf": "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n",
+	"terraform/platform/x.tf":       "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n",
+	"terraform/tenant/x.tf":         "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n",
+}
+
+func TestApplyFlow(t *testing.T) {
+	f := newPRFlow(t)
+	head := f.open(9, "alice", touchAll, 3)
+	// #10 is planned before #9 applies anything.
+	head10 := f.open(10, "dave", map[string]string{"terraform/infrastructure/y.tf": "resource \"terraform_data\" \"y\" {\n  input = 2\n}\n"}, 1)
+
+	// Someone without write permission.
+	if r := f.reply(9, f.say(9, "bob", "/apply")); !strings.Contains(r, "@bob has the `read` role") {
+		t.Errorf("bob's /apply: %s", r)
+	}
+	// The author, without an approval.
+	if r := f.reply(9, f.say(9, "alice", "/apply")); !strings.Contains(r, "`approved` requirement is not met") {
+		t.Errorf("unapproved /apply: %s", r)
+	}
+	// A downstream stage before its upstream.
+	f.gh.AddReview(f.repo, 9, githubtest.Review{User: "carol", State: "APPROVED", CommitID: head})
+	if r := f.reply(9, f.say(9, "alice", "/apply tenant")); !strings.Contains(r, "comment `/apply infrastructure` first") {
+		t.Errorf("/apply tenant first: %s", r)
+	}
+	// Approved: infrastructure is applied and platform planned right after.
+	f.say(9, "alice", "/apply")
+	f.stageComment(9, "infrastructure", "✅ stagebot applied `infrastructure`")
+	platform := f.stageComment(9, "platform", "+2 to add")
+	if strings.Contains(platform, "Waiting") {
+		t.Errorf("platform still waits after infrastructure was applied:\n%s", platform)
+	}
+	f.stageComment(9, "tenant", "Waiting for `platform`")
+	f.say(9, "alice", "/apply")
+	f.stageComment(9, "platform", "✅ stagebot applied `platform`")
+	f.stageComment(9, "tenant", "+3 to add")
+	f.say(9, "alice", "/apply tenant")
+	tenant := f.stageComment(9, "tenant", "✅ stagebot applied `tenant`")
+	if !strings.Contains(tenant, "wordpress") && !strings.Contains(tenant, "Apply complete") {
+		t.Errorf("tenant apply comment:\n%s", tenant)
+	}
+
+	// Another PR cannot apply a stage #9 holds.
+	f.gh.AddReview(f.repo, 10, githubtest.Review{User: "carol", State: "APPROVED", CommitID: head10})
+	if r := f.reply(10, f.say(10, "dave", "/apply")); !strings.Contains(r, "locked by #9") || !strings.Contains(r, "`/unlock infrastructure`") {
+		t.Errorf("/apply of a locked stage: %s", r)
+	}
+	// #9 closes: its locks go; #10's plan predates #9's apply, so it is stale.
+	f.gh.UpdatePull(f.repo, 9, func(p *githubtest.Pull) { p.State = "closed" })
+	f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, 9, "closed", 0))
+	eventually(t, 10*time.Second, "#9's locks released", func() bool {
+		return strings.Contains(f.bot.Logs(), `"released":["infrastructure","platform","tenant"]`)
+	})
+	if r := f.reply(10, f.say(10, "dave", "/apply")); !strings.Contains(r, "#9 applied `infrastructure` after this plan was made") {
+		t.Errorf("stale plan: %s", r)
+	}
+	f.say(10, "dave", "/plan")
+	time.Sleep(100 * time.Millisecond)
+	f.say(10, "dave", "/apply")
+	f.stageComment(10, "infrastructure", "✅ stagebot applied `infrastructure`")
+}
+
+func TestUnknownStageAndCommandGuidance(t *testing.T) {
+	f := newPRFlow(t)
+	f.open(3, "alice", map[string]string{"terraform/tenant/x.tf": "# x\n"}, 1)
+	if r := f.reply(3, f.say(3, "alice", "/apply network")); !strings.Contains(r, "there is no stage `network`") || !strings.Contains(r, "`infrastructure` → `platform` → `tenant`") {
+		t.Errorf("unknown stage: %s", r)
+	}
+	if r := f.reply(3, f.say(3, "alice", "/apply --auto-approve")); !strings.Contains(r, "not flags") {
+		t.Errorf("flag: %s", r)
+	}
+	if r := f.reply(3, f.say(3, "alice", "/help")); !strings.Contains(r, "`/apply` and `/unlock` may be used by users with the `write` role") {
+		t.Errorf("help: %s", r)
+	}
+}

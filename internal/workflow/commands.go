@@ -1,0 +1,330 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/stagebot/stagebot/internal/command"
+	"github.com/stagebot/stagebot/internal/comments"
+	"github.com/stagebot/stagebot/internal/config"
+	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/github/webhook"
+	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/runner"
+	"github.com/stagebot/stagebot/internal/stages"
+	"github.com/stagebot/stagebot/internal/store"
+)
+
+// runCommand runs /plan, /apply or /unlock for the comment's author.
+func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.CommentEvent, cmd command.Command) error {
+	cfg, err := w.repoConfig(ctx, client, ev.Repo)
+	var cerr configError
+	if errors.As(err, &cerr) {
+		return w.refuse(ctx, client, ev, comments.Refusal{Command: cmd.String(), Why: fmt.Sprintf("`%s` on the default branch is invalid: %v", config.RepoFile, cerr.err), Next: "fix it on the default branch, then comment again."})
+	}
+	if err != nil {
+		return err
+	}
+	if cfg == nil {
+		return w.refuse(ctx, client, ev, comments.Refusal{Command: cmd.String(), Why: fmt.Sprintf("the default branch has no `%s`.", config.RepoFile), Next: "add one that lists the stages (see stagebot's README)."})
+	}
+	for _, s := range cmd.Stages {
+		if cfg.Stage(s) == nil {
+			return w.reply(ctx, client, ev, comments.Help(helpInput(cfg, fmt.Sprintf("there is no stage `%s` in this repository.", s))))
+		}
+	}
+	need := "write"
+	if cmd.Name != command.Plan {
+		need = cfg.Apply.Permission
+	}
+	if ok, have, err := w.allowed(ctx, client, ev.Repo, ev.Author, need, cfg); err != nil {
+		return err
+	} else if !ok {
+		return w.refuse(ctx, client, ev, comments.NoPermission(cmd.String(), ev.Author, have, need))
+	}
+	pr, err := client.PullRequest(ctx, ev.Repo, ev.Number)
+	if err != nil {
+		return err
+	}
+	if pr.State != "open" {
+		return w.refuse(ctx, client, ev, comments.Refusal{Command: cmd.String(), Why: "the pull request is closed.", Next: "reopen it, or open a new one."})
+	}
+	switch cmd.Name {
+	case command.Plan:
+		return w.planPR(ctx, client, ev.Repo, pr, cfg, cmd.Stages)
+	case command.Unlock:
+		released, err := w.Store.Unlock(ctx, ev.Repo.FullName(), pr.Number, cmd.Stages...)
+		if err != nil {
+			return err
+		}
+		msg := "This pull request held no lock on those stages."
+		if len(released) > 0 {
+			msg = fmt.Sprintf("🔓 Released this pull request's lock on `%s`. Other pull requests may apply them now; this one must `/plan` again before it applies.", strings.Join(released, "`, `"))
+		}
+		return w.reply(ctx, client, ev, msg)
+	case command.Apply:
+		return w.apply(ctx, client, ev, pr, cfg, cmd)
+	}
+	return nil
+}
+
+// allowed reports whether user may act with role need (or is named in the
+// apply users), and the user's role.
+func (w *Workflow) allowed(ctx context.Context, client GitHub, repo gh.Repo, user, need string, cfg *config.Repo) (bool, string, error) {
+	have, err := client.Permission(ctx, repo, user)
+	if err != nil {
+		return false, "", err
+	}
+	if slices.Contains(cfg.Apply.Users, user) {
+		return true, have, nil
+	}
+	return slices.Index(config.Roles, have) >= slices.Index(config.Roles, need) && slices.Contains(config.Roles, have), have, nil
+}
+
+func (w *Workflow) refuse(ctx context.Context, client GitHub, ev webhook.CommentEvent, r comments.Refusal) error {
+	logging.From(ctx).Info("command refused", "why", r.Why)
+	body := r.Render(ev.CommentID)
+	if _, err := client.UpsertComment(ctx, ev.Repo, ev.Number, comments.ReplyMarker(ev.CommentID), body); err != nil {
+		return fmt.Errorf("refuse %s on %s#%d: %w", r.Command, ev.Repo.FullName(), ev.Number, err)
+	}
+	return nil
+}
+
+// affected checks out the PR head and works out the stages it affects; a
+// stage this PR already applied at this head no longer holds others back.
+func (w *Workflow) affected(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo) (string, []stages.Affected, error) {
+	files, err := client.ChangedFiles(ctx, repo, pr.Number)
+	if err != nil {
+		return "", nil, err
+	}
+	changes := make([]stages.Change, len(files))
+	for i, f := range files {
+		changes[i] = stages.Change{Path: f.Path, PreviousPath: f.PreviousPath}
+	}
+	clone, err := client.CloneInfo(ctx, repo)
+	if err != nil {
+		return "", nil, err
+	}
+	ws := w.Runner.WorkspaceDir(repo.FullName(), pr.Number, pr.HeadSHA)
+	if err := w.Runner.Checkout(ctx, runner.Source{URL: clone.URL, Token: clone.Token}, pr.HeadSHA, ws); err != nil {
+		return "", nil, err
+	}
+	affected, err := stages.Detect(cfg, ws, changes)
+	if err != nil {
+		return "", nil, err
+	}
+	for i := range affected {
+		var still []string
+		for _, up := range affected[i].WaitingFor {
+			done, err := w.appliedHere(ctx, repo, up, pr)
+			if err != nil {
+				return "", nil, err
+			}
+			if !done {
+				still = append(still, up)
+			}
+		}
+		affected[i].WaitingFor = still
+	}
+	return ws, affected, nil
+}
+
+// appliedHere reports whether this PR applied the stage at its current head.
+func (w *Workflow) appliedHere(ctx context.Context, repo gh.Repo, stage string, pr gh.PullRequest) (bool, error) {
+	if w.Store == nil {
+		return false, nil
+	}
+	last, ok, err := w.Store.LastApply(ctx, repo.FullName(), stage)
+	return ok && last.PR == pr.Number && last.HeadSHA == pr.HeadSHA, err
+}
+
+// apply applies the named stages, or every affected stage with a plan, in
+// order, stopping at the first that cannot be applied. After each apply the
+// affected downstream stages are planned again, since they read its outputs.
+func (w *Workflow) apply(ctx context.Context, client GitHub, ev webhook.CommentEvent, pr gh.PullRequest, cfg *config.Repo, cmd command.Command) error {
+	ws, affected, err := w.affected(ctx, client, ev.Repo, pr, cfg)
+	if err != nil {
+		return err
+	}
+	var targets []stages.Affected
+	for _, a := range affected {
+		if len(cmd.Stages) == 0 || slices.Contains(cmd.Stages, a.Stage.Name) {
+			targets = append(targets, a)
+		}
+	}
+	if len(targets) == 0 {
+		return w.refuse(ctx, client, ev, comments.Refusal{Command: cmd.String(), Why: "this pull request changes none of those stages.", Next: "name a stage it changes, or comment `/help`."})
+	}
+	for _, a := range targets {
+		if done, err := w.appliedHere(ctx, ev.Repo, a.Stage.Name, pr); err != nil {
+			return err
+		} else if done && len(cmd.Stages) == 0 {
+			continue // applied already; `/apply` goes on with the next
+		}
+		applied, err := w.applyStage(ctx, client, ev, pr, cfg, ws, a, cmd)
+		if err != nil || !applied {
+			return err
+		}
+		// Layered runs: plan what reads this stage's outputs, now.
+		var downstream []string
+		for _, d := range affected {
+			if cfg.Upstream(d.Stage.Name)[a.Stage.Name] {
+				downstream = append(downstream, d.Stage.Name)
+			}
+		}
+		if len(downstream) > 0 {
+			if err := w.planPR(ctx, client, ev.Repo, pr, cfg, downstream); err != nil {
+				return err
+			}
+			if len(cmd.Stages) == 0 {
+				// The fresh plans must be reviewed before they are applied.
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// applyStage checks a stage's requirements and lock, then applies its saved
+// plan. It reports whether the stage was applied; a refusal is posted.
+func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.CommentEvent, pr gh.PullRequest, cfg *config.Repo, ws string, a stages.Affected, cmd command.Command) (bool, error) {
+	stage := a.Stage.Name
+	log := logging.From(ctx).With("stage", stage)
+	label := "/apply " + stage
+	if len(a.WaitingFor) > 0 {
+		return false, w.refuse(ctx, client, ev, comments.Refusal{
+			Command: label,
+			Why:     fmt.Sprintf("`%s` reads the outputs of `%s`, which this pull request also changes and has not applied.", stage, strings.Join(a.WaitingFor, "`, `")),
+			Next:    fmt.Sprintf("comment `/apply %s` first; `%s` is planned again right after.", a.WaitingFor[0], stage),
+		})
+	}
+	run := runner.Run{Repo: ev.Repo.FullName(), PR: pr.Number, Stage: stage, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig}
+	// The lock first: while another PR holds the stage nothing else matters.
+	if owner, err := w.Store.LockOwner(ctx, ev.Repo.FullName(), stage); err != nil {
+		return false, err
+	} else if owner != 0 && owner != pr.Number {
+		return false, w.refuse(ctx, client, ev, comments.Locked(label, stage, owner))
+	}
+	if r := w.checkRequirements(ctx, client, ev.Repo, pr, cfg, run, label); r != nil {
+		return false, w.refuse(ctx, client, ev, *r)
+	}
+	if err := w.Store.Lock(ctx, ev.Repo.FullName(), stage, pr.Number, pr.HeadSHA); err != nil {
+		var le *store.LockedError
+		if errors.As(err, &le) {
+			return false, w.refuse(ctx, client, ev, comments.Locked(label, stage, le.PR))
+		}
+		return false, err
+	}
+	checkID, err := w.startCheck(ctx, client, ev.Repo, pr.HeadSHA, stage)
+	if err != nil {
+		return false, err
+	}
+	log.Info("applying")
+	res, applyErr := w.Runner.Apply(ctx, run)
+	view := comments.StageApply{Stage: stage, HeadSHA: pr.HeadSHA}
+	check := gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: pr.HeadSHA, Status: "completed"}
+	var planSecrets []string
+	if applyErr != nil {
+		view.Error = errorText(applyErr)
+		check.Conclusion, check.Title, check.Summary = "failure", "Apply failed", "The apply of `"+stage+"` failed; see the pull request."
+	} else {
+		view.Log = res.Log
+		for _, o := range res.Outputs {
+			view.Outputs = append(view.Outputs, comments.Output{Name: o.Name, Sensitive: o.Sensitive, Value: string(o.Value)})
+			if o.Sensitive {
+				planSecrets = append(planSecrets, string(o.Value), strings.Trim(string(o.Value), `"`))
+			}
+		}
+		if err := w.Store.RecordApply(ctx, ev.Repo.FullName(), stage, pr.Number, pr.HeadSHA, time.Now()); err != nil {
+			return false, err
+		}
+		check.Conclusion, check.Title, check.Summary = "success", "Applied", "`"+stage+"` was applied from the saved plan of "+shortSHA(pr.HeadSHA)+"."
+	}
+	if err := w.postParts(ctx, client, ev.Repo, pr.Number, stage, comments.Apply(view, append(planSecrets, w.Secrets...))); err != nil {
+		return false, err
+	}
+	if err := client.UpdateCheckRun(ctx, ev.Repo, checkID, check); err != nil {
+		return false, err
+	}
+	if applyErr != nil {
+		log.Warn("apply failed", "error", applyErr.Error())
+		return false, nil
+	}
+	log.Info("applied")
+	return true, nil
+}
+
+// applyableStates are the mergeable states in which applying is allowed.
+var applyableStates = []string{"clean", "unstable", "has_hooks"}
+
+// checkRequirements returns the first requirement the stage does not meet.
+func (w *Workflow) checkRequirements(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, run runner.Run, label string) *comments.Refusal {
+	for _, req := range cfg.StageRequirements(run.Stage) {
+		switch req {
+		case config.RequireApproved:
+			reviews, err := client.Reviews(ctx, repo, pr.Number)
+			if err != nil {
+				r := comments.RequirementFailed(label, req, "the reviews could not be read: "+err.Error(), "comment again in a minute.")
+				return &r
+			}
+			if why := approval(reviews, pr); why != "" {
+				r := comments.RequirementFailed(label, req, why, "get an approving review of the current commit from someone other than the author, then comment `"+label+"` again.")
+				return &r
+			}
+		case config.RequireMergeable:
+			state := pr.MergeableState
+			if state == "unknown" || state == "" {
+				// GitHub computes it lazily; ask once more.
+				time.Sleep(time.Second)
+				if again, err := client.PullRequest(ctx, repo, pr.Number); err == nil {
+					state = again.MergeableState
+				}
+			}
+			if !slices.Contains(applyableStates, state) {
+				r := comments.RequirementFailed(label, req, fmt.Sprintf("GitHub says the pull request is `%s`, not mergeable.", state), "update the branch or resolve conflicts and required reviews, then comment `"+label+"` again.")
+				return &r
+			}
+		case config.RequireFresh:
+			meta, err := w.Runner.CheckPlan(run)
+			if err != nil {
+				r := comments.RequirementFailed(label, req, err.Error(), "comment `/plan "+run.Stage+"`, review the new plan, then `"+label+"`.")
+				return &r
+			}
+			last, ok, err := w.Store.LastApply(ctx, repo.FullName(), run.Stage)
+			if err == nil && ok && last.PR != pr.Number && last.At.After(meta.CreatedAt) {
+				r := comments.RequirementFailed(label, req, fmt.Sprintf("#%d applied `%s` after this plan was made.", last.PR, run.Stage), "comment `/plan "+run.Stage+"` to plan against what is deployed now, then `"+label+"`.")
+				return &r
+			}
+		}
+	}
+	return nil
+}
+
+// approval says why a PR is not approved on its head, or "" when it is.
+func approval(reviews []gh.Review, pr gh.PullRequest) string {
+	latest := map[string]gh.Review{}
+	for _, r := range reviews {
+		if r.User == pr.Author || r.State == "COMMENTED" || r.State == "PENDING" {
+			continue
+		}
+		latest[r.User] = r
+	}
+	approved := false
+	for user, r := range latest {
+		switch {
+		case r.State == "CHANGES_REQUESTED":
+			return fmt.Sprintf("@%s requested changes.", user)
+		case r.State == "APPROVED" && r.CommitID == pr.HeadSHA:
+			approved = true
+		}
+	}
+	if !approved {
+		return "nobody but the author approved the current commit " + shortSHA(pr.HeadSHA) + "."
+	}
+	return ""
+}
