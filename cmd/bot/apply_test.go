@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -165,4 +167,44 @@ func TestUnknownStageAndCommandGuidance(t *testing.T) {
 	if r := f.reply(3, f.say(3, "alice", "/help")); !strings.Contains(r, "`/apply` and `/unlock` may be used by users with the `write` role") {
 		t.Errorf("help: %s", r)
 	}
+}
+
+// TestInterruptedApplyIsNotRepeated kills the bot during an apply: after the
+// restart the job runs again, but the bot does not apply again on its own;
+// it says so on the PR and keeps the lock.
+func TestInterruptedApplyIsNotRepeated(t *testing.T) {
+	gh := githubtest.New(t)
+	repo := gh.AddRepo("acme", "platform")
+	base := gh.Commit(repo, "main", "", quickstartFiles(t), "quickstart")
+	gh.SetPermission(repo, "alice", "write")
+	marks := filepath.Join(t.TempDir(), "applied.log")
+	head := gh.Commit(repo, "slow", "main", map[string]string{"terraform/infrastructure/slow.tf": fmt.Sprintf(
+		"resource \"terraform_data\" \"slow\" {\n  provisioner \"local-exec\" {\n    command = \"echo applied >> %s; sleep 5\"\n  }\n}\n", marks)}, "slow")
+	gh.AddPull(repo, githubtest.Pull{Number: 4, Author: "alice", HeadRef: "slow", HeadSHA: head, BaseSHA: base})
+	gh.AddReview(repo, 4, githubtest.Review{User: "carol", State: "APPROVED", CommitID: head})
+	data := t.TempDir()
+	f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: startBot(t, autoplanEnv(gh, data))}
+	f.deliver("pull_request", gh.PullRequestPayload(repo, 4, "opened", 0))
+	f.stageComment(4, "infrastructure", "+3 to add")
+	f.say(4, "alice", "/apply infrastructure")
+	eventually(t, 30*time.Second, "the apply to start", func() bool {
+		b, _ := os.ReadFile(marks)
+		return len(b) > 0
+	})
+	f.bot.kill9()
+
+	f.bot = startBot(t, autoplanEnv(gh, data))
+	body := f.stageComment(4, "infrastructure", "was interrupted")
+	if !strings.Contains(body, "`/plan infrastructure`") || !strings.Contains(body, "stays locked to #4") {
+		t.Errorf("interrupted comment:\n%s", body)
+	}
+	time.Sleep(7 * time.Second) // long enough for a second apply to show
+	if b, _ := os.ReadFile(marks); strings.Count(string(b), "applied") != 1 {
+		t.Fatalf("the provisioner ran %d times, want 1", strings.Count(string(b), "applied"))
+	}
+	// /plan then /apply continue.
+	f.say(4, "alice", "/plan infrastructure")
+	f.stageComment(4, "infrastructure", "stagebot plan")
+	f.say(4, "alice", "/apply infrastructure")
+	f.stageComment(4, "infrastructure", "✅ stagebot applied `infrastructure`")
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 )
@@ -117,3 +118,12 @@ func (r *Runner) Outputs(ctx context.Context, run Run) ([]Output, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// DiscardPlan deletes a stage's saved plan, so it must be planned again.
+func (r *Runner) DiscardPlan(run Run) {
+	os.Remove(filepath.Join(run.Dir, planFileName))
+	os.Remove(filepath.Join(run.Dir, metaFileName))
+}
+
+// Timeout is the longest one run may take.
+func (r *Runner) Timeout() time.Duration { return r.timeout }

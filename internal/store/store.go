@@ -34,6 +34,15 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 			applied_at TIMESTAMP NOT NULL
 		)`,
 		`CREATE INDEX IF NOT EXISTS stagebot_applies_stage ON stagebot_applies (repo, stage, applied_at)`,
+		`CREATE TABLE IF NOT EXISTS stagebot_running_applies (
+			repo TEXT NOT NULL,
+			stage TEXT NOT NULL,
+			pr INTEGER NOT NULL,
+			head_sha TEXT NOT NULL,
+			trigger_id TEXT NOT NULL,
+			started_at TIMESTAMP NOT NULL,
+			PRIMARY KEY (repo, stage)
+		)`,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create store tables: %w", err)
@@ -142,4 +151,43 @@ func (s *Store) LastApply(ctx context.Context, repo, stage string) (Apply, bool,
 		return a, false, fmt.Errorf("read applies of stage %s of %s: %w", stage, repo, err)
 	}
 	return a, true, nil
+}
+
+// RunningApply is an apply that started and has not finished.
+type RunningApply struct {
+	PR        int
+	HeadSHA   string
+	TriggerID string // what asked for it: a comment id or a merge
+	StartedAt time.Time
+}
+
+// StartApply records that an apply of a stage begins. The stage's row is
+// unique: when one is already there, ok is false and the running (or
+// interrupted) apply is returned instead. Two applies of one stage so never
+// overlap, across every bot sharing the database.
+func (s *Store) StartApply(ctx context.Context, repo, stage string, pr int, sha, trigger string) (RunningApply, bool, error) {
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO stagebot_running_applies (repo, stage, pr, head_sha, trigger_id, started_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (repo, stage) DO NOTHING`,
+		repo, stage, pr, sha, trigger, time.Now().UTC())
+	if err != nil {
+		return RunningApply{}, false, fmt.Errorf("start apply of stage %s of %s: %w", stage, repo, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return RunningApply{}, true, nil
+	}
+	var r RunningApply
+	err = s.db.QueryRowContext(ctx, `SELECT pr, head_sha, trigger_id, started_at FROM stagebot_running_applies WHERE repo = $1 AND stage = $2`, repo, stage).
+		Scan(&r.PR, &r.HeadSHA, &r.TriggerID, &r.StartedAt)
+	if err != nil {
+		return r, false, fmt.Errorf("read running apply of stage %s of %s: %w", stage, repo, err)
+	}
+	return r, false, nil
+}
+
+// FinishApply removes the record of a stage's running apply.
+func (s *Store) FinishApply(ctx context.Context, repo, stage string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM stagebot_running_applies WHERE repo = $1 AND stage = $2`, repo, stage); err != nil {
+		return fmt.Errorf("finish apply of stage %s of %s: %w", stage, repo, err)
+	}
+	return nil
 }
