@@ -208,3 +208,60 @@ func TestInterruptedApplyIsNotRepeated(t *testing.T) {
 	f.say(4, "alice", "/apply infrastructure")
 	f.stageComment(4, "infrastructure", "✅ stagebot applied `infrastructure`")
 }
+
+// sharedState points the quickstart's local backends at one directory, so
+// that state outlives a workspace (as a real remote backend's does).
+func sharedState(t *testing.T, files map[string]string) map[string]string {
+	dir := t.TempDir()
+	out := map[string]string{}
+	for p, c := range files {
+		out[p] = strings.ReplaceAll(c, "../../.state", dir)
+	}
+	return out
+}
+
+func TestApplyOnMerge(t *testing.T) {
+	gh := githubtest.New(t)
+	repo := gh.AddRepo("acme", "platform")
+	base := gh.Commit(repo, "main", "", sharedState(t, quickstartFiles(t)), "quickstart")
+	for user, role := range map[string]string{"alice": "write", "carol": "maintain"} {
+		gh.SetPermission(repo, user, role)
+	}
+	f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: startBot(t, autoplanEnv(gh, t.TempDir()))}
+
+	// #1 is applied from the PR, then merged: the merge has nothing left to do.
+	head := f.open(1, "alice", map[string]string{"terraform/infrastructure/a.tf": "resource \"terraform_data\" \"a\" {\n  input = 1\n}\n"}, 1)
+	gh.AddReview(repo, 1, githubtest.Review{User: "carol", State: "APPROVED", CommitID: head})
+	f.say(1, "alice", "/apply")
+	f.stageComment(1, "infrastructure", "✅ stagebot applied `infrastructure`")
+	merge1 := gh.Merge(repo, 1)
+	f.deliver("pull_request", gh.PullRequestPayload(repo, 1, "closed", 0))
+	body := f.stageComment(1, "infrastructure", "Applied on merge of #1")
+	if !strings.Contains(body, "already applied from the pull request") {
+		t.Errorf("merge of an applied PR:\n%s", body)
+	}
+	eventually(t, 10*time.Second, "the lock to be released", func() bool { return strings.Contains(f.bot.Logs(), `"msg":"merge applied"`) })
+	var check githubtest.CheckRun
+	for _, c := range gh.CheckRuns(repo) {
+		if c.HeadSHA == merge1 && c.Name == "stagebot/infrastructure" {
+			check = c
+		}
+	}
+	if check.Conclusion != "neutral" {
+		t.Errorf("check run on the merge commit: %+v", check)
+	}
+
+	// #2 is merged without /apply: the merge applies it, stage by stage.
+	f.base = merge1
+	f.open(2, "alice", map[string]string{
+		"terraform/infrastructure/b.tf": "resource \"terraform_data\" \"b\" {\n  input = 2\n}\n",
+		"terraform/platform/b.tf":       "resource \"terraform_data\" \"b\" {\n  input = 2\n}\n",
+	}, 2)
+	merge2 := gh.Merge(repo, 2)
+	f.deliver("pull_request", gh.PullRequestPayload(repo, 2, "closed", 0))
+	f.stageComment(2, "infrastructure", "✅ stagebot applied `infrastructure`")
+	platform := f.stageComment(2, "platform", "✅ stagebot applied `platform`")
+	if !strings.Contains(platform, "Applied on merge of #2 (merge commit "+merge2[:7]) || !strings.Contains(platform, "+2 add") {
+		t.Errorf("platform comment:\n%s", platform)
+	}
+}

@@ -25,6 +25,11 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) err
 	prCtx, done := w.prs.begin(ctx, key, true, ev.Action != "closed")
 	defer done()
 	if ev.Action == "closed" {
+		if ev.Merged {
+			if err := w.applyOnMerge(prCtx, w.Installation(ev.InstallationID), ev.Repo, ev.Number); err != nil {
+				return err
+			}
+		}
 		released, err := w.Store.Unlock(ctx, ev.Repo.FullName(), ev.Number)
 		if err != nil {
 			return err

@@ -48,7 +48,8 @@ type Workflow struct {
 	// Store keeps stage locks and the record of applies.
 	Store *store.Store
 
-	prs prRuns
+	prs    prRuns
+	merges repoLocks
 }
 
 var _ queue.Handlers = (*Workflow)(nil)

@@ -192,3 +192,21 @@ func (s *Server) diffFiles(r *Repo, base, head string) []File {
 	}
 	return files
 }
+
+// Merge merges a PR's head branch into its base with a merge commit, as the
+// merge button does, and marks the PR merged. It returns the merge commit.
+func (s *Server) Merge(r *Repo, number int) string {
+	s.mu.Lock()
+	p := r.pulls[number]
+	head, base := p.HeadRef, p.BaseRef
+	s.mu.Unlock()
+	s.mu.Lock()
+	work := s.workTree(r)
+	git(work, "checkout", "-q", base)
+	git(work, "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d", number), head)
+	git(work, "push", "-q", "origin", base)
+	sha := git(work, "rev-parse", "HEAD")
+	p.Merged, p.State, p.MergeCommitSHA = true, "closed", sha
+	s.mu.Unlock()
+	return sha
+}
