@@ -102,8 +102,10 @@ var touchAll = map[string]string{
 func TestApplyFlow(t *testing.T) {
 	f := newPRFlow(t)
 	head := f.open(9, "alice", touchAll, 3)
-	// #10 is planned before #9 applies anything.
+	// #10 and #11 are planned before #9 applies anything.
 	head10 := f.open(10, "dave", map[string]string{"terraform/infrastructure/y.tf": "resource \"terraform_data\" \"y\" {\n  input = 2\n}\n"}, 1)
+	head11 := f.open(11, "dave", map[string]string{"terraform/infrastructure/z.tf": "resource \"terraform_data\" \"z\" {\n  input = 3\n}\n"}, 1)
+	f.gh.AddReview(f.repo, 11, githubtest.Review{User: "carol", State: "APPROVED", CommitID: head11})
 
 	// Someone without write permission.
 	if r := f.reply(9, f.say(9, "bob", "/apply")); !strings.Contains(r, "@bob has the `read` role") {
@@ -140,13 +142,26 @@ func TestApplyFlow(t *testing.T) {
 	if r := f.reply(10, f.say(10, "dave", "/apply")); !strings.Contains(r, "locked by #9") || !strings.Contains(r, "`/unlock infrastructure`") {
 		t.Errorf("/apply of a locked stage: %s", r)
 	}
+	// Plans of a locked stage still run, and say who holds the lock.
+	f.say(10, "dave", "/plan")
+	f.stageComment(10, "infrastructure", "is locked by #9")
+	// #9's stagebot/apply check says everything is applied.
+	eventually(t, 10*time.Second, "#9's apply check", func() bool {
+		for _, c := range f.gh.CheckRuns(f.repo) {
+			if c.Name == "stagebot/apply" && c.HeadSHA == head && c.Conclusion == "success" && strings.Contains(c.Summary, "`infrastructure`, `platform`, `tenant`") {
+				return true
+			}
+		}
+		return false
+	})
 	// #9 closes: its locks go; #10's plan predates #9's apply, so it is stale.
 	f.gh.UpdatePull(f.repo, 9, func(p *githubtest.Pull) { p.State = "closed" })
 	f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, 9, "closed", 0))
 	eventually(t, 10*time.Second, "#9's locks released", func() bool {
 		return strings.Contains(f.bot.Logs(), `"released":["infrastructure","platform","tenant"]`)
 	})
-	if r := f.reply(10, f.say(10, "dave", "/apply")); !strings.Contains(r, "#9 applied `infrastructure` after this plan was made") {
+	// #11's plan was made before #9 applied infrastructure: it is stale.
+	if r := f.reply(11, f.say(11, "dave", "/apply")); !strings.Contains(r, "#9 applied `infrastructure` after this plan was made") {
 		t.Errorf("stale plan: %s", r)
 	}
 	f.say(10, "dave", "/plan")

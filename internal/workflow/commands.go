@@ -167,8 +167,11 @@ func (w *Workflow) apply(ctx context.Context, client GitHub, ev webhook.CommentE
 			continue // applied already; `/apply` goes on with the next
 		}
 		applied, err := w.applyStage(ctx, client, ev, pr, cfg, ws, a, cmd)
-		if err != nil || !applied {
+		if err != nil {
 			return err
+		}
+		if !applied {
+			return w.applyCheck(ctx, client, ev.Repo, pr, cfg)
 		}
 		// Layered runs: plan what reads this stage's outputs, now.
 		var downstream []string
@@ -187,7 +190,7 @@ func (w *Workflow) apply(ctx context.Context, client GitHub, ev webhook.CommentE
 			}
 		}
 	}
-	return nil
+	return w.applyCheck(ctx, client, ev.Repo, pr, cfg)
 }
 
 // applyStage checks a stage's requirements and lock, then applies its saved

@@ -18,6 +18,8 @@ type PlanTarget struct {
 	Root    string // the checkout's directory of the repository root
 	HeadSHA string
 	BaseSHA string
+	// LockedBy maps a stage to the other PR that holds its lock.
+	LockedBy map[string]int
 }
 
 // StagePlanned is one affected stage after planning (or not, when it waits).
@@ -37,7 +39,7 @@ func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []
 	out := make([]StagePlanned, 0, len(affected))
 	for _, a := range affected {
 		sp := StagePlanned{Affected: a}
-		view := comments.StagePlan{Stage: a.Stage.Name, HeadSHA: t.HeadSHA, WaitingFor: a.WaitingFor, Reasons: a.Reasons}
+		view := comments.StagePlan{Stage: a.Stage.Name, HeadSHA: t.HeadSHA, WaitingFor: a.WaitingFor, Reasons: a.Reasons, LockedBy: t.LockedBy[a.Stage.Name]}
 		if a.Ready() {
 			sp.Result, sp.Err = r.Plan(ctx, runner.Run{
 				Repo: t.Repo, PR: t.PR, Stage: a.Stage.Name,

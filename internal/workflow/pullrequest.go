@@ -144,7 +144,17 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		}
 		checks[a.Stage.Name] = id
 	}
-	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}
+	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, LockedBy: map[string]int{}}
+	for _, a := range affected {
+		// A locked stage is still planned; its comment says who holds it.
+		owner, err := w.Store.LockOwner(ctx, repo.FullName(), a.Stage.Name)
+		if err != nil {
+			return err
+		}
+		if owner != 0 && owner != pr.Number {
+			target.LockedBy[a.Stage.Name] = owner
+		}
+	}
 	for _, sp := range PlanStages(ctx, w.Runner, target, affected, w.Secrets) {
 		if errors.Is(sp.Err, context.Canceled) || ctx.Err() != nil {
 			return ctx.Err() // a newer push took over; it posts the plans
@@ -154,7 +164,64 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		}
 		log.Info("stage planned", "stage", sp.Affected.Stage.Name, "ready", sp.Affected.Ready(), "failed", sp.Err != nil)
 	}
-	return nil
+	return w.applyCheck(ctx, client, repo, pr, cfg)
+}
+
+// applyCheck keeps the stagebot/apply check run of the PR's head: which
+// affected stages still wait for /apply, and which are applied.
+func (w *Workflow) applyCheck(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo) error {
+	existing, err := client.Comments(ctx, repo, pr.Number)
+	if err != nil {
+		return err
+	}
+	var waiting, applied, nothing []string
+	for _, s := range cfg.Stages {
+		var body string
+		for _, c := range existing {
+			if c.IsBot && strings.Contains(c.Body, comments.Marker(s.Name)) {
+				body = c.Body
+			}
+		}
+		done, err := w.appliedHere(ctx, repo, s.Name, pr)
+		if err != nil {
+			return err
+		}
+		switch {
+		case body == "":
+		case done:
+			applied = append(applied, s.Name)
+		case strings.Contains(body, "no longer changes") || strings.Contains(body, "**No changes**"):
+			nothing = append(nothing, s.Name)
+		default:
+			waiting = append(waiting, s.Name)
+		}
+	}
+	if len(waiting)+len(applied)+len(nothing) == 0 {
+		return nil
+	}
+	cr := gh.CheckRun{Name: "stagebot/apply", HeadSHA: pr.HeadSHA, Status: "completed", Conclusion: "success", Title: "All stages applied or unchanged"}
+	var b strings.Builder
+	if len(waiting) > 0 {
+		cr.Conclusion = "neutral"
+		cr.Title = fmt.Sprintf("%d stage(s) wait for /apply", len(waiting))
+		fmt.Fprintf(&b, "Waiting for `/apply`: `%s`.\n\n", strings.Join(waiting, "`, `"))
+	}
+	if len(applied) > 0 {
+		fmt.Fprintf(&b, "Applied from this pull request: `%s`.\n\n", strings.Join(applied, "`, `"))
+	}
+	if len(nothing) > 0 {
+		fmt.Fprintf(&b, "Nothing to apply: `%s`.\n", strings.Join(nothing, "`, `"))
+	}
+	cr.Summary = b.String()
+	id, err := client.FindCheckRun(ctx, repo, pr.HeadSHA, cr.Name)
+	if err != nil {
+		return err
+	}
+	if id == 0 {
+		_, err = client.CreateCheckRun(ctx, repo, cr)
+		return err
+	}
+	return client.UpdateCheckRun(ctx, repo, id, cr)
 }
 
 // retireStages edits the comments of stages an earlier head affected and

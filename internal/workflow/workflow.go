@@ -115,8 +115,34 @@ func (w *Workflow) Push(ctx context.Context, job jobs.PushJob) error {
 	return nil
 }
 
-// CheckRun acts on a re-run request of one of the bot's check runs.
+// CheckRun re-plans a stage when someone re-runs its check run on a PR.
 func (w *Workflow) CheckRun(ctx context.Context, job jobs.CheckRunJob) error {
-	logging.From(ctx).Info("check run re-requested", "check", job.Event.Name)
+	ev := job.Event
+	stage := strings.TrimPrefix(ev.Name, "stagebot/")
+	client := w.Installation(ev.InstallationID)
+	for _, number := range ev.PullRequests {
+		key := fmt.Sprintf("%s#%d", ev.Repo.FullName(), number)
+		err := func() error {
+			prCtx, done := w.prs.begin(ctx, key, false, true)
+			defer done()
+			pr, err := client.PullRequest(prCtx, ev.Repo, number)
+			if err != nil || pr.State != "open" || pr.HeadSHA != ev.HeadSHA {
+				return err // a newer head has its own checks
+			}
+			cfg, err := w.repoConfig(prCtx, client, ev.Repo)
+			if err != nil || cfg == nil {
+				return err
+			}
+			var only []string
+			if cfg.Stage(stage) != nil {
+				only = []string{stage}
+			}
+			logging.From(ctx).Info("check run re-requested: planning again", "check", ev.Name, "pr", number)
+			return w.planPR(prCtx, client, ev.Repo, pr, cfg, only)
+		}()
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
