@@ -13,7 +13,7 @@ import (
 )
 
 // quickstartFiles reads examples/quickstart as path -> content.
-func quickstartFiles(t *testing.T) map[string]string {
+func quickstartFiles(t testing.TB) map[string]string {
 	files := map[string]string{}
 	root := "../../examples/quickstart"
 	err := filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
@@ -154,4 +154,36 @@ func TestBrokenConfigOnMainIsReportedOnce(t *testing.T) {
 	if len(c) != 1 || !strings.Contains(c[0].Body, "line 5") || !strings.Contains(c[0].Body, "dependson") {
 		t.Errorf("comments: %+v", c)
 	}
+}
+
+// TestTwentyPRsAtOnce opens 20 PRs at once: every one is planned, none is
+// lost. The total time is logged for the README (go test -v -run Twenty).
+func TestTwentyPRsAtOnce(t *testing.T) {
+	const n = 20
+	gh := githubtest.New(t)
+	repo := gh.AddRepo("acme", "platform")
+	base := gh.Commit(repo, "main", "", quickstartFiles(t), "quickstart")
+	var bodies [][]byte
+	for i := 1; i <= n; i++ {
+		branch := fmt.Sprint("pr-", i)
+		head := gh.Commit(repo, branch, "main", map[string]string{"terraform/infrastructure/x.tf": fmt.Sprintf("resource \"terraform_data\" \"x\" {\n  input = %d\n}\n", i)}, branch)
+		gh.AddPull(repo, githubtest.Pull{Number: i, Author: "alice", HeadRef: branch, HeadSHA: head, BaseSHA: base})
+		bodies = append(bodies, gh.PullRequestPayload(repo, i, "opened", 0))
+	}
+	b := startBot(t, autoplanEnv(gh, t.TempDir()))
+	start := time.Now()
+	for i, body := range bodies {
+		if status, resp := b.deliver(t, githubtest.Delivery{Event: "pull_request", ID: fmt.Sprint("burst-", i), Body: body, Secret: testSecret}); status != http.StatusAccepted {
+			t.Fatalf("PR %d: %d %s", i+1, status, resp)
+		}
+	}
+	eventually(t, 5*time.Minute, "every PR planned", func() bool {
+		for i := 1; i <= n; i++ {
+			if c := gh.BotComments(repo, i); len(c) != 1 || !strings.Contains(c[0].Body, "+3 to add") {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("%d PRs opened at once: all planned in %s", n, time.Since(start).Round(10*time.Millisecond))
 }

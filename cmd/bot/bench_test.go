@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stagebot/stagebot/internal/github/githubtest"
 	"github.com/stagebot/stagebot/internal/queue"
@@ -66,3 +69,56 @@ func BenchmarkWebhookIgnoredComment(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWebhookToFirstComment measures, through the real binary, the time
+// from a pull_request delivery to the first stage comment on the fake
+// GitHub: the infrastructure stage of the quickstart (init, plan, show).
+// Compare with BenchmarkByHandInitPlanShow, the same commands on the same
+// commit run by hand.
+func BenchmarkWebhookToFirstComment(b *testing.B) {
+	gh := githubtest.New(b)
+	repo := gh.AddRepo("acme", "platform")
+	base := gh.Commit(repo, "main", "", quickstartFiles(b), "quickstart")
+	bot := startBot(b, autoplanEnv(gh, b.TempDir())).URL
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		n := i + 1
+		branch := fmt.Sprint("b-", n)
+		head := gh.Commit(repo, branch, "main", map[string]string{"terraform/infrastructure/x.tf": fmt.Sprintf("resource \"terraform_data\" \"x\" {\n  input = %d\n}\n", n)}, branch)
+		gh.AddPull(repo, githubtest.Pull{Number: n, Author: "alice", HeadRef: branch, HeadSHA: head, BaseSHA: base})
+		body := gh.PullRequestPayload(repo, n, "opened", 0)
+		b.StartTimer()
+		resp, err := http.DefaultClient.Do(githubtest.Delivery{Event: "pull_request", ID: fmt.Sprint("bench-", n), Body: body, Secret: testSecret}.Request(bot + "/webhooks/github"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		for len(gh.BotComments(repo, n)) == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}
+
+// BenchmarkByHandInitPlanShow runs terraform init, plan -out and show -json
+// on the quickstart's infrastructure stage, as a shell script would.
+func BenchmarkByHandInitPlanShow(b *testing.B) {
+	files := quickstartFiles(b)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := b.TempDir()
+		for p, c := range files {
+			os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+			os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644)
+		}
+		os.WriteFile(filepath.Join(dir, "terraform/infrastructure/x.tf"), []byte(fmt.Sprintf("resource \"terraform_data\" \"x\" {\n  input = %d\n}\n", i)), 0o644)
+		b.StartTimer()
+		cmd := exec.Command("sh", "-c", "set -e; tf=$1; $tf init -input=false -no-color >/dev/null; $tf plan -input=false -no-color -out=p >/dev/null; $tf show -json p >/dev/null; $tf show -no-color p >/dev/null", "sh", terraformBin())
+		cmd.Dir = filepath.Join(dir, "terraform/infrastructure")
+		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE=/dev/null", "CHECKPOINT_DISABLE=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+	}
+}
+

@@ -42,7 +42,7 @@ const testSecret = "webhook-secret-for-tests"
 
 // bot is a running `bot serve` subprocess.
 type bot struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	URL  string
 	mu   sync.Mutex
@@ -67,7 +67,7 @@ func botEnv(gh *githubtest.Server, dataDir string) []string {
 }
 
 // startBot starts the binary and waits until it serves.
-func startBot(t *testing.T, env []string) *bot {
+func startBot(t testing.TB, env []string) *bot {
 	t.Helper()
 	b := &bot{t: t, cmd: exec.Command(botBin, "serve"), done: make(chan struct{})}
 	b.cmd.Env = env
