@@ -121,4 +121,3 @@ func BenchmarkByHandInitPlanShow(b *testing.B) {
 		}
 	}
 }
-
