@@ -236,41 +236,12 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 		return false, err
 	}
 	log.Info("applying")
-	// The apply runs to its end even if the job is cancelled: Terraform cut
-	// off half-way leaves state and lock behind. The job timeout still
-	// bounds it (the runner's own timeout).
-	res, applyErr := w.Runner.Apply(context.WithoutCancel(ctx), run)
-	if err := w.Store.FinishApply(context.WithoutCancel(ctx), ev.Repo.FullName(), stage); err != nil {
-		return false, err
-	}
 	view := comments.StageApply{Stage: stage, HeadSHA: pr.HeadSHA}
-	check := gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: pr.HeadSHA, Status: "completed"}
-	var planSecrets []string
-	if applyErr != nil {
-		view.Error = errorText(applyErr)
-		check.Conclusion, check.Title, check.Summary = "failure", "Apply failed", "The apply of `"+stage+"` failed; see the pull request."
-	} else {
-		view.Log = res.Log
-		for _, o := range res.Outputs {
-			view.Outputs = append(view.Outputs, comments.Output{Name: o.Name, Sensitive: o.Sensitive, Value: string(o.Value)})
-			if o.Sensitive {
-				planSecrets = append(planSecrets, string(o.Value), strings.Trim(string(o.Value), `"`))
-			}
-		}
-		if err := w.Store.RecordApply(ctx, ev.Repo.FullName(), stage, pr.Number, pr.HeadSHA, time.Now()); err != nil {
-			return false, err
-		}
-		check.Conclusion, check.Title, check.Summary = "success", "Applied", "`"+stage+"` was applied from the saved plan of "+shortSHA(pr.HeadSHA)+"."
-	}
-	if err := w.postParts(ctx, client, ev.Repo, pr.Number, stage, comments.Apply(view, append(planSecrets, w.Secrets...))); err != nil {
+	applied, err := w.runApply(ctx, client, ev.Repo, pr.Number, run, checkID, view,
+		checkText{"Applied", "`" + stage + "` was applied from the saved plan of " + shortSHA(pr.HeadSHA) + "."},
+		checkText{"Apply failed", "The apply of `" + stage + "` failed; see the pull request."})
+	if err != nil || !applied {
 		return false, err
-	}
-	if err := client.UpdateCheckRun(ctx, ev.Repo, checkID, check); err != nil {
-		return false, err
-	}
-	if applyErr != nil {
-		log.Warn("apply failed", "error", applyErr.Error())
-		return false, nil
 	}
 	log.Info("applied")
 	return true, nil

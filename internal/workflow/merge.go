@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -128,33 +127,8 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 		msg := fmt.Sprintf("%s\n### ⚠️ stagebot: the apply of `%s` on merge was interrupted\n\nThe bot stopped during it, and does not apply again on its own. Check the stage's state, then apply the merge commit %s by hand or with a new pull request.\n", comments.Marker(stage), stage, shortSHA(sha))
 		return false, w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
 	}
-	res, applyErr := w.Runner.Apply(context.WithoutCancel(ctx), run)
-	if err := w.Store.FinishApply(context.WithoutCancel(ctx), repo.FullName(), stage); err != nil {
-		return false, err
-	}
 	view := comments.StageApply{Stage: stage, HeadSHA: sha, Plan: sp.Result.JSON, Notes: []string{note}}
-	check := gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: sha, Status: "completed", Conclusion: "success", Title: "Applied on merge", Summary: "`" + stage + "` was applied from the plan of the merge commit."}
-	var secrets []string
-	if applyErr != nil {
-		view.Error = errorText(applyErr)
-		check.Conclusion, check.Title, check.Summary = "failure", "Apply on merge failed", "The apply of `"+stage+"` on merge failed; later stages were not applied."
-	} else {
-		view.Log = res.Log
-		for _, o := range res.Outputs {
-			view.Outputs = append(view.Outputs, comments.Output{Name: o.Name, Sensitive: o.Sensitive, Value: string(o.Value)})
-			if o.Sensitive {
-				secrets = append(secrets, string(o.Value), strings.Trim(string(o.Value), `"`))
-			}
-		}
-		if err := w.Store.RecordApply(ctx, repo.FullName(), stage, pr.Number, sha, time.Now()); err != nil {
-			return false, err
-		}
-	}
-	if err := w.postParts(ctx, client, repo, pr.Number, stage, comments.Apply(view, append(secrets, w.Secrets...))); err != nil {
-		return false, err
-	}
-	if err := client.UpdateCheckRun(ctx, repo, checkID, check); err != nil {
-		return false, err
-	}
-	return applyErr == nil, nil
+	return w.runApply(ctx, client, repo, pr.Number, run, checkID, view,
+		checkText{"Applied on merge", "`" + stage + "` was applied from the plan of the merge commit."},
+		checkText{"Apply on merge failed", "The apply of `" + stage + "` on merge failed; later stages were not applied."})
 }

@@ -1,0 +1,54 @@
+package workflow
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/stagebot/stagebot/internal/comments"
+	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/runner"
+)
+
+// checkText is a check run's title and summary.
+type checkText struct{ title, summary string }
+
+// runApply applies run's saved plan (its start already recorded), then
+// records and reports the result: the stage's comment (view says the stage,
+// commit and notes), its check run, and the record of applies. It reports
+// whether the apply succeeded.
+func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr int, run runner.Run, checkID int64, view comments.StageApply, ok, failed checkText) (bool, error) {
+	// The apply runs to its end even if the job is cancelled: Terraform cut
+	// off half-way leaves state and lock behind. The runner's timeout still
+	// bounds it.
+	res, applyErr := w.Runner.Apply(context.WithoutCancel(ctx), run)
+	if err := w.Store.FinishApply(context.WithoutCancel(ctx), repo.FullName(), run.Stage); err != nil {
+		return false, err
+	}
+	check := gh.CheckRun{Name: comments.CheckRunName(run.Stage), HeadSHA: run.HeadSHA, Status: "completed", Conclusion: "success", Title: ok.title, Summary: ok.summary}
+	var secrets []string
+	if applyErr != nil {
+		view.Error = errorText(applyErr)
+		check.Conclusion, check.Title, check.Summary = "failure", failed.title, failed.summary
+		logging.From(ctx).Warn("apply failed", "stage", run.Stage, "error", applyErr.Error())
+	} else {
+		view.Log = res.Log
+		for _, o := range res.Outputs {
+			view.Outputs = append(view.Outputs, comments.Output{Name: o.Name, Sensitive: o.Sensitive, Value: string(o.Value)})
+			if o.Sensitive {
+				secrets = append(secrets, string(o.Value), strings.Trim(string(o.Value), `"`))
+			}
+		}
+		if err := w.Store.RecordApply(ctx, repo.FullName(), run.Stage, pr, run.HeadSHA, time.Now()); err != nil {
+			return false, err
+		}
+	}
+	if err := w.postParts(ctx, client, repo, pr, run.Stage, comments.Apply(view, append(secrets, w.Secrets...))); err != nil {
+		return false, err
+	}
+	if err := client.UpdateCheckRun(ctx, repo, checkID, check); err != nil {
+		return false, err
+	}
+	return applyErr == nil, nil
+}
