@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -96,10 +95,6 @@ func isJSON(contentType string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && mt == "application/json"
 }
-
-// drain reads what is left of a body we refuse, up to a bound, so the
-// connection can be reused.
-func drain(r io.Reader) { io.Copy(io.Discard, io.LimitReader(r, 64<<10)) }
 
 type metrics struct {
 	deliveries *prometheus.CounterVec

@@ -329,7 +329,7 @@ func (w *Workflow) postParts(ctx context.Context, client GitHub, repo gh.Repo, n
 	for i := len(parts) + 1; i <= comments.MaxParts; i++ {
 		marker := comments.PartMarker(stage, i)
 		for _, c := range existing {
-			if c.IsBot && containsMarker(c.Body, marker) && !containsMarker(c.Body, "no longer used") {
+			if c.IsBot && strings.Contains(c.Body, marker) && !strings.Contains(c.Body, "no longer used") {
 				if err := client.EditComment(ctx, repo, c.ID, marker+"\n_This part of the `"+stage+"` plan is no longer used: the current plan is shorter._"); err != nil {
 					return err
 				}
@@ -339,7 +339,6 @@ func (w *Workflow) postParts(ctx context.Context, client GitHub, repo gh.Repo, n
 	return nil
 }
 
-func containsMarker(body, marker string) bool { return marker != "" && strings.Contains(body, marker) }
 
 // prRuns serialises the work on one PR and lets a newer event cancel what an
 // older one still runs (a push while a plan runs).

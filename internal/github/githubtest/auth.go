@@ -25,7 +25,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claims := &jwt.RegisteredClaims{}
-	parser := jwt.Parser{ValidMethods: []string{"RS256"}, SkipClaimsValidation: true}
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation())
 	if _, err := parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return &AppKey().PublicKey, nil }); err != nil {
 		apiError(w, http.StatusUnauthorized, "A JSON web token could not be decoded")
 		return
