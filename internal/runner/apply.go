@@ -127,3 +127,24 @@ func (r *Runner) DiscardPlan(run Run) {
 
 // Timeout is the longest one run may take.
 func (r *Runner) Timeout() time.Duration { return r.timeout }
+
+// StageOutputs reads a stage's outputs from its state, initialising the
+// stage dir first when it has not been (a stage this PR does not change).
+func (r *Runner) StageOutputs(ctx context.Context, run Run) ([]Output, error) {
+	if _, err := os.Stat(filepath.Join(run.Dir, ".terraform")); err != nil {
+		logFile, err := r.openLog(run.Repo, run.PR, run.Stage, run.HeadSHA, "init")
+		if err != nil {
+			return nil, err
+		}
+		defer logFile.Close()
+		var buf bytes.Buffer
+		tf, err := r.terraform(ctx, run.Dir, io.MultiWriter(logFile, &buf))
+		if err != nil {
+			return nil, err
+		}
+		if err := r.init(ctx, tf, run); err != nil {
+			return nil, &RunError{Stage: run.Stage, Step: "init", Output: buf.String(), Err: err}
+		}
+	}
+	return r.Outputs(ctx, run)
+}

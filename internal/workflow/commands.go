@@ -223,6 +223,15 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 		}
 		return false, err
 	}
+	// The secrets this stage's release reads must exist before it applies.
+	notes, err := w.syncSecrets(ctx, cfg, run, ws, stage)
+	if err != nil {
+		return false, w.refuse(ctx, client, ev, comments.Refusal{
+			Command: label,
+			Why:     "the Kubernetes secret it needs could not be written: " + err.Error(),
+			Next:    "fix the cause (the cluster must be reachable with the kubeconfig output), then comment `" + label + "` again.",
+		})
+	}
 	trigger := fmt.Sprintf("comment-%d", ev.CommentID)
 	running, started, err := w.Store.StartApply(ctx, ev.Repo.FullName(), stage, pr.Number, pr.HeadSHA, trigger)
 	if err != nil {
@@ -236,7 +245,7 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 		return false, err
 	}
 	log.Info("applying")
-	view := comments.StageApply{Stage: stage, HeadSHA: pr.HeadSHA}
+	view := comments.StageApply{Stage: stage, HeadSHA: pr.HeadSHA, Notes: notes}
 	applied, err := w.runApply(ctx, client, ev.Repo, pr.Number, run, checkID, view,
 		checkText{"Applied", "`" + stage + "` was applied from the saved plan of " + shortSHA(pr.HeadSHA) + "."},
 		checkText{"Apply failed", "The apply of `" + stage + "` failed; see the pull request."})

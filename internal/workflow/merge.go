@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stagebot/stagebot/internal/comments"
+	"github.com/stagebot/stagebot/internal/config"
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/runner"
@@ -75,7 +76,7 @@ func (w *Workflow) applyOnMerge(ctx context.Context, client GitHub, repo gh.Repo
 				comments.Marker(stage), stage, stage, owner, owner, stage, stage, shortSHA(pr.MergeCommitSHA))
 			return w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
 		}
-		done, err := w.mergeStage(ctx, client, repo, pr, ws, a, trigger)
+		done, err := w.mergeStage(ctx, client, repo, pr, cfg, ws, a, trigger)
 		if err != nil {
 			return err
 		}
@@ -91,7 +92,7 @@ func (w *Workflow) applyOnMerge(ctx context.Context, client GitHub, repo gh.Repo
 
 // mergeStage plans and applies one stage at the merge commit. It reports
 // whether the next stage may go on.
-func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, ws string, a stages.Affected, trigger string) (bool, error) {
+func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, ws string, a stages.Affected, trigger string) (bool, error) {
 	stage, sha := a.Stage.Name, pr.MergeCommitSHA
 	checkID, err := w.startCheck(ctx, client, repo, sha, stage)
 	if err != nil {
@@ -112,6 +113,11 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 		return true, client.UpdateCheckRun(ctx, repo, checkID, gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: sha, Status: "completed", Conclusion: "neutral", Title: "No changes", Summary: "The merge commit changes nothing in `" + stage + "`."})
 	}
 	run := runner.Run{Repo: repo.FullName(), PR: pr.Number, Stage: stage, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: sha, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig}
+	notes, err := w.syncSecrets(ctx, cfg, run, ws, stage)
+	if err != nil {
+		msg := fmt.Sprintf("%s\n### ❌ stagebot did not apply `%s` on merge\n\nThe Kubernetes secret it needs could not be written: %s\n", comments.Marker(stage), stage, err)
+		return false, w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
+	}
 	running, started, err := w.Store.StartApply(ctx, repo.FullName(), stage, pr.Number, sha, trigger)
 	if err != nil {
 		return false, err
@@ -127,7 +133,7 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 		msg := fmt.Sprintf("%s\n### ⚠️ stagebot: the apply of `%s` on merge was interrupted\n\nThe bot stopped during it, and does not apply again on its own. Check the stage's state, then apply the merge commit %s by hand or with a new pull request.\n", comments.Marker(stage), stage, shortSHA(sha))
 		return false, w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
 	}
-	view := comments.StageApply{Stage: stage, HeadSHA: sha, Plan: sp.Result.JSON, Notes: []string{note}}
+	view := comments.StageApply{Stage: stage, HeadSHA: sha, Plan: sp.Result.JSON, Notes: append([]string{note}, notes...)}
 	return w.runApply(ctx, client, repo, pr.Number, run, checkID, view,
 		checkText{"Applied on merge", "`" + stage + "` was applied from the plan of the merge commit."},
 		checkText{"Apply on merge failed", "The apply of `" + stage + "` on merge failed; later stages were not applied."})

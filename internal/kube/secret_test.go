@@ -1,0 +1,322 @@
+package kube
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/stagebot/stagebot/internal/kube/kubetest"
+)
+
+// One API server for the package's tests (it takes seconds to start).
+var server *kubetest.Server
+
+const botToken = "stagebot-sa-token"
+
+func apiServer(t *testing.T) *kubetest.Server {
+	if server == nil {
+		t.Fatal("the API server did not start")
+	}
+	return server
+}
+
+func TestMain(m *testing.M) {
+	var err error
+	server, err = kubetest.Launch(kubetest.Token{Token: botToken, User: "system:serviceaccount:stagebot:stagebot", Groups: []string{"system:serviceaccounts"}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	server.Stop()
+	os.Exit(code)
+}
+
+func admin(t *testing.T) kubernetes.Interface {
+	kc, err := Client(apiServer(t).Kubeconfig(kubetest.AdminToken, false), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kc
+}
+
+func spec(ns string) SecretSpec {
+	return SecretSpec{
+		Name: "authentik-env-secrets", Namespace: ns,
+		Data: map[string]string{
+			"AUTHENTIK_POSTGRESQL__HOST": "pg.internal", "AUTHENTIK_POSTGRESQL__PORT": "5432",
+			"AUTHENTIK_POSTGRESQL__NAME": "authentik", "AUTHENTIK_POSTGRESQL__USER": "authentik",
+			"AUTHENTIK_POSTGRESQL__PASSWORD": "first-password",
+		},
+		Generate: map[string]string{"AUTHENTIK_SECRET_KEY": "hex32"},
+		Restart:  []string{"deployment/authentik-server", "deployment/authentik-worker"},
+	}
+}
+
+func deployment(ns, name string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "ghcr.io/goauthentik/server:2025.12"}}},
+			},
+		},
+	}
+}
+
+func TestSyncKeepsTheKeyAndRollsOnChange(t *testing.T) {
+	kc := admin(t)
+	ctx := context.Background()
+	ns := "sync-test"
+	s := spec(ns)
+
+	// First write: the namespace and the secret are created.
+	res, err := Sync(ctx, kc, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Created || !res.NamespaceCreated || len(res.Changed) != 6 {
+		t.Fatalf("first sync = %+v", res)
+	}
+	sec, _ := kc.CoreV1().Secrets(ns).Get(ctx, s.Name, metav1.GetOptions{})
+	key := string(sec.Data["AUTHENTIK_SECRET_KEY"])
+	if len(key) != 64 || strings.Trim(key, "0123456789abcdef") != "" {
+		t.Fatalf("AUTHENTIK_SECRET_KEY = %q, want 64 hex characters", key)
+	}
+	for _, d := range []string{"authentik-server", "authentik-worker"} {
+		if _, err := kc.AppsV1().Deployments(ns).Create(ctx, deployment(ns, d), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Second run: nothing changes, nothing is written, the key is kept.
+	rv := sec.ResourceVersion
+	res, err = Sync(ctx, kc, s)
+	if err != nil || len(res.Changed) != 0 || len(res.Restarted) != 0 {
+		t.Fatalf("second sync = %+v, %v", res, err)
+	}
+	sec, _ = kc.CoreV1().Secrets(ns).Get(ctx, s.Name, metav1.GetOptions{})
+	if sec.ResourceVersion != rv || string(sec.Data["AUTHENTIK_SECRET_KEY"]) != key {
+		t.Fatal("an unchanged sync wrote the secret or changed the key")
+	}
+
+	// The DB password changes: that key is updated, the key kept, and both
+	// Deployments rolled.
+	s.Data["AUTHENTIK_POSTGRESQL__PASSWORD"] = "second-password"
+	res, err = Sync(ctx, kc, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Changed, ",") != "AUTHENTIK_POSTGRESQL__PASSWORD" || len(res.Restarted) != 2 {
+		t.Fatalf("password change = %+v", res)
+	}
+	sec, _ = kc.CoreV1().Secrets(ns).Get(ctx, s.Name, metav1.GetOptions{})
+	if string(sec.Data["AUTHENTIK_SECRET_KEY"]) != key || string(sec.Data["AUTHENTIK_POSTGRESQL__PASSWORD"]) != "second-password" {
+		t.Fatal("password change lost the key or the password")
+	}
+	for _, d := range []string{"authentik-server", "authentik-worker"} {
+		dep, _ := kc.AppsV1().Deployments(ns).Get(ctx, d, metav1.GetOptions{})
+		if dep.Spec.Template.Annotations[RolloutAnnotation] != sec.ResourceVersion {
+			t.Errorf("%s not rolled: annotations %v", d, dep.Spec.Template.Annotations)
+		}
+	}
+	if sum := res.Summary(s); strings.Contains(sum, "second-password") || !strings.Contains(sum, "AUTHENTIK_POSTGRESQL__PASSWORD") {
+		t.Errorf("summary %q", sum)
+	}
+
+	// Rotation happens only when asked for.
+	s.Rotate = []string{"AUTHENTIK_SECRET_KEY"}
+	if res, err = Sync(ctx, kc, s); err != nil || strings.Join(res.Changed, ",") != "AUTHENTIK_SECRET_KEY" {
+		t.Fatalf("rotate = %+v, %v", res, err)
+	}
+}
+
+func TestSyncRetriesOnConflict(t *testing.T) {
+	kc := admin(t)
+	ctx := context.Background()
+	s := spec("conflict-test")
+	if _, err := Sync(ctx, kc, s); err != nil {
+		t.Fatal(err)
+	}
+	// Writers racing on the same Secret: each sync ends with its value
+	// and no update is lost to a stale resourceVersion.
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 10 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			mine := s
+			mine.Data = map[string]string{"AUTHENTIK_POSTGRESQL__PASSWORD": "p" + string(rune('a'+i))}
+			if _, err := Sync(ctx, kc, mine); err != nil {
+				errs <- err
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			sec, err := kc.CoreV1().Secrets(s.Namespace).Get(ctx, s.Name, metav1.GetOptions{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			sec.Labels["touched"] = "yes"
+			kc.CoreV1().Secrets(s.Namespace).Update(ctx, sec, metav1.UpdateOptions{})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent sync: %v", err)
+	}
+}
+
+func TestKubeconfigFormats(t *testing.T) {
+	srv := apiServer(t)
+	for _, json := range []bool{false, true} {
+		kc, err := Client(srv.Kubeconfig(kubetest.AdminToken, json), 10*time.Second)
+		if err != nil {
+			t.Fatalf("json=%v: %v", json, err)
+		}
+		if _, err := kc.CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{}); err != nil {
+			t.Errorf("json=%v: %v", json, err)
+		}
+	}
+	bad := []byte("apiVersion: v1\nclusters: [[[\nusers:\n- user:\n    token: SUPERSECRET-TOKEN\n")
+	_, err := Client(bad, time.Second)
+	if !errors.Is(err, ErrKubeconfig) || strings.Contains(err.Error(), "SUPERSECRET") {
+		t.Errorf("malformed kubeconfig: %v", err)
+	}
+}
+
+func TestUnreachableAPIServer(t *testing.T) {
+	cfg := []byte("apiVersion: v1\nkind: Config\nclusters:\n- name: x\n  cluster:\n    server: https://127.0.0.1:1\nusers:\n- name: u\n  user:\n    token: SUPERSECRET-TOKEN\ncontexts:\n- name: c\n  context: {cluster: x, user: u}\ncurrent-context: c\n")
+	kc, err := Client(cfg, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = Sync(context.Background(), kc, spec("x"))
+	if err == nil || time.Since(start) > 20*time.Second || strings.Contains(err.Error(), "SUPERSECRET") || strings.Contains(err.Error(), "first-password") {
+		t.Fatalf("unreachable: %v after %s", err, time.Since(start))
+	}
+}
+
+// applyYAML creates every object of a multi-document manifest.
+func applyYAML(t *testing.T, kc kubernetes.Interface, path string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	ctx := context.Background()
+	for {
+		var raw runtime.RawExtension
+		if err := dec.Decode(&raw); err != nil {
+			break
+		}
+		if len(bytes.TrimSpace(raw.Raw)) == 0 {
+			continue
+		}
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw.Raw, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch o := obj.(type) {
+		case *corev1.Namespace:
+			_, err = kc.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
+		case *corev1.ServiceAccount:
+			_, err = kc.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.ClusterRole:
+			_, err = kc.RbacV1().ClusterRoles().Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.ClusterRoleBinding:
+			_, err = kc.RbacV1().ClusterRoleBindings().Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.Role:
+			_, err = kc.RbacV1().Roles(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.RoleBinding:
+			_, err = kc.RbacV1().RoleBindings(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		default:
+			t.Fatalf("unexpected object %T in %s", obj, path)
+		}
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The Role in deploy/ lets the bot do its job and nothing else.
+func TestRBACIsExactlyEnough(t *testing.T) {
+	srv := apiServer(t)
+	kc := admin(t)
+	applyYAML(t, kc, "../../deploy/rbac.yaml")
+	ctx := context.Background()
+	for _, d := range []string{"authentik-server", "authentik-worker", "other-app"} {
+		kc.AppsV1().Deployments("admin-apps").Create(ctx, deployment("admin-apps", d), metav1.CreateOptions{})
+	}
+	kc.CoreV1().Secrets("admin-apps").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "other-secret", Namespace: "admin-apps"}}, metav1.CreateOptions{})
+
+	bot, err := Client(srv.Kubeconfig(botToken, false), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := spec("admin-apps")
+	if _, err := Sync(ctx, bot, s); err != nil {
+		t.Fatalf("first sync as the bot: %v", err)
+	}
+	s.Data["AUTHENTIK_POSTGRESQL__PASSWORD"] = "changed"
+	if res, err := Sync(ctx, bot, s); err != nil || len(res.Restarted) != 2 {
+		t.Fatalf("update as the bot: %+v, %v", res, err)
+	}
+	forbidden := map[string]func() error{
+		"read another secret": func() error {
+			_, err := bot.CoreV1().Secrets("admin-apps").Get(ctx, "other-secret", metav1.GetOptions{})
+			return err
+		},
+		"list secrets": func() error {
+			_, err := bot.CoreV1().Secrets("admin-apps").List(ctx, metav1.ListOptions{})
+			return err
+		},
+		"read a secret elsewhere": func() error {
+			_, err := bot.CoreV1().Secrets("default").Get(ctx, "authentik-env-secrets", metav1.GetOptions{})
+			return err
+		},
+		"patch another deployment": func() error {
+			_, err := bot.AppsV1().Deployments("admin-apps").Patch(ctx, "other-app", "application/strategic-merge-patch+json", []byte(`{"spec":{"replicas":0}}`), metav1.PatchOptions{})
+			return err
+		},
+		"delete the secret": func() error {
+			return bot.CoreV1().Secrets("admin-apps").Delete(ctx, "authentik-env-secrets", metav1.DeleteOptions{})
+		},
+		"read another namespace": func() error {
+			_, err := bot.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
+			return err
+		},
+		"create a pod": func() error {
+			_, err := bot.CoreV1().Pods("admin-apps").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}, metav1.CreateOptions{})
+			return err
+		},
+	}
+	for name, do := range forbidden {
+		if err := do(); !apierrors.IsForbidden(err) {
+			t.Errorf("%s: err = %v, want forbidden", name, err)
+		}
+	}
+}
