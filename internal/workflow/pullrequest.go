@@ -339,7 +339,6 @@ func (w *Workflow) postParts(ctx context.Context, client GitHub, repo gh.Repo, n
 	return nil
 }
 
-
 // prRuns serialises the work on one PR and lets a newer event cancel what an
 // older one still runs (a push while a plan runs).
 type prRuns struct {

@@ -5,11 +5,11 @@ package kubetest
 
 import (
 	"crypto/rand"
-	"errors"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
