@@ -187,3 +187,44 @@ func TestTwentyPRsAtOnce(t *testing.T) {
 	})
 	t.Logf("%d PRs opened at once: all planned in %s", n, time.Since(start).Round(10*time.Millisecond))
 }
+
+// TestHelmCheckCatchesTheSecretConflict: a PR whose chart would render the
+// Secret the bot manages gets a failed check and says why in the comment.
+func TestHelmCheckCatchesTheSecretConflict(t *testing.T) {
+	gh := githubtest.New(t)
+	repo := gh.AddRepo("acme", "platform")
+	files := quickstartFiles(t)
+	files["stagebot.yaml"] = strings.Replace(files["stagebot.yaml"], "    depends_on: [infrastructure]\n", "    depends_on: [infrastructure]\n    watch: [\"charts/app/**\"]\n", 1) +
+		"secrets:\n  - name: authentik-env-secrets\n    namespace: admin-apps\n    after: infrastructure\n    kubeconfig: infrastructure.kubeconfig\n"
+	files["terraform/platform/main.tf"] = "resource \"terraform_data\" \"release\" {\n  input = \"app\"\n}\n"
+	base := gh.Commit(repo, "main", "", files, "quickstart")
+	chart := map[string]string{}
+	root := "../../internal/kube/testdata/charts/conflict"
+	for _, f := range []string{"Chart.yaml", "values.yaml", "templates/deployment.yaml", "templates/secret.yaml"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		chart["charts/app/"+f] = string(b)
+	}
+	head := gh.Commit(repo, "chart", "main", chart, "chart")
+	gh.AddPull(repo, githubtest.Pull{Number: 6, Author: "alice", HeadRef: "chart", HeadSHA: head, BaseSHA: base})
+	b := startBot(t, autoplanEnv(gh, t.TempDir()))
+	b.deliver(t, githubtest.Delivery{Event: "pull_request", ID: "chart-1", Body: gh.PullRequestPayload(repo, 6, "opened", 0), Secret: testSecret})
+	eventually(t, 60*time.Second, "the platform check", func() bool {
+		for _, c := range gh.CheckRuns(repo) {
+			if c.Name == "stagebot/platform" && c.Status == "completed" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, c := range gh.CheckRuns(repo) {
+		if c.Name == "stagebot/platform" && (c.Conclusion != "failure" || !strings.Contains(c.Summary, "Secret admin-apps/authentik-env-secrets")) {
+			t.Errorf("platform check = %+v", c)
+		}
+	}
+	if c := gh.BotComments(repo, 6); len(c) != 1 || !strings.Contains(c[0].Body, "renders Secret admin-apps/authentik-env-secrets (in templates/secret.yaml)") {
+		t.Errorf("comments: %+v", c)
+	}
+}

@@ -29,7 +29,6 @@ func PlanCheck(p StagePlan, secrets []string) CheckOutput {
 		out.Conclusion = "neutral"
 		out.Title = "Waiting for " + strings.Join(p.WaitingFor, ", ") + " to be applied"
 		out.Summary = fmt.Sprintf("This PR also changes %s, whose outputs `%s` reads; it is planned right after they are applied.", v.WaitingFor, p.Stage)
-		return out
 	case v.Error != "":
 		out.Conclusion = "failure"
 		out.Title = "Plan failed"
@@ -53,6 +52,13 @@ func PlanCheck(p StagePlan, secrets []string) CheckOutput {
 		fmt.Fprintf(&b, "\nTo apply, comment `/apply %s` on the pull request.\n", p.Stage)
 		out.Summary = b.String()
 		out.Text = "```\n" + v.Text + "\n```"
+	}
+	if p.ChecksFailed {
+		if out.Conclusion != "failure" {
+			out.Title = "Helm chart check failed"
+		}
+		out.Conclusion = "failure"
+		out.Summary = strings.Join(p.Checks, "\n") + "\n\n" + out.Summary
 	}
 	out.Summary = fitChecks(out.Summary)
 	if runes(out.Text) > MaxCheckRunChars {

@@ -31,6 +31,10 @@ type StagePlan struct {
 	Reasons []string
 	// LockedBy is the PR holding the stage's lock, 0 when none does.
 	LockedBy int
+	// Checks are further results shown with the plan (Helm chart checks),
+	// as Markdown; ChecksFailed makes the stage's check run fail.
+	Checks       []string
+	ChecksFailed bool
 }
 
 // Counts is a plan's headline.

@@ -47,6 +47,7 @@ type view struct {
 	Warnings                 []string
 	Text, Cut                string
 	Reasons                  string
+	Checks                   []string
 }
 
 // MaxParts bounds how many comments one stage's plan may take; a plan
@@ -101,6 +102,7 @@ func planView(p StagePlan, secrets []string) view {
 		None:     counts.None(),
 		Drift:    capList(Drift(p.Plan)),
 		Warnings: warnings(fence(Redact(p.Log, secrets))),
+		Checks:   p.Checks,
 		Error:    fence(Redact(strings.TrimSpace(p.Error), secrets)),
 		Errors:   diagnostics(fence(Redact(p.Error, secrets)), "Error: "),
 	}

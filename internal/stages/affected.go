@@ -26,6 +26,8 @@ type Affected struct {
 	Stage config.Stage
 	// Reasons says which changed files affect it and how, for the comment.
 	Reasons []string
+	// Files are the changed paths that affect it.
+	Files []string
 	// WaitingFor lists affected upstream stages: this stage cannot be
 	// planned truthfully until they are applied, since their outputs may
 	// change.
@@ -46,7 +48,7 @@ func Detect(repo *config.Repo, root string, changes []Change) ([]Affected, error
 		if err != nil {
 			return nil, fmt.Errorf("stage %s: %w", s.Name, err)
 		}
-		var reasons []string
+		var reasons, files []string
 		for _, c := range changes {
 			for _, p := range []string{c.Path, c.PreviousPath} {
 				if p == "" {
@@ -54,12 +56,13 @@ func Detect(repo *config.Repo, root string, changes []Change) ([]Affected, error
 				}
 				if r := why(s, modules, p); r != "" && !slices.Contains(reasons, r) {
 					reasons = append(reasons, r)
+					files = append(files, p)
 				}
 			}
 		}
 		if len(reasons) > 0 {
 			affected[s.Name] = true
-			out = append(out, Affected{Stage: s, Reasons: reasons})
+			out = append(out, Affected{Stage: s, Reasons: reasons, Files: files})
 		}
 	}
 	for i := range out {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/stagebot/stagebot/internal/comments"
+	"github.com/stagebot/stagebot/internal/kube"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/stages"
 )
@@ -20,6 +21,9 @@ type PlanTarget struct {
 	BaseSHA string
 	// LockedBy maps a stage to the other PR that holds its lock.
 	LockedBy map[string]int
+	// Managed are the objects the bot writes itself: a chart must not
+	// render them.
+	Managed []kube.Object
 }
 
 // StagePlanned is one affected stage after planning (or not, when it waits).
@@ -40,6 +44,10 @@ func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []
 	for _, a := range affected {
 		sp := StagePlanned{Affected: a}
 		view := comments.StagePlan{Stage: a.Stage.Name, HeadSHA: t.HeadSHA, WaitingFor: a.WaitingFor, Reasons: a.Reasons, LockedBy: t.LockedBy[a.Stage.Name]}
+		for _, rep := range checkCharts(t.Root, a.Files, t.Managed) {
+			view.Checks = append(view.Checks, rep.Summary())
+			view.ChecksFailed = view.ChecksFailed || !rep.OK()
+		}
 		if a.Ready() {
 			sp.Result, sp.Err = r.Plan(ctx, runner.Run{
 				Repo: t.Repo, PR: t.PR, Stage: a.Stage.Name,
@@ -75,4 +83,27 @@ func errorText(err error) string {
 		return re.Err.Error() + "\n\n" + re.Output
 	}
 	return err.Error()
+}
+
+// checkCharts lints and renders the Helm charts (directories under charts/
+// with a Chart.yaml) that changed files belong to.
+func checkCharts(root string, files []string, managed []kube.Object) []kube.ChartReport {
+	namespace := "default"
+	if len(managed) > 0 {
+		namespace = managed[0].Namespace
+	}
+	var reports []kube.ChartReport
+	seen := map[string]bool{}
+	for _, f := range files {
+		parts := strings.SplitN(f, "/", 3)
+		if len(parts) < 3 || parts[0] != "charts" || seen[parts[1]] {
+			continue
+		}
+		seen[parts[1]] = true
+		dir := filepath.Join(root, "charts", parts[1])
+		if kube.IsChart(dir) {
+			reports = append(reports, kube.CheckChart(dir, namespace, nil, managed))
+		}
+	}
+	return reports
 }

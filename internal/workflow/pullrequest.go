@@ -11,6 +11,7 @@ import (
 	"github.com/stagebot/stagebot/internal/config"
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/jobs"
+	"github.com/stagebot/stagebot/internal/kube"
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/stages"
 )
@@ -144,7 +145,7 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		}
 		checks[a.Stage.Name] = id
 	}
-	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, LockedBy: map[string]int{}}
+	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, LockedBy: map[string]int{}, Managed: managedObjects(cfg)}
 	for _, a := range affected {
 		// A locked stage is still planned; its comment says who holds it.
 		owner, err := w.Store.LockOwner(ctx, repo.FullName(), a.Stage.Name)
@@ -397,4 +398,13 @@ func (p *prRuns) begin(ctx context.Context, key string, supersede, cancellable b
 		cancel()
 		<-r.lock
 	}
+}
+
+// managedObjects are the Secrets stagebot.yaml has the bot write.
+func managedObjects(cfg *config.Repo) []kube.Object {
+	var out []kube.Object
+	for _, s := range cfg.Secrets {
+		out = append(out, kube.Object{Kind: "Secret", Namespace: s.Namespace, Name: s.Name})
+	}
+	return out
 }
