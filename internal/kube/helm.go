@@ -137,6 +137,40 @@ func CheckChart(dir, namespace string, valuesFiles []string, managed []Object) C
 	return rep
 }
 
+// RenderChart renders a chart as release in namespace with values, and
+// returns its YAML documents in file order.
+func RenderChart(dir, release, namespace string, values map[string]any) ([]string, error) {
+	ch, err := loader.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	rv, err := chartutil.ToRenderValues(ch, values, chartutil.ReleaseOptions{Name: release, Namespace: namespace, IsInstall: true}, chartutil.DefaultCapabilities)
+	if err != nil {
+		return nil, err
+	}
+	out, err := engine.Render(ch, rv)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(out))
+	for name := range out {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var docs []string
+	for _, name := range names {
+		if !strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml") {
+			continue
+		}
+		for _, doc := range strings.Split(out[name], "\n---") {
+			if strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(doc), "---")) != "" {
+				docs = append(docs, doc)
+			}
+		}
+	}
+	return docs, nil
+}
+
 // IsChart reports whether dir holds a Helm chart (a Chart.yaml).
 func IsChart(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, "Chart.yaml"))

@@ -1,0 +1,15 @@
+{{- define "stagebot.fullname" -}}
+{{- if contains .Chart.Name .Release.Name }}{{ .Release.Name | trunc 63 | trimSuffix "-" }}{{ else }}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}{{ end }}
+{{- end }}
+
+{{- define "stagebot.labels" -}}
+app.kubernetes.io/name: stagebot
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "stagebot.selector" -}}
+app.kubernetes.io/name: stagebot
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}

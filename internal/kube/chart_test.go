@@ -1,0 +1,179 @@
+package kube
+
+import (
+	"context"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+
+	"github.com/stagebot/stagebot/internal/kube/kubetest"
+)
+
+const botChart = "../../deploy/chart/stagebot"
+
+func chartValues(extra map[string]any) map[string]any {
+	v := map[string]any{"github": map[string]any{"appId": "12345"}}
+	for k, x := range extra {
+		v[k] = x
+	}
+	return v
+}
+
+func TestBotChartLintsAndRenders(t *testing.T) {
+	rep := CheckChart(botChart, "stagebot", nil, nil)
+	// Without an App id the chart refuses to render: that is the point.
+	if rep.OK() || !strings.Contains(rep.Summary(), "github.appId is required") {
+		t.Errorf("no appId: %s", rep.Summary())
+	}
+	docs, err := RenderChart(botChart, "stagebot", "stagebot", chartValues(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dep appsv1.Deployment
+	kinds := map[string]int{}
+	for _, d := range docs {
+		var meta struct{ Kind string }
+		yaml.Unmarshal([]byte(d), &meta)
+		kinds[meta.Kind]++
+		if meta.Kind == "Deployment" {
+			if err := yaml.Unmarshal([]byte(d), &dep); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if kinds["Ingress"] != 0 || kinds["PersistentVolumeClaim"] != 1 || kinds["Service"] != 1 || kinds["Role"] != 1 || kinds["ServiceAccount"] != 1 {
+		t.Errorf("rendered kinds = %v", kinds)
+	}
+	c := dep.Spec.Template.Spec.Containers[0]
+	switch {
+	case c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz":
+		t.Error("no /healthz liveness probe")
+	case c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz":
+		t.Error("no /readyz readiness probe")
+	case c.SecurityContext == nil || !*c.SecurityContext.ReadOnlyRootFilesystem || !*dep.Spec.Template.Spec.SecurityContext.RunAsNonRoot:
+		t.Error("not read-only and non-root")
+	case dep.Spec.Template.Annotations["prometheus.io/scrape"] != "true":
+		t.Error("no scrape annotation")
+	}
+	for _, e := range c.Env {
+		if e.Name == "STAGEBOT_GITHUB_WEBHOOK_SECRET" && (e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
+			t.Error("the webhook secret is not read from a Secret")
+		}
+	}
+	docs, err = RenderChart(botChart, "stagebot", "stagebot", chartValues(map[string]any{"ingress": map[string]any{"enabled": true, "host": "bot.example.com"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(docs, "\n")
+	if !strings.Contains(all, "path: /webhooks/github") || strings.Contains(all, "path: /metrics\n            pathType") {
+		t.Error("the ingress should expose the webhook, and only it")
+	}
+}
+
+// The chart's RBAC is exactly deploy/rbac.yaml's, which the RBAC test proves.
+func TestChartRBACMatchesDeployRBAC(t *testing.T) {
+	docs, err := RenderChart(botChart, "stagebot", "stagebot", chartValues(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := func(yamls []string) map[string][]rbacv1.PolicyRule {
+		out := map[string][]rbacv1.PolicyRule{}
+		for _, d := range yamls {
+			obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(d), nil, nil)
+			if err != nil {
+				continue
+			}
+			switch o := obj.(type) {
+			case *rbacv1.Role:
+				out["Role/"+o.Namespace] = o.Rules
+			case *rbacv1.ClusterRole:
+				out["ClusterRole"] = o.Rules
+			}
+		}
+		return out
+	}
+	raw, err := os.ReadFile("../../deploy/rbac.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rules(strings.Split(string(raw), "\n---"))
+	got := rules(docs)
+	if !reflect.DeepEqual(got, want) || len(want) != 2 {
+		t.Errorf("chart RBAC %v\ndeploy/rbac.yaml %v", got, want)
+	}
+}
+
+// TestBotChartInstalls creates every object the chart renders in a real API
+// server, which validates each of them.
+func TestBotChartInstalls(t *testing.T) {
+	srv := apiServer(t)
+	kc := admin(t)
+	ctx := context.Background()
+	for _, ns := range []string{"stagebot-install", "admin-apps"} {
+		kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	}
+	docs, err := RenderChart(botChart, "bot", "stagebot-install", chartValues(map[string]any{"ingress": map[string]any{"enabled": true}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(srv.Kubeconfig(kubetest.AdminToken, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyDocs(t, cfg, "stagebot-install", docs)
+	dep, err := kc.AppsV1().Deployments("stagebot-install").Get(ctx, "bot-stagebot", metav1.GetOptions{})
+	if err != nil || dep.Spec.Template.Spec.ServiceAccountName != "bot-stagebot" {
+		t.Fatalf("installed deployment: %v", err)
+	}
+}
+
+// applyDocs creates YAML documents of any kind with the dynamic client.
+func applyDocs(t *testing.T, cfg *rest.Config, namespace string, docs []string) {
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc))
+	for _, d := range docs {
+		var obj unstructured.Unstructured
+		if err := yaml.Unmarshal([]byte(d), &obj.Object); err != nil || obj.Object == nil {
+			t.Fatalf("decode %q: %v", d, err)
+		}
+		gvk := obj.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			t.Fatalf("%s: %v", gvk, err)
+		}
+		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if m.Scope.Name() == "namespace" {
+			ns := obj.GetNamespace()
+			if ns == "" {
+				ns = namespace
+			}
+			ri = dyn.Resource(m.Resource).Namespace(ns)
+		}
+		if _, err := ri.Create(context.Background(), &obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Errorf("create %s %s: %v", gvk.Kind, obj.GetName(), err)
+		}
+	}
+}
