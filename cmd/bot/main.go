@@ -24,6 +24,7 @@ const usage = `stagebot plans and applies Terraform stages through pull requests
 Usage:
   bot serve [flags]     run the GitHub App server (bot serve -h lists settings)
   bot plan [flags]      plan a local checkout's stages and print the comments the bot would post
+  bot setup [flags]     register the GitHub App with GitHub's manifest flow
   bot version           print the version and the Terraform it finds
 `
 
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "setup":
+		return setup(ctx, args[1:], stdout, stderr)
 	case "plan":
 		return planCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -31,6 +31,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := loadStoredApp(&s); err != nil {
+		return fmt.Errorf("cannot start: %w", err)
+	}
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("cannot start:\n%w", err)
 	}

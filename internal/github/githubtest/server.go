@@ -67,6 +67,8 @@ type Server struct {
 	repos         map[string]*Repo
 	requests      []Request
 	faults        []*fault
+	manifests     []map[string]any
+	codes         map[string]bool
 	stalls        []*stall
 	// now lets tests move the fake's clock (token expiry).
 	now func() time.Time
@@ -95,6 +97,7 @@ func New(t testing.TB) *Server {
 		installations: map[int64]map[string]bool{InstallationID: {}},
 		tokens:        map[string]token{},
 		repos:         map[string]*Repo{},
+		codes:         map[string]bool{},
 		now:           time.Now,
 	}
 	s.srv = httptest.NewServer(s.routes())
