@@ -228,3 +228,50 @@ func TestHelmCheckCatchesTheSecretConflict(t *testing.T) {
 		t.Errorf("comments: %+v", c)
 	}
 }
+
+// TestSIGTERMDrainsOrLeavesJobsRecoverable: on SIGTERM the bot lets a
+// running plan finish within the shutdown bound; past the bound it stops,
+// and the job runs again after a restart.
+func TestSIGTERMDrainsOrLeavesJobsRecoverable(t *testing.T) {
+	slow := map[string]string{"terraform/infrastructure/many.tf": "resource \"terraform_data\" \"r\" {\n  count = 6000\n  input = count.index\n}\n"}
+	for _, tc := range []struct {
+		name    string
+		timeout string
+		drained bool
+	}{{"within the bound", "5m", true}, {"past the bound", "1s", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			gh := githubtest.New(t)
+			repo := gh.AddRepo("acme", "platform")
+			base := gh.Commit(repo, "main", "", quickstartFiles(t), "quickstart")
+			head := gh.Commit(repo, "slow", "main", slow, "slow")
+			gh.AddPull(repo, githubtest.Pull{Number: 2, Author: "alice", HeadRef: "slow", HeadSHA: head, BaseSHA: base})
+			data := t.TempDir()
+			env := append(autoplanEnv(gh, data), "STAGEBOT_SHUTDOWN_TIMEOUT="+tc.timeout)
+			b := startBot(t, env)
+			b.deliver(t, githubtest.Delivery{Event: "pull_request", ID: "slow-1", Body: gh.PullRequestPayload(repo, 2, "opened", 0), Secret: testSecret})
+			eventually(t, 30*time.Second, "the plan to start", func() bool {
+				for _, c := range gh.CheckRuns(repo) {
+					if c.Name == "stagebot/infrastructure" && c.Status == "in_progress" {
+						return true
+					}
+				}
+				return false
+			})
+			b.stop()
+			if code := b.cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("exit code %d", code)
+			}
+			posted := len(gh.BotComments(repo, 2)) > 0 // the plan is long: it takes several parts
+			if posted != tc.drained {
+				t.Fatalf("comment posted before exit = %v, want %v (%d comments)", posted, tc.drained, len(gh.BotComments(repo, 2)))
+			}
+			if !tc.drained {
+				startBot(t, env)
+				eventually(t, 90*time.Second, "the job to run again after the restart", func() bool {
+					c := gh.BotComments(repo, 2)
+					return len(c) > 0 && strings.Contains(c[0].Body, "+6002 to add")
+				})
+			}
+		})
+	}
+}
