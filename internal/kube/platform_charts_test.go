@@ -2,12 +2,15 @@ package kube
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
 
 	"github.com/stagebot/stagebot/internal/kube/kubetest"
 )
@@ -57,4 +60,78 @@ func TestWordPressChart(t *testing.T) {
 	if _, err := kc.AppsV1().Deployments(ns).Get(ctx, "wordpress", metav1.GetOptions{}); err != nil {
 		t.Fatalf("installed deployment: %v", err)
 	}
+}
+
+func readValues(t *testing.T, path string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return v
+}
+
+func lookup(v map[string]any, path string) any {
+	var cur any = v
+	for _, k := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[k]
+	}
+	return cur
+}
+
+// The upstream charts' values: Authentik reads the Secret stagebot writes
+// and renders none; Open WebUI logs in through Authentik with a client
+// secret from a Secret, runs no model server, and its websockets have the
+// Redis they are configured for.
+func TestPlatformChartValues(t *testing.T) {
+	a := readValues(t, "../../charts/authentik/values.yaml")
+	for path, want := range map[string]any{
+		"authentik.existingSecret.secretName": "authentik-env-secrets",
+		"postgresql.enabled":                  false,
+	} {
+		if got := lookup(a, path); got != want {
+			t.Errorf("authentik %s = %v, want %v", path, got, want)
+		}
+	}
+	for _, banned := range []string{"authentik.secret_key", "authentik.postgresql.password", "redis"} {
+		if lookup(a, banned) != nil {
+			t.Errorf("authentik values set %s", banned)
+		}
+	}
+	o := readValues(t, "../../charts/openwebui/values.yaml")
+	for path, want := range map[string]any{
+		"sso.oidc.enabled": true, "sso.oidc.clientExistingSecret": "openwebui-oidc",
+		"ollama.enabled": false, "pipelines.enabled": false,
+	} {
+		if got := lookup(o, path); got != want {
+			t.Errorf("openwebui %s = %v, want %v", path, got, want)
+		}
+	}
+	if lookup(o, "sso.oidc.clientSecret") != nil {
+		t.Error("openwebui values hold the OIDC client secret")
+	}
+	if lookup(o, "websocket.enabled") == true && lookup(o, "websocket.manager") == "redis" && lookup(o, "websocket.redis.enabled") != true && lookup(o, "websocket.url") == nil {
+		t.Error("websockets use Redis, but no Redis is deployed or named")
+	}
+	// No secret or placeholder anywhere in charts/.
+	filepath.Walk("../../charts", func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		for _, bad := range []string{"REPLACE_ME", "CHANGEME", "changeme", "PleaseGenerate", "password:", "secret_key:", "0p3n-w3bu"} {
+			if strings.Contains(string(b), bad) {
+				t.Errorf("%s contains %q", p, bad)
+			}
+		}
+		return nil
+	})
 }
