@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.10.0"
 
   required_providers {
     ionoscloud = {
@@ -12,8 +12,21 @@ terraform {
     }
   }
 
-  # State lives in IONOS Object Storage; the bucket, key and credentials come
-  # from the backend config stagebot passes (stagebot.yaml backend_config and
-  # the allowlisted environment), never from this file.
-  backend "s3" {}
+  # State lives in IONOS Object Storage. The bucket and key come from
+  # stagebot.yaml (backend_config); the access keys from the environment
+  # stagebot passes (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+  backend "s3" {
+    region                      = "eu-central-3"
+    endpoints                   = { s3 = "https://s3.eu-central-3.ionoscloud.com" }
+    use_path_style              = true
+    use_lockfile                = true
+    skip_credentials_validation = true
+    skip_region_validation      = true
+    skip_requesting_account_id  = true
+    skip_metadata_api_check     = true
+    skip_s3_checksum            = true
+  }
 }
+
+# Credentials come from IONOS_TOKEN in the environment.
+provider "ionoscloud" {}

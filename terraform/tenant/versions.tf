@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.10.0"
 
   required_providers {
     ionoscloud = {
@@ -20,5 +20,19 @@ terraform {
     }
   }
 
-  backend "s3" {}
+  # Bucket and key from stagebot.yaml; access keys from the environment.
+  backend "s3" {
+    region                      = "eu-central-3"
+    endpoints                   = { s3 = "https://s3.eu-central-3.ionoscloud.com" }
+    use_path_style              = true
+    use_lockfile                = true
+    skip_credentials_validation = true
+    skip_region_validation      = true
+    skip_requesting_account_id  = true
+    skip_metadata_api_check     = true
+    skip_s3_checksum            = true
+  }
 }
+
+# Credentials come from IONOS_TOKEN in the environment.
+provider "ionoscloud" {}

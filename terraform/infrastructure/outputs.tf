@@ -1,0 +1,62 @@
+output "kubeconfig" {
+  description = "Kubeconfig of the cluster, as IONOS returns it (JSON). stagebot writes the Authentik secret with it."
+  value       = data.ionoscloud_k8s_cluster.this.kube_config
+  sensitive   = true
+}
+
+output "k8s_host" {
+  description = "API server URL of the cluster, for the Kubernetes and Helm providers."
+  value       = data.ionoscloud_k8s_cluster.this.server
+}
+
+output "k8s_token" {
+  description = "Cluster-admin token, for the Kubernetes and Helm providers."
+  value       = data.ionoscloud_k8s_cluster.this.user_tokens["cluster-admin"]
+  sensitive   = true
+}
+
+output "k8s_ca_certificate" {
+  description = "CA certificate of the API server (PEM)."
+  value       = data.ionoscloud_k8s_cluster.this.ca_crt
+}
+
+output "postgres_host" {
+  description = "DNS name of the PostgreSQL cluster."
+  value       = ionoscloud_pg_cluster.authentik.dns_name
+}
+
+output "postgres_port" {
+  description = "PostgreSQL port."
+  value       = 5432
+}
+
+output "postgres_database" {
+  description = "Authentik's database."
+  value       = ionoscloud_pg_database.authentik.name
+}
+
+output "postgres_user" {
+  description = "Authentik's database user."
+  value       = ionoscloud_pg_cluster.authentik.credentials[0].username
+}
+
+output "postgres_password" {
+  description = "Authentik's database password."
+  value       = random_password.postgres.result
+  sensitive   = true
+}
+
+output "datacenter_id" {
+  description = "Datacenter of the platform, for the tenants' databases."
+  value       = ionoscloud_datacenter.this.id
+}
+
+output "lan_id" {
+  description = "Private LAN of the platform, for the tenants' databases."
+  value       = ionoscloud_lan.private.id
+}
+
+output "location" {
+  description = "IONOS location of the platform."
+  value       = ionoscloud_datacenter.this.location
+}

@@ -1,0 +1,88 @@
+variable "state_bucket" {
+  type        = string
+  description = "Object Storage bucket that holds the stages' state."
+  default     = "platform-tfstate"
+}
+
+variable "authentik_chart_version" {
+  type        = string
+  description = "Pinned version of the Authentik chart (charts.goauthentik.io); >= 2025.12 reads authentik.existingSecret."
+  default     = "2025.12.0"
+}
+
+variable "openwebui_chart_version" {
+  type        = string
+  description = "Pinned version of the Open WebUI chart (helm.openwebui.com)."
+  default     = "10.2.0"
+}
+
+# The cluster and its credentials, from the infrastructure stage's state.
+data "terraform_remote_state" "infrastructure" {
+  backend = "s3"
+  config = {
+    bucket                      = var.state_bucket
+    key                         = "infrastructure.tfstate"
+    region                      = "eu-central-3"
+    endpoints                   = { s3 = "https://s3.eu-central-3.ionoscloud.com" }
+    use_path_style              = true
+    skip_credentials_validation = true
+    skip_region_validation      = true
+    skip_requesting_account_id  = true
+    skip_metadata_api_check     = true
+    skip_s3_checksum            = true
+  }
+}
+
+locals {
+  infra = data.terraform_remote_state.infrastructure.outputs
+}
+
+provider "kubernetes" {
+  host                   = local.infra.k8s_host
+  token                  = local.infra.k8s_token
+  cluster_ca_certificate = local.infra.k8s_ca_certificate
+}
+
+provider "helm" {
+  kubernetes = {
+    host                   = local.infra.k8s_host
+    token                  = local.infra.k8s_token
+    cluster_ca_certificate = local.infra.k8s_ca_certificate
+  }
+}
+
+# Authentik in admin-apps. Its Secret, authentik-env-secrets, is written by
+# stagebot from the infrastructure outputs before this stage is applied; the
+# chart renders none of its own (charts/authentik/values.yaml).
+resource "helm_release" "authentik" {
+  name             = "authentik"
+  repository       = "https://charts.goauthentik.io"
+  chart            = "authentik"
+  version          = var.authentik_chart_version
+  namespace        = "admin-apps"
+  create_namespace = true
+  values           = [file("${path.module}/../../charts/authentik/values.yaml")]
+  wait             = true
+  timeout          = 900
+}
+
+resource "helm_release" "openwebui" {
+  name             = "open-webui"
+  repository       = "https://helm.openwebui.com/"
+  chart            = "open-webui"
+  version          = var.openwebui_chart_version
+  namespace        = "open-webui"
+  create_namespace = true
+  values           = [file("${path.module}/../../charts/openwebui/values.yaml")]
+  depends_on       = [helm_release.authentik]
+}
+
+output "authentik_namespace" {
+  description = "Namespace of Authentik."
+  value       = helm_release.authentik.namespace
+}
+
+output "openwebui_namespace" {
+  description = "Namespace of Open WebUI."
+  value       = helm_release.openwebui.namespace
+}

@@ -1,0 +1,146 @@
+// Package terraform_test checks the platform's Terraform stages without a
+// cloud: formatting, and static facts of their HCL. The providers cannot be
+// downloaded here, so nothing is planned.
+package terraform_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-config-inspect/tfconfig"
+)
+
+var stages = []string{"infrastructure", "platform", "tenant"}
+
+func terraformBin() string {
+	if b := os.Getenv("STAGEBOT_TEST_TERRAFORM_BIN"); b != "" {
+		return b
+	}
+	return "terraform"
+}
+
+func TestFormatted(t *testing.T) {
+	cmd := exec.Command(terraformBin(), "fmt", "-check", "-recursive", "-diff", ".")
+	cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE=/dev/null", "CHECKPOINT_DISABLE=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("terraform fmt -check: %v\n%s", err, out)
+	}
+}
+
+func load(t *testing.T, stage string) *tfconfig.Module {
+	t.Helper()
+	m, diags := tfconfig.LoadModule(stage)
+	if diags.HasErrors() {
+		t.Fatalf("%s: %s", stage, diags.Error())
+	}
+	return m
+}
+
+var secretName = regexp.MustCompile(`(?i)password|token|secret|kubeconfig|private`)
+
+func TestStagesStatically(t *testing.T) {
+	for _, stage := range stages {
+		m := load(t, stage)
+		for name, v := range m.Variables {
+			if v.Type == "" || v.Description == "" {
+				t.Errorf("%s: variable %s needs a type and a description", stage, name)
+			}
+		}
+		for name, p := range m.RequiredProviders {
+			if name == "terraform" {
+				continue // built in (terraform_remote_state)
+			}
+			if len(p.VersionConstraints) == 0 || p.Source == "" {
+				t.Errorf("%s: provider %s is not pinned to a source and version", stage, name)
+			}
+		}
+		for name, o := range m.Outputs {
+			if secretName.MatchString(name) && !o.Sensitive {
+				t.Errorf("%s: output %s holds a secret but is not sensitive", stage, name)
+			}
+			if o.Description == "" {
+				t.Errorf("%s: output %s has no description", stage, name)
+			}
+		}
+		if m.RequiredCore == nil || len(m.RequiredCore) == 0 {
+			t.Errorf("%s: no required_version", stage)
+		}
+	}
+}
+
+var remoteRef = regexp.MustCompile(`(?:data\.terraform_remote_state\.infrastructure\.outputs|local\.infra)\.([a-z0-9_]+)`)
+
+// Every output a downstream stage reads exists upstream, and the outputs
+// stagebot.yaml syncs into the Authentik secret exist too.
+func TestDownstreamReadsExistUpstream(t *testing.T) {
+	infra := load(t, "infrastructure")
+	for _, stage := range []string{"platform", "tenant"} {
+		files, _ := filepath.Glob(filepath.Join(stage, "*.tf"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			for _, m := range remoteRef.FindAllStringSubmatch(string(b), -1) {
+				if _, ok := infra.Outputs[m[1]]; !ok {
+					t.Errorf("%s reads infrastructure output %q, which does not exist", f, m[1])
+				}
+			}
+		}
+	}
+	cfg, _ := os.ReadFile("../stagebot.yaml")
+	// The secret's sources: "KEY: infrastructure.<output>" and the kubeconfig.
+	refs := regexp.MustCompile(`(?m)^\s+[A-Za-z_]+:\s*infrastructure\.([a-z0-9_]+)\s*$`).FindAllStringSubmatch(string(cfg), -1)
+	if len(refs) < 6 {
+		t.Fatalf("found %d output references in stagebot.yaml's secrets, want the kubeconfig and five database settings", len(refs))
+	}
+	for _, m := range refs {
+		if _, ok := infra.Outputs[m[1]]; !ok {
+			t.Errorf("stagebot.yaml reads infrastructure output %q, which does not exist", m[1])
+		}
+	}
+}
+
+var (
+	placeholder     = regexp.MustCompile(`(?i)REPLACE_ME|CHANGEME|CHANGE_ME|TODO|PleaseGenerate|xxxxx`)
+	literalPassword = regexp.MustCompile(`(?i)(password|secret|token)\s*=\s*"[^"$]+"`)
+)
+
+// No literal secret or placeholder anywhere in terraform/ or charts/.
+func TestNoSecretsOrPlaceholders(t *testing.T) {
+	for _, root := range []string{".", "../charts"} {
+		filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() || strings.HasSuffix(p, "_test.go") {
+				return err
+			}
+			b, _ := os.ReadFile(p)
+			if m := placeholder.FindString(string(b)); m != "" {
+				t.Errorf("%s contains the placeholder %q", p, m)
+			}
+			if m := literalPassword.FindString(string(b)); m != "" {
+				t.Errorf("%s contains a literal secret: %s", p, m)
+			}
+			return nil
+		})
+	}
+}
+
+// The tenants file is the one place tenants are listed, and its names are
+// DNS labels.
+func TestTenantsFile(t *testing.T) {
+	b, err := os.ReadFile("tenant/tenants.auto.tfvars")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`(?m)^  ([^ =]+) = \{`).FindAllStringSubmatch(string(b), -1)
+	if len(names) == 0 {
+		t.Fatal("no tenant in tenants.auto.tfvars")
+	}
+	label := regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$`)
+	for _, n := range names {
+		if !label.MatchString(n[1]) {
+			t.Errorf("tenant %q is not a DNS label", n[1])
+		}
+	}
+}
