@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/terraform-config-inspect/tfconfig"
 )
 
-var stages = []string{"infrastructure", "platform", "tenant"}
+var stages = []string{"infrastructure", "platform", "tenant", "modules/infrastructure-outputs"}
 
 func terraformBin() string {
 	if b := os.Getenv("STAGEBOT_TEST_TERRAFORM_BIN"); b != "" {

@@ -17,24 +17,13 @@ variable "openwebui_chart_version" {
 }
 
 # The cluster and its credentials, from the infrastructure stage's state.
-data "terraform_remote_state" "infrastructure" {
-  backend = "s3"
-  config = {
-    bucket                      = var.state_bucket
-    key                         = "infrastructure.tfstate"
-    region                      = "eu-central-3"
-    endpoints                   = { s3 = "https://s3.eu-central-3.ionoscloud.com" }
-    use_path_style              = true
-    skip_credentials_validation = true
-    skip_region_validation      = true
-    skip_requesting_account_id  = true
-    skip_metadata_api_check     = true
-    skip_s3_checksum            = true
-  }
+module "infrastructure" {
+  source       = "../modules/infrastructure-outputs"
+  state_bucket = var.state_bucket
 }
 
 locals {
-  infra = data.terraform_remote_state.infrastructure.outputs
+  infra = module.infrastructure.outputs
 }
 
 provider "kubernetes" {
