@@ -66,7 +66,7 @@ func TestStagesStatically(t *testing.T) {
 				t.Errorf("%s: output %s has no description", stage, name)
 			}
 		}
-		if m.RequiredCore == nil || len(m.RequiredCore) == 0 {
+		if len(m.RequiredCore) == 0 {
 			t.Errorf("%s: no required_version", stage)
 		}
 	}
