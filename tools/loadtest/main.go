@@ -31,6 +31,7 @@ func main() {
 	c := flag.Int("c", 8, "concurrent senders")
 	limit := flag.Duration("max-time", 60*time.Second, "stop after this long")
 	rate := flag.Float64("rate", 0, "requests per second to offer (open loop; latency counts from each request's scheduled time); 0 sends as fast as the bot answers")
+	action := flag.String("action", "synchronize", "pull_request action of queued payloads (closed makes the jobs cheap: no GitHub call)")
 	padding := flag.Int("pr-body-bytes", 20<<10, "size of the PR description in queued payloads")
 	flag.Parse()
 	if err := loopbackOnly(*target); err != nil {
@@ -48,7 +49,7 @@ func main() {
 	for i := range payloads {
 		p := payload{event: "issue_comment", body: []byte(commentPayload)}
 		if *kind == "queued" {
-			p = payload{event: "pull_request", body: prPayload(i, *padding)}
+			p = payload{event: "pull_request", body: prPayload(i, *padding, *action)}
 		}
 		p.signature = webhook.Sign([]byte(*secret), p.body)
 		payloads[i] = p
@@ -150,11 +151,11 @@ const commentPayload = `{"action":"created","issue":{"number":7,"title":"Add ten
 	`"comment":{"id":123456,"body":"Looks good to me, thanks!","user":{"login":"bob","type":"User"},"author_association":"MEMBER"},` +
 	repoJSON + `,"sender":{"login":"bob","type":"User"}}`
 
-func prPayload(i, padding int) []byte {
+func prPayload(i, padding int, action string) []byte {
 	desc := strings.Repeat("Adds a tenant and bumps the chart. ", padding/35+1)[:padding]
-	return []byte(fmt.Sprintf(`{"action":"synchronize","number":%d,"pull_request":{"number":%d,"state":"open","title":"Change %d","body":%q,`+
+	return []byte(fmt.Sprintf(`{"action":%q,"number":%d,"pull_request":{"number":%d,"state":"open","title":"Change %d","body":%q,`+
 		`"user":{"login":"alice","type":"User"},"draft":false,"merged":false,`+
 		`"head":{"ref":"change-%d","sha":"%040x","repo":{"name":"platform","full_name":"acme/platform","owner":{"login":"acme"}}},`+
 		`"base":{"ref":"main","sha":"%040x","repo":{"name":"platform","full_name":"acme/platform","owner":{"login":"acme"}}}},`+
-		repoJSON+`,"sender":{"login":"alice","type":"User"}}`, i%500+1, i%500+1, i, desc, i, i, i+1))
+		repoJSON+`,"sender":{"login":"alice","type":"User"}}`, action, i%500+1, i%500+1, i, desc, i, i, i+1))
 }
