@@ -34,6 +34,13 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 			applied_at TIMESTAMP NOT NULL
 		)`,
 		`CREATE INDEX IF NOT EXISTS stagebot_applies_stage ON stagebot_applies (repo, stage, applied_at)`,
+		`CREATE TABLE IF NOT EXISTS stagebot_pr_leases (
+			repo TEXT NOT NULL,
+			pr INTEGER NOT NULL,
+			holder TEXT NOT NULL,
+			expires_at TIMESTAMP NOT NULL,
+			PRIMARY KEY (repo, pr)
+		)`,
 		`CREATE TABLE IF NOT EXISTS stagebot_running_applies (
 			repo TEXT NOT NULL,
 			stage TEXT NOT NULL,
@@ -188,6 +195,41 @@ func (s *Store) StartApply(ctx context.Context, repo, stage string, pr int, sha,
 func (s *Store) FinishApply(ctx context.Context, repo, stage string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM stagebot_running_applies WHERE repo = $1 AND stage = $2`, repo, stage); err != nil {
 		return fmt.Errorf("finish apply of stage %s of %s: %w", stage, repo, err)
+	}
+	return nil
+}
+
+// TakePR leases a PR's work to holder for ttl: while the lease holds, no
+// other bot sharing the database works on the PR. It reports false when
+// another holder's lease has not expired. Holding it already renews it.
+func (s *Store) TakePR(ctx context.Context, repo string, pr int, holder string, ttl time.Duration) (bool, error) {
+	now := time.Now().UTC()
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO stagebot_pr_leases (repo, pr, holder, expires_at) VALUES ($1, $2, $3, $4)
+		 ON CONFLICT (repo, pr) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		 WHERE stagebot_pr_leases.holder = excluded.holder OR stagebot_pr_leases.expires_at < $5`,
+		repo, pr, holder, now.Add(ttl), now)
+	if err != nil {
+		return false, fmt.Errorf("lease %s#%d: %w", repo, pr, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// ReleasePR ends holder's lease of a PR.
+func (s *Store) ReleasePR(ctx context.Context, repo string, pr int, holder string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM stagebot_pr_leases WHERE repo = $1 AND pr = $2 AND holder = $3`, repo, pr, holder); err != nil {
+		return fmt.Errorf("release lease of %s#%d: %w", repo, pr, err)
+	}
+	return nil
+}
+
+// ClearPRLeases drops every PR lease. Only for a bot that knows it is the
+// only one on the database (SQLite, whose data dir it has locked): leases
+// left then are a dead process's.
+func (s *Store) ClearPRLeases(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM stagebot_pr_leases`); err != nil {
+		return fmt.Errorf("clear PR leases: %w", err)
 	}
 	return nil
 }

@@ -81,3 +81,41 @@ func TestApplies(t *testing.T) {
 		})
 	}
 }
+
+func TestPRLeases(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			take := func(holder string, ttl time.Duration) bool {
+				ok, err := s.TakePR(ctx, "acme/p", 7, holder, ttl)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ok
+			}
+			if !take("a", time.Minute) {
+				t.Fatal("a could not take a free PR")
+			}
+			if take("b", time.Minute) {
+				t.Fatal("b took a PR a holds")
+			}
+			if !take("a", time.Minute) {
+				t.Fatal("a could not renew its lease")
+			}
+			if err := s.ReleasePR(ctx, "acme/p", 7, "b"); err != nil {
+				t.Fatal(err)
+			}
+			if take("b", time.Minute) {
+				t.Fatal("b released a's lease")
+			}
+			s.ReleasePR(ctx, "acme/p", 7, "a")
+			if !take("b", 50*time.Millisecond) {
+				t.Fatal("b could not take a released PR")
+			}
+			time.Sleep(100 * time.Millisecond)
+			if !take("c", time.Minute) {
+				t.Fatal("c could not take over an expired lease")
+			}
+		})
+	}
+}

@@ -2,10 +2,14 @@ package workflow
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/config"
@@ -21,9 +25,11 @@ import (
 func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) error {
 	ev := job.Event
 	log := logging.From(ctx)
-	key := fmt.Sprintf("%s#%d", ev.Repo.FullName(), ev.Number)
 	// A newer event supersedes whatever still runs for the PR.
-	prCtx, done := w.prs.begin(ctx, key, true, ev.Action != "closed")
+	prCtx, done, err := w.beginPR(ctx, ev.Repo, ev.Number, true, ev.Action != "closed")
+	if err != nil {
+		return err
+	}
 	defer done()
 	if ev.Action == "closed" {
 		if ev.Merged {
@@ -41,7 +47,7 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) err
 		log.Info("pull request closed: locks released, workspaces and plan files removed", "merged", ev.Merged, "released", released)
 		return nil
 	}
-	err := w.autoplan(prCtx, ev.InstallationID, ev.Repo, ev.Number)
+	err = w.autoplan(prCtx, ev.InstallationID, ev.Repo, ev.Number)
 	if err != nil && prCtx.Err() != nil && ctx.Err() == nil {
 		log.Info("plan superseded by a newer event for the pull request")
 		return nil
@@ -407,4 +413,68 @@ func managedObjects(cfg *config.Repo) []kube.Object {
 		out = append(out, kube.Object{Kind: "Secret", Namespace: s.Namespace, Name: s.Name})
 	}
 	return out
+}
+
+// leaseTTL bounds how long a dead bot's lease on a PR holds others back;
+// a live one renews it every third of that.
+const leaseTTL = 2 * time.Minute
+
+// beginPR is prRuns.begin across bots: after the PR's turn in this process,
+// it also takes the PR's lease in the database, so bots sharing PostgreSQL
+// work on one PR one at a time. done releases both.
+func (w *Workflow) beginPR(ctx context.Context, repo gh.Repo, number int, supersede, cancellable bool) (context.Context, func(), error) {
+	prCtx, done := w.prs.begin(ctx, fmt.Sprintf("%s#%d", repo.FullName(), number), supersede, cancellable)
+	if w.Store == nil {
+		return prCtx, done, nil
+	}
+	holder := w.holder()
+	for {
+		ok, err := w.Store.TakePR(prCtx, repo.FullName(), number, holder, leaseTTL)
+		if err != nil || prCtx.Err() != nil {
+			done()
+			if prCtx.Err() != nil {
+				return prCtx, func() {}, nil // superseded while waiting: the caller sees prCtx done
+			}
+			return nil, nil, err
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-prCtx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	stop := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(leaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				w.Store.TakePR(context.WithoutCancel(ctx), repo.FullName(), number, holder, leaseTTL)
+			}
+		}
+	}()
+	return prCtx, func() {
+		close(stop)
+		<-renewed
+		w.Store.ReleasePR(context.WithoutCancel(ctx), repo.FullName(), number, holder)
+		done()
+	}, nil
+}
+
+// holder names this bot process in PR leases.
+func (w *Workflow) holder() string {
+	w.holderOnce.Do(func() {
+		b := make([]byte, 8)
+		rand.Read(b)
+		host, _ := os.Hostname()
+		w.holderID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+	})
+	return w.holderID
 }

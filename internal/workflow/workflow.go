@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/stagebot/stagebot/internal/command"
 	"github.com/stagebot/stagebot/internal/comments"
@@ -50,6 +51,9 @@ type Workflow struct {
 
 	prs    prRuns
 	merges repoLocks
+
+	holderOnce sync.Once
+	holderID   string
 }
 
 var _ queue.Handlers = (*Workflow)(nil)
@@ -80,10 +84,12 @@ func (w *Workflow) Comment(ctx context.Context, job jobs.CommentJob) error {
 		return w.reply(ctx, client, ev, comments.Help(helpInput(cfg, "")))
 	}
 	log.Info("command taken", "command", cmd.String())
-	key := fmt.Sprintf("%s#%d", ev.Repo.FullName(), ev.Number)
 	// Commands wait for the PR's running work and are never cancelled by
 	// later events: an apply cut off half-way is worse than a late one.
-	prCtx, done := w.prs.begin(ctx, key, false, false)
+	prCtx, done, err := w.beginPR(ctx, ev.Repo, ev.Number, false, false)
+	if err != nil {
+		return err
+	}
 	defer done()
 	return w.runCommand(prCtx, client, ev, cmd)
 }
@@ -121,9 +127,11 @@ func (w *Workflow) CheckRun(ctx context.Context, job jobs.CheckRunJob) error {
 	stage := strings.TrimPrefix(ev.Name, "stagebot/")
 	client := w.Installation(ev.InstallationID)
 	for _, number := range ev.PullRequests {
-		key := fmt.Sprintf("%s#%d", ev.Repo.FullName(), number)
 		err := func() error {
-			prCtx, done := w.prs.begin(ctx, key, false, true)
+			prCtx, done, err := w.beginPR(ctx, ev.Repo, number, false, true)
+			if err != nil {
+				return err
+			}
 			defer done()
 			pr, err := client.PullRequest(prCtx, ev.Repo, number)
 			if err != nil || pr.State != "open" || pr.HeadSHA != ev.HeadSHA {
