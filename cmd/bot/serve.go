@@ -88,13 +88,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("cannot start: %w", err)
 	}
 	wf.Store = st
-	if s.DatabaseURL == "" {
-		// SQLite: this bot holds the data dir, so any PR lease is a dead
-		// bot's and would only delay its PRs.
-		if err := st.ClearPRLeases(ctx); err != nil {
-			return fmt.Errorf("cannot start: %w", err)
-		}
-	}
+	wf.Shared = s.DatabaseURL != ""
 	if q.Requeued > 0 {
 		log.Warn("jobs interrupted by the previous stop will run again", "jobs", q.Requeued)
 	}

@@ -223,13 +223,3 @@ func (s *Store) ReleasePR(ctx context.Context, repo string, pr int, holder strin
 	}
 	return nil
 }
-
-// ClearPRLeases drops every PR lease. Only for a bot that knows it is the
-// only one on the database (SQLite, whose data dir it has locked): leases
-// left then are a dead process's.
-func (s *Store) ClearPRLeases(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM stagebot_pr_leases`); err != nil {
-		return fmt.Errorf("clear PR leases: %w", err)
-	}
-	return nil
-}

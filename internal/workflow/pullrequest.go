@@ -424,8 +424,8 @@ const leaseTTL = 2 * time.Minute
 // work on one PR one at a time. done releases both.
 func (w *Workflow) beginPR(ctx context.Context, repo gh.Repo, number int, supersede, cancellable bool) (context.Context, func(), error) {
 	prCtx, done := w.prs.begin(ctx, fmt.Sprintf("%s#%d", repo.FullName(), number), supersede, cancellable)
-	if w.Store == nil {
-		return prCtx, done, nil
+	if w.Store == nil || !w.Shared {
+		return prCtx, done, nil // one bot on the database: the process lock is enough
 	}
 	holder := w.holder()
 	for {

@@ -48,6 +48,9 @@ type Workflow struct {
 	Secrets []string
 	// Store keeps stage locks and the record of applies.
 	Store *store.Store
+	// Shared says other bots use the same database (PostgreSQL): work on a
+	// PR is then also leased in the database.
+	Shared bool
 
 	prs    prRuns
 	merges repoLocks
