@@ -59,14 +59,14 @@ func Apply(a StageApply, secrets []string) []string {
 	b.WriteString(Marker(a.Stage) + "\n")
 	counts, _ := Summary(a.Plan)
 	if a.Error != "" {
-		fmt.Fprintf(&b, "### ❌ stagebot apply failed: `%s` at %s\n\n", a.Stage, shortSHA(a.HeadSHA))
+		fmt.Fprintf(&b, "### ❌ stagebot apply failed: `%s` at %s\n\n", a.Stage, ShortSHA(a.HeadSHA))
 		if failed := FailedResources(a.Error); len(failed) > 0 {
 			fmt.Fprintf(&b, "Failing resource(s): `%s`\n\n", strings.Join(failed, "`, `"))
 		}
 		b.WriteString("Terraform may have applied part of the plan. The stage stays locked to this PR; fix the error, push, and `/apply` again after the new plan.\n\n")
 		fmt.Fprintf(&b, "```\n%s\n```\n", fence(Redact(strings.TrimSpace(a.Error), secrets)))
 	} else {
-		fmt.Fprintf(&b, "### ✅ stagebot applied `%s` at %s\n\n**%s**\n", a.Stage, shortSHA(a.HeadSHA), strings.Replace(counts.Headline(), "to ", "", -1))
+		fmt.Fprintf(&b, "### ✅ stagebot applied `%s` at %s\n\n**%s**\n", a.Stage, ShortSHA(a.HeadSHA), strings.Replace(counts.Headline(), "to ", "", -1))
 	}
 	for _, n := range a.Notes {
 		fmt.Fprintf(&b, "\n%s\n", n)

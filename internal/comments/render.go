@@ -96,7 +96,7 @@ func planView(p StagePlan, secrets []string) view {
 		Counts:   counts,
 		Marker:   Marker(p.Stage),
 		Stage:    p.Stage,
-		SHA:      shortSHA(p.HeadSHA),
+		SHA:      ShortSHA(p.HeadSHA),
 		LockedBy: p.LockedBy,
 		Headline: counts.Headline(),
 		None:     counts.None(),
@@ -223,7 +223,8 @@ func diagnostics(log, kind string) []string {
 	return out
 }
 
-func shortSHA(sha string) string {
+// ShortSHA is the abbreviated commit the comments show.
+func ShortSHA(sha string) string {
 	if len(sha) > 7 {
 		return sha[:7]
 	}

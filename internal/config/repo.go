@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -327,23 +328,14 @@ func (r *Repo) validateSecret(v *validator, stages map[string]int, i int, s Secr
 		}
 	}
 	ref(s.Kubeconfig, "secrets", i, "kubeconfig")
-	for _, k := range sortedKeys(s.Data) {
+	for _, k := range slices.Sorted(maps.Keys(s.Data)) {
 		ref(s.Data[k], "secrets", i, "data", k)
 	}
-	for _, k := range sortedKeys(s.Generate) {
+	for _, k := range slices.Sorted(maps.Keys(s.Generate)) {
 		if !generateKind[s.Generate[k]] {
 			v.fail(fmt.Sprintf("unknown generator %q (hex32)", s.Generate[k]), "secrets", i, "generate", k)
 		}
 	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // findCycle returns the stage names of a depends_on cycle, or nil.

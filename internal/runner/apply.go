@@ -1,12 +1,10 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -81,16 +79,12 @@ func (r *Runner) Apply(ctx context.Context, run Run) (*ApplyResult, error) {
 
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	logFile, err := r.openLog(run.Repo, run.PR, run.Stage, run.HeadSHA, "apply")
-	if err != nil {
-		return nil, fmt.Errorf("apply stage %s: %w", run.Stage, err)
-	}
-	defer logFile.Close()
-	var buf bytes.Buffer
-	tf, err := r.terraform(ctx, run.Dir, io.MultiWriter(logFile, &buf))
+	l, err := r.start(ctx, run, "apply")
 	if err != nil {
 		return nil, err
 	}
+	defer l.Close()
+	tf, buf := l.tf, &l.out
 	if err := tf.Apply(ctx, tfexec.DirOrPlan(planFileName), tfexec.Lock(true), tfexec.LockTimeout("60s")); err != nil {
 		return nil, &RunError{Stage: run.Stage, Step: "apply", Output: buf.String(), Err: ctxErr(ctx, err)}
 	}
@@ -132,18 +126,13 @@ func (r *Runner) Timeout() time.Duration { return r.timeout }
 // stage dir first when it has not been (a stage this PR does not change).
 func (r *Runner) StageOutputs(ctx context.Context, run Run) ([]Output, error) {
 	if _, err := os.Stat(filepath.Join(run.Dir, ".terraform")); err != nil {
-		logFile, err := r.openLog(run.Repo, run.PR, run.Stage, run.HeadSHA, "init")
+		l, err := r.start(ctx, run, "init")
 		if err != nil {
 			return nil, err
 		}
-		defer logFile.Close()
-		var buf bytes.Buffer
-		tf, err := r.terraform(ctx, run.Dir, io.MultiWriter(logFile, &buf))
-		if err != nil {
-			return nil, err
-		}
-		if err := r.init(ctx, tf, run); err != nil {
-			return nil, &RunError{Stage: run.Stage, Step: "init", Output: buf.String(), Err: err}
+		defer l.Close()
+		if err := r.init(ctx, l.tf, run); err != nil {
+			return nil, &RunError{Stage: run.Stage, Step: "init", Output: l.out.String(), Err: err}
 		}
 	}
 	return r.Outputs(ctx, run)

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,9 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
@@ -81,17 +81,12 @@ const (
 func (r *Runner) Plan(ctx context.Context, run Run) (*PlanResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	logFile, err := r.openLog(run.Repo, run.PR, run.Stage, run.HeadSHA, "plan")
-	if err != nil {
-		return nil, fmt.Errorf("plan stage %s: %w", run.Stage, err)
-	}
-	defer logFile.Close()
-	var buf bytes.Buffer
-	out := io.MultiWriter(logFile, &buf)
-	tf, err := r.terraform(ctx, run.Dir, out)
+	l, err := r.start(ctx, run, "plan")
 	if err != nil {
 		return nil, err
 	}
+	defer l.Close()
+	tf, buf := l.tf, &l.out
 	if err := r.init(ctx, tf, run); err != nil {
 		return nil, &RunError{Stage: run.Stage, Step: "init", Output: buf.String(), Err: err}
 	}
@@ -118,7 +113,7 @@ func (r *Runner) Plan(ctx context.Context, run Run) (*PlanResult, error) {
 	// The same handle (one version check per run), but `show` output stays
 	// out of the log: its JSON holds sensitive values in clear.
 	tf.SetStdout(io.Discard)
-	tf.SetStderr(&buf)
+	tf.SetStderr(buf)
 	show := tf
 	planJSON, err := show.ShowPlanFile(ctx, planFile)
 	if err != nil {
@@ -138,7 +133,7 @@ func (r *Runner) init(ctx context.Context, tf *tfexec.Terraform, run Run) error 
 	}
 	defer unlock()
 	opts := []tfexec.InitOption{tfexec.Upgrade(false)}
-	for _, k := range sortedKeys(run.BackendConfig) {
+	for _, k := range slices.Sorted(maps.Keys(run.BackendConfig)) {
 		opts = append(opts, tfexec.BackendConfig(k+"="+run.BackendConfig[k]))
 	}
 	return ctxErr(ctx, tf.Init(ctx, opts...))
@@ -186,13 +181,4 @@ func readMeta(path string) (PlanMeta, error) {
 		return m, err
 	}
 	return m, json.Unmarshal(b, &m)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

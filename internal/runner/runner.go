@@ -4,6 +4,7 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -139,6 +140,31 @@ func (r *Runner) terraform(ctx context.Context, dir string, out io.Writer) (*tfe
 		tf.SetStderr(out)
 	}
 	return tf, nil
+}
+
+// logged is a Terraform handle on a run's stage dir whose output streams to
+// the run's log file as it goes and is kept for the comment.
+type logged struct {
+	tf   *tfexec.Terraform
+	out  bytes.Buffer
+	file *os.File
+}
+
+func (l *logged) Close() { l.file.Close() }
+
+// start opens the log of one operation (plan, apply, init) of run and a
+// Terraform handle writing to it.
+func (r *Runner) start(ctx context.Context, run Run, op string) (*logged, error) {
+	f, err := r.openLog(run.Repo, run.PR, run.Stage, run.HeadSHA, op)
+	if err != nil {
+		return nil, fmt.Errorf("%s stage %s: %w", op, run.Stage, err)
+	}
+	l := &logged{file: f}
+	if l.tf, err = r.terraform(ctx, run.Dir, io.MultiWriter(f, &l.out)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 // lockPluginCache serialises terraform init across every run sharing the

@@ -247,7 +247,7 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 	log.Info("applying")
 	view := comments.StageApply{Stage: stage, HeadSHA: pr.HeadSHA, Notes: notes}
 	applied, err := w.runApply(ctx, client, ev.Repo, pr.Number, run, checkID, view,
-		checkText{"Applied", "`" + stage + "` was applied from the saved plan of " + shortSHA(pr.HeadSHA) + "."},
+		checkText{"Applied", "`" + stage + "` was applied from the saved plan of " + comments.ShortSHA(pr.HeadSHA) + "."},
 		checkText{"Apply failed", "The apply of `" + stage + "` failed; see the pull request."})
 	if err != nil || !applied {
 		return false, err
@@ -280,7 +280,7 @@ func (w *Workflow) interrupted(ctx context.Context, client GitHub, ev webhook.Co
 		"The apply that started at %s (#%d, %s) did not finish: the bot stopped during it. stagebot does not apply again on its own. "+
 		"The stage stays locked to #%d.\n\n**What to do:** comment `/plan %s` to see what the interrupted apply left, then `/apply %s`. "+
 		"If Terraform reports its state is locked, the interrupted run still holds the state lock: once you are sure nothing runs, release it with `terraform force-unlock` on the stage.\n",
-		comments.Marker(run.Stage), run.Stage, running.StartedAt.UTC().Format(time.RFC3339), running.PR, shortSHA(running.HeadSHA), running.PR, run.Stage, run.Stage)
+		comments.Marker(run.Stage), run.Stage, running.StartedAt.UTC().Format(time.RFC3339), running.PR, comments.ShortSHA(running.HeadSHA), running.PR, run.Stage, run.Stage)
 	if err := w.postParts(ctx, client, ev.Repo, pr.Number, run.Stage, []string{body}); err != nil {
 		return err
 	}
@@ -352,7 +352,7 @@ func approval(reviews []gh.Review, pr gh.PullRequest) string {
 		}
 	}
 	if !approved {
-		return "nobody but the author approved the current commit " + shortSHA(pr.HeadSHA) + "."
+		return "nobody but the author approved the current commit " + comments.ShortSHA(pr.HeadSHA) + "."
 	}
 	return ""
 }

@@ -73,7 +73,7 @@ func (w *Workflow) applyOnMerge(ctx context.Context, client GitHub, repo gh.Repo
 			return err
 		} else if owner != 0 && owner != pr.Number {
 			msg := fmt.Sprintf("%s\n### 🔒 stagebot did not apply `%s` on merge\n\nStage `%s` is locked by #%d, which applied it and is not merged or closed. Apply this change after #%d: merge or close it (or `/unlock %s` there), then push or re-run the `stagebot/%s` check on %s.\n",
-				comments.Marker(stage), stage, stage, owner, owner, stage, stage, shortSHA(pr.MergeCommitSHA))
+				comments.Marker(stage), stage, stage, owner, owner, stage, stage, comments.ShortSHA(pr.MergeCommitSHA))
 			return w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
 		}
 		done, err := w.mergeStage(ctx, client, repo, pr, cfg, ws, a, trigger)
@@ -104,7 +104,7 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 		sp.Check.Summary = "The plan of the merge commit failed; nothing was applied. " + sp.Check.Summary
 		return false, w.postStage(ctx, client, repo, gh.PullRequest{Number: pr.Number, HeadSHA: sha}, sp, checkID)
 	}
-	note := fmt.Sprintf("Applied on merge of #%d (merge commit %s).", pr.Number, shortSHA(sha))
+	note := fmt.Sprintf("Applied on merge of #%d (merge commit %s).", pr.Number, comments.ShortSHA(sha))
 	if !sp.Result.HasChanges {
 		view := comments.StageApply{Stage: stage, HeadSHA: sha, Plan: sp.Result.JSON, Notes: []string{note + " The plan of the merge commit has no changes: the stage was already applied from the pull request."}}
 		if err := w.postParts(ctx, client, repo, pr.Number, stage, comments.Apply(view, w.Secrets)); err != nil {
@@ -130,7 +130,7 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 		if err := w.Store.FinishApply(ctx, repo.FullName(), stage); err != nil {
 			return false, err
 		}
-		msg := fmt.Sprintf("%s\n### ⚠️ stagebot: the apply of `%s` on merge was interrupted\n\nThe bot stopped during it, and does not apply again on its own. Check the stage's state, then apply the merge commit %s by hand or with a new pull request.\n", comments.Marker(stage), stage, shortSHA(sha))
+		msg := fmt.Sprintf("%s\n### ⚠️ stagebot: the apply of `%s` on merge was interrupted\n\nThe bot stopped during it, and does not apply again on its own. Check the stage's state, then apply the merge commit %s by hand or with a new pull request.\n", comments.Marker(stage), stage, comments.ShortSHA(sha))
 		return false, w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
 	}
 	view := comments.StageApply{Stage: stage, HeadSHA: sha, Plan: sp.Result.JSON, Notes: append([]string{note}, notes...)}

@@ -251,20 +251,13 @@ func (w *Workflow) retireStages(ctx context.Context, client GitHub, repo gh.Repo
 			if now[s.Name] || !c.IsBot || !strings.Contains(c.Body, marker) || strings.Contains(c.Body, "no longer changes") {
 				continue
 			}
-			body := fmt.Sprintf("%s\n### stagebot: `%s`\n\nThis pull request no longer changes stage `%s` (as of %s): there is nothing to plan or apply for it.\n", marker, s.Name, s.Name, shortSHA(pr.HeadSHA))
+			body := fmt.Sprintf("%s\n### stagebot: `%s`\n\nThis pull request no longer changes stage `%s` (as of %s): there is nothing to plan or apply for it.\n", marker, s.Name, s.Name, comments.ShortSHA(pr.HeadSHA))
 			if err := w.postParts(ctx, client, repo, pr.Number, s.Name, []string{body}); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
 }
 
 func keep(affected []stages.Affected, only []string) []stages.Affected {
