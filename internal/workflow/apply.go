@@ -9,7 +9,37 @@ import (
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/runner"
+	"github.com/stagebot/stagebot/internal/store"
 )
+
+// claim is the outcome of claimApply.
+type claim int
+
+const (
+	claimed     claim = iota // the apply may run
+	claimBusy                // another apply of the stage runs now
+	interrupted              // an apply of the stage died half-way: do not apply on our own
+)
+
+// claimApply records that run's apply begins (trigger names what asked for
+// it). When an apply of the stage is already recorded, it is either running
+// now (another replica: busy), or was cut off by a dead bot, this very
+// request included: then the saved plan is dropped and the record cleared,
+// so that a new plan and apply can continue, and the caller tells the PR.
+func (w *Workflow) claimApply(ctx context.Context, repo gh.Repo, pr int, run runner.Run, trigger string) (claim, store.RunningApply, error) {
+	running, started, err := w.Store.StartApply(ctx, repo.FullName(), run.Stage, pr, run.HeadSHA, trigger)
+	switch {
+	case err != nil:
+		return 0, running, err
+	case started:
+		return claimed, running, nil
+	case running.TriggerID != trigger && time.Since(running.StartedAt) < w.Runner.Timeout():
+		return claimBusy, running, nil
+	}
+	logging.From(ctx).Warn("apply was interrupted: not applying again", "stage", run.Stage, "started", running.StartedAt)
+	w.Runner.DiscardPlan(run)
+	return interrupted, running, w.Store.FinishApply(ctx, repo.FullName(), run.Stage)
+}
 
 // checkText is a check run's title and summary.
 type checkText struct{ title, summary string }

@@ -233,12 +233,18 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 		})
 	}
 	trigger := fmt.Sprintf("comment-%d", ev.CommentID)
-	running, started, err := w.Store.StartApply(ctx, ev.Repo.FullName(), stage, pr.Number, pr.HeadSHA, trigger)
-	if err != nil {
+	c, running, err := w.claimApply(ctx, ev.Repo, pr.Number, run, trigger)
+	switch {
+	case err != nil:
 		return false, err
-	}
-	if !started {
-		return false, w.interrupted(ctx, client, ev, pr, run, running, trigger)
+	case c == claimBusy:
+		return false, w.refuse(ctx, client, ev, comments.Refusal{
+			Command: label,
+			Why:     fmt.Sprintf("an apply of `%s` (from #%d) is running now.", stage, running.PR),
+			Next:    "wait for it to finish, then comment again.",
+		})
+	case c == interrupted:
+		return false, w.reportInterrupted(ctx, client, ev.Repo, pr.Number, stage, running)
 	}
 	checkID, err := w.startCheck(ctx, client, ev.Repo, pr.HeadSHA, stage)
 	if err != nil {
@@ -256,35 +262,15 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 	return true, nil
 }
 
-// interrupted handles an apply that is already recorded as running: when it
-// is this very request run again (the bot died during the apply), or an
-// older one that never finished, the bot does not apply on its own. It tells
-// the PR, keeps the lock, drops the saved plan and clears the record so that
-// `/plan` then `/apply` continue. An apply really running elsewhere (another
-// replica) is a plain refusal.
-func (w *Workflow) interrupted(ctx context.Context, client GitHub, ev webhook.CommentEvent, pr gh.PullRequest, run runner.Run, running store.RunningApply, trigger string) error {
-	label := "/apply " + run.Stage
-	if running.TriggerID != trigger && time.Since(running.StartedAt) < w.Runner.Timeout() {
-		return w.refuse(ctx, client, ev, comments.Refusal{
-			Command: label,
-			Why:     fmt.Sprintf("an apply of `%s` (from #%d) is running now.", run.Stage, running.PR),
-			Next:    "wait for it to finish, then comment again.",
-		})
-	}
-	logging.From(ctx).Warn("apply was interrupted: not applying again", "stage", run.Stage, "started", running.StartedAt)
-	w.Runner.DiscardPlan(run)
-	if err := w.Store.FinishApply(ctx, ev.Repo.FullName(), run.Stage); err != nil {
-		return err
-	}
+// reportInterrupted tells the PR that an apply died half-way and how to go
+// on; the stage stays locked to the PR.
+func (w *Workflow) reportInterrupted(ctx context.Context, client GitHub, repo gh.Repo, number int, stage string, running store.RunningApply) error {
 	body := fmt.Sprintf("%s\n### ⚠️ stagebot: the apply of `%s` was interrupted\n\n"+
 		"The apply that started at %s (#%d, %s) did not finish: the bot stopped during it. stagebot does not apply again on its own. "+
 		"The stage stays locked to #%d.\n\n**What to do:** comment `/plan %s` to see what the interrupted apply left, then `/apply %s`. "+
 		"If Terraform reports its state is locked, the interrupted run still holds the state lock: once you are sure nothing runs, release it with `terraform force-unlock` on the stage.\n",
-		comments.Marker(run.Stage), run.Stage, running.StartedAt.UTC().Format(time.RFC3339), running.PR, comments.ShortSHA(running.HeadSHA), running.PR, run.Stage, run.Stage)
-	if err := w.postParts(ctx, client, ev.Repo, pr.Number, run.Stage, []string{body}); err != nil {
-		return err
-	}
-	return nil
+		comments.Marker(stage), stage, running.StartedAt.UTC().Format(time.RFC3339), running.PR, comments.ShortSHA(running.HeadSHA), running.PR, stage, stage)
+	return w.postParts(ctx, client, repo, number, stage, []string{body})
 }
 
 // applyableStates are the mergeable states in which applying is allowed.

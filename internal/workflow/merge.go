@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/config"
@@ -118,18 +117,13 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 		msg := fmt.Sprintf("%s\n### ❌ stagebot did not apply `%s` on merge\n\nThe Kubernetes secret it needs could not be written: %s\n", comments.Marker(stage), stage, err)
 		return false, w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
 	}
-	running, started, err := w.Store.StartApply(ctx, repo.FullName(), stage, pr.Number, sha, trigger)
-	if err != nil {
+	c, _, err := w.claimApply(ctx, repo, pr.Number, run, trigger)
+	switch {
+	case err != nil:
 		return false, err
-	}
-	if !started {
-		if running.TriggerID != trigger && time.Since(running.StartedAt) < w.Runner.Timeout() {
-			return false, fmt.Errorf("apply stage %s on merge of #%d: %w", stage, pr.Number, ErrApplyRunning)
-		}
-		w.Runner.DiscardPlan(run)
-		if err := w.Store.FinishApply(ctx, repo.FullName(), stage); err != nil {
-			return false, err
-		}
+	case c == claimBusy:
+		return false, fmt.Errorf("apply stage %s on merge of #%d: %w", stage, pr.Number, ErrApplyRunning)
+	case c == interrupted:
 		msg := fmt.Sprintf("%s\n### ⚠️ stagebot: the apply of `%s` on merge was interrupted\n\nThe bot stopped during it, and does not apply again on its own. Check the stage's state, then apply the merge commit %s by hand or with a new pull request.\n", comments.Marker(stage), stage, comments.ShortSHA(sha))
 		return false, w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
 	}
