@@ -75,7 +75,11 @@ type SecretSync struct {
 	Kubeconfig string            `yaml:"kubeconfig"`
 	Data       map[string]string `yaml:"data"`
 	Generate   map[string]string `yaml:"generate"`
-	Restart    []string          `yaml:"restart"`
+	// Copy are keys whose value is another synced Secret's key, named
+	// <secret>.<key> of an earlier entry: both Secrets hold the same value
+	// (an OAuth client secret the provider and the client read).
+	Copy    map[string]string `yaml:"copy"`
+	Restart []string          `yaml:"restart"`
 }
 
 // Requirement names.
@@ -275,6 +279,7 @@ func (r *Repo) validate(v *validator, root string) {
 	}
 	for i, sec := range r.Secrets {
 		r.validateSecret(v, seen, i, sec)
+		r.validateCopy(v, i, sec)
 	}
 }
 
@@ -334,6 +339,28 @@ func (r *Repo) validateSecret(v *validator, stages map[string]int, i int, s Secr
 	for _, k := range slices.Sorted(maps.Keys(s.Generate)) {
 		if !generateKind[s.Generate[k]] {
 			v.fail(fmt.Sprintf("unknown generator %q (hex32)", s.Generate[k]), "secrets", i, "generate", k)
+		}
+	}
+}
+
+// validateCopy checks that each copied key names a key of an earlier
+// secret synced after the same stage, so it exists when this one is written.
+func (r *Repo) validateCopy(v *validator, i int, s SecretSync) {
+	for _, k := range slices.Sorted(maps.Keys(s.Copy)) {
+		name, key, ok := strings.Cut(s.Copy[k], ".")
+		j := slices.IndexFunc(r.Secrets[:i], func(o SecretSync) bool { return o.Name == name })
+		switch {
+		case !ok || key == "":
+			v.fail(fmt.Sprintf("%q must be <secret>.<key>", s.Copy[k]), "secrets", i, "copy", k)
+		case j < 0:
+			v.fail(fmt.Sprintf("no secret %q is listed before this one", name), "secrets", i, "copy", k)
+		case r.Secrets[j].After != s.After:
+			v.fail(fmt.Sprintf("secret %q is written after %s, this one after %s: copy needs the same after", name, r.Secrets[j].After, s.After), "secrets", i, "copy", k)
+		case r.Secrets[j].Data[key] == "" && r.Secrets[j].Generate[key] == "":
+			v.fail(fmt.Sprintf("secret %q has no key %q in data or generate", name, key), "secrets", i, "copy", k)
+		}
+		if _, dup := s.Data[k]; dup {
+			v.fail(fmt.Sprintf("key %q is also in data", k), "secrets", i, "copy", k)
 		}
 	}
 }

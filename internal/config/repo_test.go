@@ -71,6 +71,10 @@ func TestParseRepoErrorsPointAtKeyAndLine(t *testing.T) {
 		{"not yaml", "version: [1\n", []string{"stagebot.yaml"}},
 		{"empty", "", []string{"empty"}},
 		{"secret refers to unknown stage", "version: 1\nstages:\n  - name: a\n    dir: a\nsecrets:\n  - name: s\n    namespace: n\n    after: a\n    kubeconfig: a.kubeconfig\n    data:\n      X: zz.out\n", []string{"line 11", `unknown stage "zz"`}},
+		{"copy from a later secret", "version: 1\nstages:\n  - name: a\n    dir: a\nsecrets:\n  - name: c\n    namespace: n\n    after: a\n    kubeconfig: a.kubeconfig\n    copy:\n      K: s.K\n  - name: s\n    namespace: n\n    after: a\n    kubeconfig: a.kubeconfig\n    generate:\n      K: hex32\n", []string{"line 11", "secrets[0].copy.K", `no secret "s" is listed before this one`}},
+		{"copy of a missing key", "version: 1\nstages:\n  - name: a\n    dir: a\nsecrets:\n  - name: s\n    namespace: n\n    after: a\n    kubeconfig: a.kubeconfig\n    generate:\n      K: hex32\n  - name: c\n    namespace: n\n    after: a\n    kubeconfig: a.kubeconfig\n    copy:\n      K: s.OTHER\n", []string{"line 17", `secret "s" has no key "OTHER"`}},
+		{"copy without a key", "version: 1\nstages:\n  - name: a\n    dir: a\nsecrets:\n  - name: s\n    namespace: n\n    after: a\n    kubeconfig: a.kubeconfig\n    generate:\n      K: hex32\n  - name: c\n    namespace: n\n    after: a\n    kubeconfig: a.kubeconfig\n    copy:\n      K: s\n", []string{`"s" must be <secret>.<key>`}},
+		{"copy across stages", "version: 1\nstages:\n  - name: a\n    dir: a\n  - name: b\n    dir: b\nsecrets:\n  - name: s\n    namespace: n\n    after: a\n    kubeconfig: a.kubeconfig\n    generate:\n      K: hex32\n  - name: c\n    namespace: n\n    after: b\n    kubeconfig: a.kubeconfig\n    copy:\n      K: s.K\n", []string{"copy needs the same after"}},
 		{"secret generator", "version: 1\nstages:\n  - name: a\n    dir: a\nsecrets:\n  - name: s\n    namespace: n\n    after: a\n    kubeconfig: a.kubeconfig\n    generate:\n      K: rand\n", []string{"line 11", `unknown generator "rand"`}},
 	}
 	for _, tt := range tests {

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -85,53 +85,32 @@ func CheckChart(dir, namespace string, valuesFiles []string, managed []Object) C
 		}
 		rep.Lint = append(rep.Lint, m.Error())
 	}
-	ch, err := loader.Load(dir)
+	docs, err := render(dir, "", namespace, values)
 	if err != nil {
 		rep.Failed = true
 		rep.Lint = append(rep.Lint, "[ERROR] "+err.Error())
 		return rep
 	}
-	renderValues, err := chartutil.ToRenderValues(ch, values, chartutil.ReleaseOptions{Name: ch.Name(), Namespace: namespace, IsInstall: true}, chartutil.DefaultCapabilities)
-	if err != nil {
-		rep.Failed = true
-		rep.Lint = append(rep.Lint, "[ERROR] values: "+err.Error())
-		return rep
-	}
-	out, err := engine.Render(ch, renderValues)
-	if err != nil {
-		rep.Failed = true
-		rep.Lint = append(rep.Lint, "[ERROR] render: "+err.Error())
-		return rep
-	}
-	names := make([]string, 0, len(out))
-	for name := range out {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if !strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml") {
+	for _, d := range docs {
+		var obj struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		if yaml.Unmarshal([]byte(d.text), &obj) != nil || obj.Kind == "" {
 			continue
 		}
-		for _, doc := range strings.Split(out[name], "\n---") {
-			var obj struct {
-				Kind     string `json:"kind"`
-				Metadata struct {
-					Name      string `json:"name"`
-					Namespace string `json:"namespace"`
-				} `json:"metadata"`
-			}
-			if strings.TrimSpace(doc) == "" || yaml.Unmarshal([]byte(doc), &obj) != nil || obj.Kind == "" {
-				continue
-			}
-			rep.Rendered++
-			ns := obj.Metadata.Namespace
-			if ns == "" {
-				ns = namespace
-			}
-			o := Object{Kind: obj.Kind, Namespace: ns, Name: obj.Metadata.Name}
-			if slices.Contains(managed, o) {
-				rep.Conflicts = append(rep.Conflicts, fmt.Sprintf("%s (in %s)", o, strings.TrimPrefix(name, ch.Name()+"/")))
-			}
+		rep.Rendered++
+		ns := obj.Metadata.Namespace
+		if ns == "" {
+			ns = namespace
+		}
+		o := Object{Kind: obj.Kind, Namespace: ns, Name: obj.Metadata.Name}
+		if slices.Contains(managed, o) {
+			_, file, _ := strings.Cut(d.file, "/") // without the chart's name
+			rep.Conflicts = append(rep.Conflicts, fmt.Sprintf("%s (in %s)", o, file))
 		}
 	}
 	return rep
@@ -140,31 +119,51 @@ func CheckChart(dir, namespace string, valuesFiles []string, managed []Object) C
 // RenderChart renders a chart as release in namespace with values, and
 // returns its YAML documents in file order.
 func RenderChart(dir, release, namespace string, values map[string]any) ([]string, error) {
+	docs, err := render(dir, release, namespace, values)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(docs))
+	for i, d := range docs {
+		out[i] = d.text
+	}
+	return out, nil
+}
+
+// document is one YAML document a chart rendered, with its template file.
+type document struct{ file, text string }
+
+// render renders a chart the way helm install does: dependencies disabled
+// by their condition or tags are left out and aliases applied, then the
+// templates are rendered. Documents come in file order. An empty release
+// name is the chart's.
+func render(dir, release, namespace string, values map[string]any) ([]document, error) {
 	ch, err := loader.Load(dir)
 	if err != nil {
 		return nil, err
 	}
+	if release == "" {
+		release = ch.Name()
+	}
+	if err := chartutil.ProcessDependenciesWithMerge(ch, values); err != nil {
+		return nil, fmt.Errorf("dependencies: %w", err)
+	}
 	rv, err := chartutil.ToRenderValues(ch, values, chartutil.ReleaseOptions{Name: release, Namespace: namespace, IsInstall: true}, chartutil.DefaultCapabilities)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("values: %w", err)
 	}
 	out, err := engine.Render(ch, rv)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("render: %w", err)
 	}
-	names := make([]string, 0, len(out))
-	for name := range out {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	var docs []string
-	for _, name := range names {
+	var docs []document
+	for _, name := range slices.Sorted(maps.Keys(out)) {
 		if !strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml") {
 			continue
 		}
 		for _, doc := range strings.Split(out[name], "\n---") {
 			if strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(doc), "---")) != "" {
-				docs = append(docs, doc)
+				docs = append(docs, document{file: name, text: doc})
 			}
 		}
 	}

@@ -55,6 +55,18 @@ type SyncResult struct {
 	Changed []string
 	// Restarted are the Deployments rolled.
 	Restarted []string
+
+	// data is the Secret's content after the sync: for Value, never for
+	// a log or comment.
+	data map[string][]byte
+}
+
+// Value is a key's value in the Secret after the sync, so another Secret
+// can hold the same value (a client secret both sides of an OAuth login
+// read). It is a secret: never log or render it.
+func (r SyncResult) Value(key string) (string, bool) {
+	v, ok := r.data[key]
+	return string(v), ok
 }
 
 // Summary is a line for the platform stage's comment.
@@ -137,7 +149,7 @@ func Sync(ctx context.Context, kc kubernetes.Interface, spec SecretSpec) (SyncRe
 			if err != nil {
 				return err
 			}
-			res.Created, res.Changed, version = true, slices.Sorted(maps.Keys(data)), out.ResourceVersion
+			res.Created, res.Changed, version, res.data = true, slices.Sorted(maps.Keys(data)), out.ResourceVersion, data
 			return nil
 		case err != nil:
 			return err
@@ -152,14 +164,15 @@ func Sync(ctx context.Context, kc kubernetes.Interface, spec SecretSpec) (SyncRe
 			}
 		}
 		slices.Sort(res.Changed)
-		if len(res.Changed) == 0 {
-			return nil
-		}
 		next := cur.DeepCopy()
 		if next.Data == nil {
 			next.Data = map[string][]byte{}
 		}
 		maps.Copy(next.Data, data)
+		res.data = next.Data
+		if len(res.Changed) == 0 {
+			return nil
+		}
 		out, err := kc.CoreV1().Secrets(spec.Namespace).Update(ctx, next, metav1.UpdateOptions{}) // carries cur's resourceVersion
 		if err != nil {
 			return err

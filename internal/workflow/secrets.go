@@ -19,6 +19,7 @@ import (
 func (w *Workflow) syncSecrets(ctx context.Context, cfg *config.Repo, base runner.Run, root, stage string) ([]string, error) {
 	upstream := cfg.Upstream(stage)
 	var notes []string
+	synced := map[string]kube.SyncResult{}
 	for _, sec := range cfg.Secrets {
 		if !upstream[sec.After] {
 			continue
@@ -55,6 +56,14 @@ func (w *Workflow) syncSecrets(ctx context.Context, cfg *config.Repo, base runne
 				return nil, err
 			}
 		}
+		for k, ref := range sec.Copy {
+			name, key, _ := strings.Cut(ref, ".")
+			v, ok := synced[name].Value(key)
+			if !ok {
+				return nil, fmt.Errorf("secret %s/%s: key %s copies %s, which was not written", sec.Namespace, sec.Name, k, ref)
+			}
+			spec.Data[k] = v
+		}
 		kc, err := kube.Client([]byte(kubeconfig), 30*time.Second)
 		if err != nil {
 			return nil, fmt.Errorf("secret %s/%s: output %s: %w", sec.Namespace, sec.Name, sec.Kubeconfig, err)
@@ -63,6 +72,7 @@ func (w *Workflow) syncSecrets(ctx context.Context, cfg *config.Repo, base runne
 		if err != nil {
 			return nil, err
 		}
+		synced[sec.Name] = res
 		notes = append(notes, "🔑 "+res.Summary(spec))
 	}
 	return notes, nil

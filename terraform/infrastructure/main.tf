@@ -61,6 +61,12 @@ data "ionoscloud_k8s_cluster" "this" {
   depends_on = [ionoscloud_k8s_node_pool.workers]
 }
 
+locals {
+  # The private LAN's range (e.g. 10.7.222.0/24), computed by IONOS.
+  lan_prefix    = split("/", ionoscloud_lan.private.ipv4_cidr_block)[1]
+  postgres_cidr = "${cidrhost(ionoscloud_lan.private.ipv4_cidr_block, var.postgres_host_number)}/${local.lan_prefix}"
+}
+
 # Authentik's database: generated credentials, nothing in the repository.
 resource "random_string" "postgres_user" {
   length  = 12
@@ -88,7 +94,9 @@ resource "ionoscloud_pg_cluster" "authentik" {
   connections {
     datacenter_id = ionoscloud_datacenter.this.id
     lan_id        = ionoscloud_lan.private.id
-    cidr          = var.postgres_cidr
+    # An address of the LAN's own private range, which IONOS assigns when
+    # the LAN is created; host number var.postgres_host_number of it.
+    cidr = local.postgres_cidr
   }
 
   maintenance_window {

@@ -7,6 +7,8 @@ output "kubeconfig" {
 output "k8s_host" {
   description = "API server URL of the cluster, for the Kubernetes and Helm providers."
   value       = data.ionoscloud_k8s_cluster.this.server
+  # The provider marks the cluster's server, CA and tokens sensitive.
+  sensitive = true
 }
 
 output "k8s_token" {
@@ -18,6 +20,7 @@ output "k8s_token" {
 output "k8s_ca_certificate" {
   description = "CA certificate of the API server (PEM)."
   value       = data.ionoscloud_k8s_cluster.this.ca_crt
+  sensitive   = true
 }
 
 output "postgres_host" {
@@ -54,6 +57,11 @@ output "datacenter_id" {
 output "lan_id" {
   description = "Private LAN of the platform, for the tenants' databases."
   value       = ionoscloud_lan.private.id
+}
+
+output "lan_cidr" {
+  description = "Private IPv4 range of the LAN (computed by IONOS): the tenants' databases take addresses in it."
+  value       = ionoscloud_lan.private.ipv4_cidr_block
 }
 
 output "location" {

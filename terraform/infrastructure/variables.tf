@@ -63,10 +63,15 @@ variable "postgres" {
   }
 }
 
-variable "postgres_cidr" {
-  type        = string
-  description = "Address (IP/prefix) of the PostgreSQL cluster in the private LAN."
-  default     = "10.7.222.5/24"
+variable "postgres_host_number" {
+  type        = number
+  description = "Host number of the PostgreSQL cluster's address in the private LAN's range (IONOS computes the range). The tenants' databases take 10 upwards."
+  default     = 5
+
+  validation {
+    condition     = var.postgres_host_number >= 1 && var.postgres_host_number <= 9
+    error_message = "postgres_host_number must be from 1 to 9: 10 upwards belong to the tenants' databases."
+  }
 }
 
 variable "maintenance_window" {

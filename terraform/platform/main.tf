@@ -40,6 +40,25 @@ provider "helm" {
   }
 }
 
+# Open WebUI's OAuth2 provider and application in Authentik, as a blueprint
+# the Authentik worker mounts (charts/authentik/values.yaml, blueprints) and
+# applies. Its client secret is read from the environment (!Env), which
+# comes from authentik-env-secrets; stagebot writes the same value into
+# open-webui/openwebui-oidc for Open WebUI. The namespace exists: stagebot
+# creates it with authentik-env-secrets before this stage is applied.
+resource "kubernetes_config_map_v1" "authentik_blueprints" {
+  metadata {
+    name      = "authentik-blueprints-openwebui"
+    namespace = "admin-apps"
+    labels = {
+      "app.kubernetes.io/part-of" = "authentik"
+    }
+  }
+  data = {
+    "openwebui.yaml" = file("${path.module}/../../charts/authentik/blueprints/openwebui.yaml")
+  }
+}
+
 # Authentik in admin-apps. Its Secret, authentik-env-secrets, is written by
 # stagebot from the infrastructure outputs before this stage is applied; the
 # chart renders none of its own (charts/authentik/values.yaml).
@@ -53,6 +72,8 @@ resource "helm_release" "authentik" {
   values           = [file("${path.module}/../../charts/authentik/values.yaml")]
   wait             = true
   timeout          = 900
+  # The worker mounts the blueprint: it cannot start without it.
+  depends_on = [kubernetes_config_map_v1.authentik_blueprints]
 }
 
 resource "helm_release" "openwebui" {

@@ -16,12 +16,6 @@ variable "state_bucket" {
   default     = "platform-tfstate"
 }
 
-variable "mariadb_network" {
-  type        = string
-  description = "Private network (CIDR) in which each tenant's MariaDB gets an address."
-  default     = "10.7.222.0/24"
-}
-
 variable "mariadb" {
   type = object({
     version    = string
@@ -33,8 +27,15 @@ variable "mariadb" {
   default = {
     version    = "10.11"
     cores      = 1
-    ram_gb     = 2
+    ram_gb     = 4
     storage_gb = 10
+  }
+
+  # What the IONOS provider (6.7.34) accepts, checked before anything is
+  # planned.
+  validation {
+    condition     = var.mariadb.cores >= 1 && var.mariadb.ram_gb >= 4 && var.mariadb.storage_gb >= 10 && var.mariadb.storage_gb <= 2000
+    error_message = "mariadb needs cores >= 1, ram_gb >= 4 and storage_gb from 10 to 2000."
   }
 }
 
@@ -47,6 +48,10 @@ locals {
   infra   = module.infrastructure.outputs
   names   = sort(keys(var.tenants))
   tenants = { for i, name in local.names : name => merge(var.tenants[name], { index = i }) }
+  # Each tenant's database takes an address in the platform LAN's private
+  # range (computed by IONOS): host 10 upwards, one per tenant in name
+  # order. Hosts below 10 are the infrastructure stage's (PostgreSQL).
+  lan_prefix = split("/", local.infra.lan_cidr)[1]
 }
 
 provider "kubernetes" {
@@ -81,6 +86,7 @@ resource "random_password" "db" {
 resource "ionoscloud_mariadb_cluster" "tenant" {
   for_each        = local.tenants
   mariadb_version = var.mariadb.version
+  location        = local.infra.location
   instances       = 1
   cores           = var.mariadb.cores
   ram             = var.mariadb.ram_gb
@@ -90,8 +96,7 @@ resource "ionoscloud_mariadb_cluster" "tenant" {
   connections {
     datacenter_id = local.infra.datacenter_id
     lan_id        = local.infra.lan_id
-    # .10 upwards, one address per tenant in name order.
-    cidr = "${cidrhost(var.mariadb_network, 10 + each.value.index)}/${split("/", var.mariadb_network)[1]}"
+    cidr          = "${cidrhost(local.infra.lan_cidr, 10 + each.value.index)}/${local.lan_prefix}"
   }
 
   credentials {
@@ -101,8 +106,14 @@ resource "ionoscloud_mariadb_cluster" "tenant" {
 
   lifecycle {
     precondition {
-      condition     = can(regex("^[A-Za-z0-9_]{1,16}$", "wp_${random_string.db_user[each.key].result}"))
-      error_message = "MariaDB user names are 1 to 16 letters, digits or '_'."
+      condition     = 10 + each.value.index < pow(2, 32 - tonumber(local.lan_prefix)) - 1
+      error_message = "The platform LAN's range ${local.infra.lan_cidr} has no address left for another tenant's database."
+    }
+    precondition {
+      # The provider's rule (6.7.34): 1 to 16 characters, starting with a
+      # letter, '_' only between letters and digits.
+      condition     = can(regex("^[a-zA-Z]([a-zA-Z0-9]+_)*[a-zA-Z0-9]+$", "wp_${random_string.db_user[each.key].result}")) && length("wp_${random_string.db_user[each.key].result}") <= 16
+      error_message = "MariaDB user names are 1 to 16 letters, digits or '_', start with a letter, and have '_' only between letters or digits."
     }
   }
 }
