@@ -1,9 +1,13 @@
 // Package terraform_test checks the platform's Terraform stages without a
-// cloud: formatting, and static facts of their HCL. The providers cannot be
-// downloaded here, so nothing is planned.
+// cloud: formatting, and static facts of their HCL and charts. The providers
+// cannot be downloaded where the tests run: scripts/plan-stages plans the
+// stages wherever providers can be had, and here it is checked to say so
+// when they cannot.
 package terraform_test
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,5 +146,31 @@ func TestTenantsFile(t *testing.T) {
 		if !label.MatchString(n[1]) {
 			t.Errorf("tenant %q is not a DNS label", n[1])
 		}
+	}
+}
+
+// scripts/plan-stages never passes without planning: with no provider
+// installation, or one that has none of the providers, it says it could
+// not run and exits 3.
+func TestPlanStagesSaysWhenItCannotRun(t *testing.T) {
+	emptyMirror := filepath.Join(t.TempDir(), "mirror.tfrc")
+	os.WriteFile(emptyMirror, []byte(fmt.Sprintf("provider_installation {\n  filesystem_mirror {\n    path = %q\n  }\n}\n", t.TempDir())), 0o600)
+	for name, cliConfig := range map[string]string{
+		"no provider installation": filepath.Join(t.TempDir(), "missing.tfrc"),
+		"an empty mirror":          emptyMirror,
+	} {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command("../scripts/plan-stages", "infrastructure")
+			cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfig, "STAGEBOT_TERRAFORM_BIN="+terraformBin(),
+				"STAGEBOT_PLAN_STAGES_REGISTRY=http://127.0.0.1:1")
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+				t.Fatalf("exit: %v, want 3\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "could not run") || strings.Contains(string(out), "all planned") {
+				t.Errorf("output does not say it could not run:\n%s", out)
+			}
+		})
 	}
 }

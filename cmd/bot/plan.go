@@ -70,7 +70,7 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			secrets = append(secrets, os.Getenv(name))
 		}
 	}
-	r, err := runner.New(runner.Config{TerraformBin: *tfBin, DataDir: *dataDir, Env: env, Timeout: *timeout})
+	r, err := runner.New(ctx, runner.Config{TerraformBin: *tfBin, DataDir: *dataDir, Env: env, Timeout: *timeout})
 	if err != nil {
 		return fmt.Errorf("bot plan: %w", err)
 	}

@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/stagebot/stagebot/internal/github/githubtest"
 	"github.com/stagebot/stagebot/internal/kube"
@@ -103,4 +108,160 @@ output "postgres_password" {
 	if strings.Contains(f.bot.Logs(), "pg-password-do-not-show") || strings.Contains(f.bot.Logs(), kubetest.AdminToken) {
 		t.Error("a secret value is in the bot's logs")
 	}
+}
+
+// TestOpenWebUIClientSecretChain runs this repository's own secrets section
+// of stagebot.yaml against a real API server: the client secret Open WebUI
+// reads (its values' clientExistingSecret and key) is the value Authentik's
+// blueprint reads from its environment (!Env, from authentik-env-secrets);
+// a second sync keeps it; and it never reaches a comment, a check run or a
+// log. terraform's TestOpenWebUILoginChain checks the same links in the
+// files.
+func TestOpenWebUIClientSecretChain(t *testing.T) {
+	api := kubetest.Start(t)
+	gh := githubtest.New(t)
+	repo := gh.AddRepo("acme", "platform")
+	state := t.TempDir()
+	ours, err := os.ReadFile("../../stagebot.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secretsSection, ok := strings.Cut(string(ours), "\nsecrets:\n")
+	if !ok {
+		t.Fatal("stagebot.yaml has no secrets section")
+	}
+	blueprint, err := os.ReadFile("../../charts/authentik/blueprints/openwebui.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := regexp.MustCompile(`client_secret: !Env (\S+)`).FindSubmatch(blueprint)
+	if env == nil {
+		t.Fatal("the blueprint reads no client secret from the environment")
+	}
+	var owValues struct {
+		SSO struct {
+			OIDC struct {
+				Secret string `json:"clientExistingSecret"`
+				Key    string `json:"clientExistingSecretKey"`
+			} `json:"oidc"`
+		} `json:"sso"`
+	}
+	b, _ := os.ReadFile("../../charts/openwebui/values.yaml")
+	if err := sigsyaml.Unmarshal(b, &owValues); err != nil || owValues.SSO.OIDC.Secret == "" {
+		t.Fatalf("Open WebUI's values name no client secret: %v", err)
+	}
+
+	cfg := "version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\n  - name: platform\n    dir: terraform/platform\n    depends_on: [infrastructure]\napply:\n  requirements: []\nsecrets:\n" + secretsSection
+	backend := func(name string) string {
+		return fmt.Sprintf("terraform {\n  backend \"local\" {\n    path = %q\n  }\n}\n", state+"/"+name+".tfstate")
+	}
+	base := gh.Commit(repo, "main", "", map[string]string{
+		"stagebot.yaml":                    cfg,
+		"terraform/infrastructure/main.tf": backend("infrastructure"),
+		"terraform/platform/main.tf":       backend("platform"),
+	}, "init")
+	infra := backend("infrastructure") + fmt.Sprintf(`
+output "kubeconfig" {
+  value     = %q
+  sensitive = true
+}
+output "postgres_host" {
+  value = "pg.internal"
+}
+output "postgres_port" {
+  value = 5432
+}
+output "postgres_database" {
+  value = "authentik"
+}
+output "postgres_user" {
+  value = "authentik_abc"
+}
+output "postgres_password" {
+  value     = "pg-password-do-not-show"
+  sensitive = true
+}
+`, string(api.Kubeconfig(kubetest.AdminToken, true)))
+	head := gh.Commit(repo, "cluster", "main", map[string]string{
+		"terraform/infrastructure/main.tf": infra,
+		"terraform/platform/main.tf":       backend("platform") + "resource \"terraform_data\" \"authentik\" {\n  input = \"release\"\n}\n",
+	}, "cluster")
+	gh.SetPermission(repo, "alice", "write")
+	gh.AddPull(repo, githubtest.Pull{Number: 5, Author: "alice", HeadRef: "cluster", HeadSHA: head, BaseSHA: base})
+	data := t.TempDir()
+	f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: startBot(t, autoplanEnv(gh, data))}
+	f.deliver("pull_request", gh.PullRequestPayload(repo, 5, "opened", 0))
+	f.stageComment(5, "platform", "Waiting for `infrastructure`")
+	f.say(5, "alice", "/apply infrastructure")
+	f.stageComment(5, "platform", "+1 to add")
+	f.say(5, "alice", "/apply platform")
+	body := f.stageComment(5, "platform", "✅ stagebot applied `platform`")
+	ns := "open-webui"
+	if !strings.Contains(body, "Secret `"+ns+"/"+owValues.SSO.OIDC.Secret+"` created with keys `"+owValues.SSO.OIDC.Key+"`") {
+		t.Errorf("the platform comment does not report Open WebUI's secret:\n%s", body)
+	}
+
+	kc, err := kube.Client(api.Kubeconfig(kubetest.AdminToken, false), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() (authentik, openwebui string) {
+		t.Helper()
+		a, err := kc.CoreV1().Secrets("admin-apps").Get(context.Background(), "authentik-env-secrets", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := kc.CoreV1().Secrets(ns).Get(context.Background(), owValues.SSO.OIDC.Secret, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(a.Data[string(env[1])]), string(o.Data[owValues.SSO.OIDC.Key])
+	}
+	authentik, openwebui := read()
+	if len(authentik) != 64 || authentik != openwebui {
+		t.Fatalf("Authentik reads a client secret of %d characters, Open WebUI one of %d; equal: %v", len(authentik), len(openwebui), authentik == openwebui)
+	}
+
+	// A second sync (another PR applies platform) keeps the value.
+	head2 := gh.Commit(repo, "more", "main", map[string]string{
+		"terraform/infrastructure/main.tf": infra,
+		"terraform/platform/main.tf":       backend("platform") + "resource \"terraform_data\" \"authentik\" {\n  input = \"release\"\n}\nresource \"terraform_data\" \"openwebui\" {\n  input = \"release\"\n}\n",
+	}, "more")
+	gh.AddPull(repo, githubtest.Pull{Number: 6, Author: "alice", HeadRef: "more", HeadSHA: head2, BaseSHA: base})
+	f.deliver("pull_request", gh.PullRequestPayload(repo, 6, "opened", 0))
+	f.stageComment(6, "platform", "to add")
+	f.say(6, "alice", "/apply platform")
+	body = f.stageComment(6, "platform", "✅ stagebot applied `platform`")
+	if !strings.Contains(body, "Secret `"+ns+"/"+owValues.SSO.OIDC.Secret+"` is up to date") {
+		t.Errorf("the second sync changed Open WebUI's secret:\n%s", body)
+	}
+	if a2, o2 := read(); a2 != authentik || o2 != openwebui {
+		t.Error("a second sync changed the client secret")
+	}
+
+	// Nowhere in what the bot wrote: comments, check runs, its log and the
+	// Terraform logs in its data dir.
+	for _, n := range []int{5, 6} {
+		for _, c := range gh.Comments(repo, n) {
+			if strings.Contains(c.Body, authentik) {
+				t.Errorf("the client secret is in a comment on #%d", n)
+			}
+		}
+	}
+	for _, cr := range gh.CheckRuns(repo) {
+		if strings.Contains(cr.Title+cr.Summary+cr.Text, authentik) {
+			t.Errorf("the client secret is in check run %s", cr.Name)
+		}
+	}
+	if strings.Contains(f.bot.Logs(), authentik) {
+		t.Error("the client secret is in the bot's log")
+	}
+	filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".log") {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), authentik) {
+				t.Errorf("the client secret is in %s", p)
+			}
+		}
+		return nil
+	})
 }

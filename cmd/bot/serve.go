@@ -60,7 +60,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Warn("allowlisted Terraform variable is not set", "name", name)
 		}
 	}
-	tf, err := runner.New(runner.Config{TerraformBin: s.TerraformBin, DataDir: s.DataDir, Env: tfEnv, Timeout: s.JobTimeout})
+	tf, err := runner.New(ctx, runner.Config{TerraformBin: s.TerraformBin, DataDir: s.DataDir, Env: tfEnv, Timeout: s.JobTimeout})
 	if err != nil {
 		return fmt.Errorf("cannot start: %w", err)
 	}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime/debug"
 
 	"github.com/stagebot/stagebot/internal/config"
+	"github.com/stagebot/stagebot/internal/runner"
 )
 
 func envLookup(name string) string { return os.Getenv(name) }
@@ -29,7 +31,12 @@ func printVersion(ctx context.Context, w io.Writer) error {
 	if bin == "" {
 		bin = "terraform"
 	}
-	tfv, err := terraformVersion(ctx, bin)
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		fmt.Fprintf(w, "terraform: not usable (%s not found; set STAGEBOT_TERRAFORM_BIN)\n", bin)
+		return nil
+	}
+	tfv, err := runner.TerraformVersion(ctx, path)
 	if err != nil {
 		fmt.Fprintf(w, "terraform: not usable (%v)\n", err)
 		return nil

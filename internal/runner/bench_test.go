@@ -38,7 +38,7 @@ func chain(b *testing.B, r *Runner) []Run {
 // BenchmarkPlanChainRunner is the runner planning the 3-stage fixture:
 // init, plan -out, show -json and show for each stage.
 func BenchmarkPlanChainRunner(b *testing.B) {
-	r, err := New(Config{TerraformBin: terraformBin(), DataDir: b.TempDir()})
+	r, err := New(context.Background(), Config{TerraformBin: terraformBin(), DataDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func BenchmarkPlanChainRunner(b *testing.B) {
 // BenchmarkPlanChainShell runs the same Terraform commands by hand, as a
 // shell script would, on the same fixture.
 func BenchmarkPlanChainShell(b *testing.B) {
-	r, err := New(Config{TerraformBin: terraformBin(), DataDir: b.TempDir()})
+	r, err := New(context.Background(), Config{TerraformBin: terraformBin(), DataDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -88,7 +88,7 @@ $tf show -no-color hand.tfplan >/dev/null
 // BenchmarkPlan5000 is one stage of 5,000 terraform_data resources, planned
 // from empty state; it reports the bot's own peak heap.
 func BenchmarkPlan5000(b *testing.B) {
-	r, err := New(Config{TerraformBin: terraformBin(), DataDir: b.TempDir()})
+	r, err := New(context.Background(), Config{TerraformBin: terraformBin(), DataDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -79,6 +79,9 @@ const (
 // Plan runs init and plan -out in the stage dir and reads the plan back as
 // JSON and as text.
 func (r *Runner) Plan(ctx context.Context, run Run) (*PlanResult, error) {
+	if err := r.checkRequiredVersion(run); err != nil {
+		return nil, &RunError{Stage: run.Stage, Step: "init", Err: err}
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	l, err := r.start(ctx, run, "plan")

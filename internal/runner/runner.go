@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-version"
 	"github.com/hashicorp/terraform-exec/tfexec"
 )
 
@@ -47,14 +48,19 @@ type Runner struct {
 	env       map[string]string
 	timeout   time.Duration
 	grace     time.Duration
+	version   *version.Version
 }
 
 // New prepares the data dir (plugin cache, Terraform's CLI config) and
-// checks that the Terraform binary exists.
-func New(cfg Config) (*Runner, error) {
+// checks that the Terraform binary exists and says its version.
+func New(ctx context.Context, cfg Config) (*Runner, error) {
 	bin, err := findTerraform(cfg.TerraformBin)
 	if err != nil {
 		return nil, err
+	}
+	v, err := TerraformVersion(ctx, bin)
+	if err != nil {
+		return nil, fmt.Errorf("terraform binary %s: %w", bin, err)
 	}
 	data, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
@@ -69,6 +75,7 @@ func New(cfg Config) (*Runner, error) {
 		env:       cfg.Env,
 		timeout:   cfg.Timeout,
 		grace:     cfg.GracePeriod,
+		version:   v,
 	}
 	if r.timeout == 0 {
 		r.timeout = time.Hour
@@ -96,10 +103,13 @@ func findTerraform(bin string) (string, error) {
 	}
 	path, err := exec.LookPath(bin)
 	if err != nil {
-		return "", fmt.Errorf("terraform binary %q not found: install Terraform >= 1.5 or set STAGEBOT_TERRAFORM_BIN", bin)
+		return "", fmt.Errorf("terraform binary %q not found: install Terraform >= 1.10 or set STAGEBOT_TERRAFORM_BIN", bin)
 	}
 	return path, nil
 }
+
+// Version is the version of the Terraform the runner runs.
+func (r *Runner) Version() *version.Version { return r.version }
 
 // Env returns the complete environment of Terraform runs: the bot's own CLI
 // config and plugin cache, no prompts, and the allowlisted credentials.

@@ -22,7 +22,7 @@ func terraformBin() string {
 
 func newRunner(t *testing.T, env map[string]string) *Runner {
 	t.Helper()
-	r, err := New(Config{TerraformBin: terraformBin(), DataDir: t.TempDir(), Env: env, Timeout: 5 * time.Minute, GracePeriod: 10 * time.Second})
+	r, err := New(context.Background(), Config{TerraformBin: terraformBin(), DataDir: t.TempDir(), Env: env, Timeout: 5 * time.Minute, GracePeriod: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,5 +340,45 @@ resource "terraform_data" "env" {
 	}
 	if strings.Contains(res.Log, "Unable to open CLI configuration file") {
 		t.Errorf("Terraform warned about its CLI config:\n%s", res.Log)
+	}
+}
+
+// A stage (or a local module it calls) whose required_version excludes the
+// bot's Terraform gets an error naming both versions and the setting to
+// change, before Terraform runs.
+func TestRequiredVersionExcludesOurTerraform(t *testing.T) {
+	r := newRunner(t, nil)
+	have := r.Version().String()
+	root := t.TempDir()
+	tests := []struct {
+		name   string
+		files  map[string]string
+		module string
+	}{
+		{"stage", map[string]string{"main.tf": "terraform {\n  required_version = \">= 99.0.0\"\n}\n"}, ""},
+		{"module", map[string]string{"main.tf": "module \"m\" {\n  source = \"../mod\"\n}\n"}, "../mod"},
+	}
+	stage(t, root, "mod", map[string]string{"main.tf": "terraform {\n  required_version = \"~> 0.12.0\"\n}\n"})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := r.Plan(context.Background(), stage(t, root, "s-"+tt.name, tt.files))
+			var ve *VersionError
+			if !errors.As(err, &ve) {
+				t.Fatalf("plan: %v, want a VersionError", err)
+			}
+			for _, want := range []string{"bot runs Terraform " + have, "STAGEBOT_TERRAFORM_BIN", "change required_version"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%q lacks %q", err, want)
+				}
+			}
+			if ve.Module != tt.module {
+				t.Errorf("module = %q, want %q", ve.Module, tt.module)
+			}
+		})
+	}
+	// A constraint the version meets plans as usual.
+	ok := stage(t, root, "fine", map[string]string{"main.tf": "terraform {\n  required_version = \">= 1.10.0\"\n}\n"})
+	if _, err := r.Plan(context.Background(), ok); err != nil {
+		t.Fatalf("plan with a satisfied required_version: %v", logOf(err))
 	}
 }

@@ -39,7 +39,7 @@ func main() {
 	tmp, err := os.MkdirTemp("", "stagebot-gen")
 	check(err)
 	defer os.RemoveAll(tmp)
-	r, err := runner.New(runner.Config{TerraformBin: bin, DataDir: filepath.Join(tmp, "data")})
+	r, err := runner.New(ctx, runner.Config{TerraformBin: bin, DataDir: filepath.Join(tmp, "data")})
 	check(err)
 	for _, f := range fixtures() {
 		fmt.Println("fixture", f.name)
