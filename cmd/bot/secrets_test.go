@@ -223,11 +223,14 @@ output "postgres_password" {
 	}
 
 	// A second sync (another PR applies platform) keeps the value.
-	head2 := gh.Commit(repo, "more", "main", map[string]string{
-		"terraform/infrastructure/main.tf": infra,
-		"terraform/platform/main.tf":       backend("platform") + "resource \"terraform_data\" \"authentik\" {\n  input = \"release\"\n}\nresource \"terraform_data\" \"openwebui\" {\n  input = \"release\"\n}\n",
+	// #5 is closed (its locks go), and #6, stacked on it so only platform
+	// changes, applies platform again.
+	gh.UpdatePull(repo, 5, func(p *githubtest.Pull) { p.State = "closed" })
+	f.deliver("pull_request", gh.PullRequestPayload(repo, 5, "closed", 0))
+	head2 := gh.Commit(repo, "more", "cluster", map[string]string{
+		"terraform/platform/main.tf": backend("platform") + "resource \"terraform_data\" \"authentik\" {\n  input = \"release\"\n}\nresource \"terraform_data\" \"openwebui\" {\n  input = \"release\"\n}\n",
 	}, "more")
-	gh.AddPull(repo, githubtest.Pull{Number: 6, Author: "alice", HeadRef: "more", HeadSHA: head2, BaseSHA: base})
+	gh.AddPull(repo, githubtest.Pull{Number: 6, Author: "alice", HeadRef: "more", HeadSHA: head2, BaseSHA: head})
 	f.deliver("pull_request", gh.PullRequestPayload(repo, 6, "opened", 0))
 	f.stageComment(6, "platform", "to add")
 	f.say(6, "alice", "/apply platform")
