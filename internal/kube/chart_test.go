@@ -57,7 +57,7 @@ func TestBotChartLintsAndRenders(t *testing.T) {
 			}
 		}
 	}
-	if kinds["Ingress"] != 0 || kinds["PersistentVolumeClaim"] != 1 || kinds["Service"] != 1 || kinds["Role"] != 1 || kinds["ServiceAccount"] != 1 {
+	if kinds["Ingress"] != 0 || kinds["PersistentVolumeClaim"] != 1 || kinds["Service"] != 1 || kinds["Role"] != 2 || kinds["ServiceAccount"] != 1 {
 		t.Errorf("rendered kinds = %v", kinds)
 	}
 	c := dep.Spec.Template.Spec.Containers[0]
@@ -114,7 +114,7 @@ func TestChartRBACMatchesDeployRBAC(t *testing.T) {
 	}
 	want := rules(strings.Split(string(raw), "\n---"))
 	got := rules(docs)
-	if !reflect.DeepEqual(got, want) || len(want) != 2 {
+	if !reflect.DeepEqual(got, want) || len(want) != 3 {
 		t.Errorf("chart RBAC %v\ndeploy/rbac.yaml %v", got, want)
 	}
 }
@@ -125,7 +125,7 @@ func TestBotChartInstalls(t *testing.T) {
 	srv := apiServer(t)
 	kc := admin(t)
 	ctx := context.Background()
-	for _, ns := range []string{"stagebot-install", "admin-apps"} {
+	for _, ns := range []string{"stagebot-install", "admin-apps", "open-webui"} {
 		kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	}
 	docs, err := RenderChart(botChart, "bot", "stagebot-install", chartValues(map[string]any{"ingress": map[string]any{"enabled": true}}))

@@ -272,6 +272,7 @@ func TestRBACIsExactlyEnough(t *testing.T) {
 		kc.AppsV1().Deployments("admin-apps").Create(ctx, deployment("admin-apps", d), metav1.CreateOptions{})
 	}
 	kc.CoreV1().Secrets("admin-apps").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "other-secret", Namespace: "admin-apps"}}, metav1.CreateOptions{})
+	kc.CoreV1().Secrets("open-webui").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "other-secret", Namespace: "open-webui"}}, metav1.CreateOptions{})
 
 	bot, err := Client(srv.Kubeconfig(botToken, false), 10*time.Second)
 	if err != nil {
@@ -282,8 +283,18 @@ func TestRBACIsExactlyEnough(t *testing.T) {
 		t.Fatalf("first sync as the bot: %v", err)
 	}
 	s.Data["AUTHENTIK_POSTGRESQL__PASSWORD"] = "changed"
-	if res, err := Sync(ctx, bot, s); err != nil || len(res.Restarted) != 2 {
+	res, err := Sync(ctx, bot, s)
+	if err != nil || len(res.Restarted) != 2 {
 		t.Fatalf("update as the bot: %+v, %v", res, err)
+	}
+	// Open WebUI's copy of the client secret, in its own namespace (which
+	// the bot may create), written and then kept.
+	key, _ := res.Value("AUTHENTIK_SECRET_KEY")
+	ow := SecretSpec{Name: "openwebui-oidc", Namespace: "open-webui", Data: map[string]string{"client-secret": key}}
+	for i := range 2 {
+		if _, err := Sync(ctx, bot, ow); err != nil {
+			t.Fatalf("sync %d of open-webui/openwebui-oidc as the bot: %v", i+1, err)
+		}
 	}
 	forbidden := map[string]func() error{
 		"read another secret": func() error {
@@ -292,6 +303,10 @@ func TestRBACIsExactlyEnough(t *testing.T) {
 		},
 		"list secrets": func() error {
 			_, err := bot.CoreV1().Secrets("admin-apps").List(ctx, metav1.ListOptions{})
+			return err
+		},
+		"read another secret in open-webui": func() error {
+			_, err := bot.CoreV1().Secrets("open-webui").Get(ctx, "other-secret", metav1.GetOptions{})
 			return err
 		},
 		"read a secret elsewhere": func() error {
