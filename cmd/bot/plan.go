@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stagebot/stagebot/internal/config"
+	"github.com/stagebot/stagebot/internal/redact"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/stages"
 	"github.com/stagebot/stagebot/internal/workflow"
@@ -63,11 +64,11 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	env := map[string]string{}
-	var secrets []string
+	secrets := redact.New()
 	for _, name := range strings.Split(*tfEnv, ",") {
 		if name = strings.TrimSpace(name); name != "" {
 			env[name] = os.Getenv(name)
-			secrets = append(secrets, os.Getenv(name))
+			secrets.AddCredentials(os.Getenv(name))
 		}
 	}
 	r, err := runner.New(ctx, runner.Config{TerraformBin: *tfBin, DataDir: *dataDir, Env: env, Timeout: *timeout})

@@ -18,6 +18,7 @@ import (
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/queue"
+	"github.com/stagebot/stagebot/internal/redact"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/server"
 	"github.com/stagebot/stagebot/internal/store"
@@ -37,7 +38,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("cannot start:\n%w", err)
 	}
-	key, _, err := s.PrivateKey()
+	key, keyPEM, err := s.PrivateKey()
 	if err != nil {
 		return fmt.Errorf("cannot start: %w", err)
 	}
@@ -51,11 +52,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("cannot start: %w", err)
 	}
 	tfEnv := map[string]string{}
-	secrets := []string{s.GitHubWebhookSecret}
+	// The bot's own secrets, and every credential Terraform gets, are
+	// redacted wherever they would show.
+	secrets := redact.New()
+	secrets.AddCredentials(s.GitHubWebhookSecret, string(keyPEM), s.DatabaseURL)
 	for _, name := range s.TerraformEnv {
 		if v, ok := os.LookupEnv(name); ok {
 			tfEnv[name] = v
-			secrets = append(secrets, v)
+			secrets.AddCredentials(v)
 		} else {
 			log.Warn("allowlisted Terraform variable is not set", "name", name)
 		}

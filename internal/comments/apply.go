@@ -2,6 +2,7 @@ package comments
 
 import (
 	"fmt"
+	"github.com/stagebot/stagebot/internal/redact"
 	"regexp"
 	"slices"
 	"strings"
@@ -48,13 +49,14 @@ func FailedResources(output string) []string {
 
 // Apply renders a stage's apply result. Sensitive outputs are never shown,
 // and every known secret is redacted.
-func Apply(a StageApply, secrets []string) []string {
+func Apply(a StageApply, red *redact.Set) []string {
+	var values []string
 	for _, o := range a.Outputs {
 		if o.Sensitive {
-			secrets = append(secrets, o.Value, strings.Trim(o.Value, `"`))
+			values = append(values, o.Value, strings.Trim(o.Value, `"`))
 		}
 	}
-	secrets = append(secrets, SensitiveValues(a.Plan)...)
+	red = red.With(append(values, redact.PlanValues(a.Plan)...)...)
 	var b strings.Builder
 	b.WriteString(Marker(a.Stage) + "\n")
 	counts, _ := Summary(a.Plan)
@@ -64,7 +66,7 @@ func Apply(a StageApply, secrets []string) []string {
 			fmt.Fprintf(&b, "Failing resource(s): `%s`\n\n", strings.Join(failed, "`, `"))
 		}
 		b.WriteString("Terraform may have applied part of the plan. The stage stays locked to this PR; fix the error, push, and `/apply` again after the new plan.\n\n")
-		fmt.Fprintf(&b, "```\n%s\n```\n", fence(Redact(strings.TrimSpace(a.Error), secrets)))
+		fmt.Fprintf(&b, "```\n%s\n```\n", fence(red.Redact(strings.TrimSpace(a.Error))))
 	} else {
 		fmt.Fprintf(&b, "### ✅ stagebot applied `%s` at %s\n\n**%s**\n", a.Stage, ShortSHA(a.HeadSHA), strings.Replace(counts.Headline(), "to ", "", -1))
 	}
@@ -76,7 +78,7 @@ func Apply(a StageApply, secrets []string) []string {
 		for _, o := range a.Outputs {
 			val := "(sensitive, not shown)"
 			if !o.Sensitive {
-				val = "`" + strings.ReplaceAll(Redact(o.Value, secrets), "`", "'") + "`"
+				val = "`" + strings.ReplaceAll(red.Redact(o.Value), "`", "'") + "`"
 				if runes(val) > 200 {
 					val = string([]rune(val)[:200]) + "…`"
 				}
@@ -85,9 +87,9 @@ func Apply(a StageApply, secrets []string) []string {
 		}
 	}
 	if a.Log != "" {
-		fmt.Fprintf(&b, "\n<details><summary>Apply output</summary>\n\n```\n%s\n```\n\n</details>\n", fence(Redact(strings.TrimSpace(a.Log), secrets)))
+		fmt.Fprintf(&b, "\n<details><summary>Apply output</summary>\n\n```\n%s\n```\n\n</details>\n", fence(red.Redact(strings.TrimSpace(a.Log))))
 	}
-	return Split(b.String(), MaxCommentChars, func(i, n int) string {
+	return Split(red.Redact(b.String()), MaxCommentChars, func(i, n int) string {
 		return fmt.Sprintf("%s\n#### stagebot apply: `%s` (part %d of %d)\n\n", PartMarker(a.Stage, i), a.Stage, i, n)
 	})
 }

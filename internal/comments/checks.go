@@ -2,6 +2,7 @@ package comments
 
 import (
 	"fmt"
+	"github.com/stagebot/stagebot/internal/redact"
 	"strings"
 )
 
@@ -21,8 +22,8 @@ type CheckOutput struct {
 // has changes to apply, neutral when it has none or waits for an upstream
 // apply, failure when the plan failed. Summary is the headline and the
 // destroy banner; Text is the plan, cut to GitHub's 65,535 characters.
-func PlanCheck(p StagePlan, secrets []string) CheckOutput {
-	v := planView(p, secrets)
+func PlanCheck(p StagePlan, red *redact.Set) CheckOutput {
+	v := planView(p, red)
 	out := CheckOutput{Status: "completed"}
 	switch {
 	case v.WaitingFor != "":
@@ -60,6 +61,7 @@ func PlanCheck(p StagePlan, secrets []string) CheckOutput {
 		out.Conclusion = "failure"
 		out.Summary = strings.Join(p.Checks, "\n") + "\n\n" + out.Summary
 	}
+	out.Title, out.Summary, out.Text = red.Redact(out.Title), red.Redact(out.Summary), red.Redact(out.Text)
 	out.Summary = fitChecks(out.Summary)
 	if runes(out.Text) > MaxCheckRunChars {
 		text, _ := headTail(strings.TrimSuffix(strings.TrimPrefix(out.Text, "```\n"), "\n```"), MaxCheckRunChars-200)

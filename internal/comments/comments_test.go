@@ -2,6 +2,7 @@ package comments
 
 import (
 	"encoding/json"
+	"github.com/stagebot/stagebot/internal/redact"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -76,24 +77,24 @@ func TestSensitiveValuesRedactedEverywhere(t *testing.T) {
 	if !strings.Contains(string(js), "hunter2-sensitive") {
 		t.Fatal("fixture no longer has a sensitive value in its plan JSON")
 	}
-	secrets := SensitiveValues(p.Plan)
+	secrets := redact.PlanValues(p.Plan)
 	found := false
 	for _, s := range secrets {
 		found = found || s == "hunter2-sensitive"
 	}
 	if !found {
-		t.Fatalf("SensitiveValues = %q, lacks the sensitive variable", secrets)
+		t.Fatalf("PlanValues = %q, lacks the sensitive variable", secrets)
 	}
 	// A value in the error output and the log is redacted too.
 	p.Log += "\nWarning: something about hunter2-sensitive\n\nand " + planted + "\n"
-	body := strings.Join(Plan(p, append(secrets, planted)), "")
+	body := strings.Join(Plan(p, redact.New(append(secrets, planted)...)), "")
 	for _, s := range []string{"hunter2-sensitive", planted} {
 		if strings.Contains(body, s) {
 			t.Errorf("%q survived redaction", s)
 		}
 	}
 	e := StagePlan{Stage: "x", Error: "Error: bad\n\ncould not connect with password " + planted + "\n"}
-	if body := strings.Join(Plan(e, []string{planted}), ""); strings.Contains(body, planted) {
+	if body := strings.Join(Plan(e, redact.New(planted)), ""); strings.Contains(body, planted) {
 		t.Error("secret in error output survived")
 	}
 }
@@ -151,7 +152,7 @@ func FuzzRender(f *testing.F) {
 		if utf8.ValidString(errText) && len(errText)%2 == 0 {
 			p.Error = ""
 		}
-		parts := Plan(p, []string{secret})
+		parts := Plan(p, redact.New(secret))
 		if len(parts) > MaxParts {
 			t.Fatalf("%d parts", len(parts))
 		}
@@ -166,7 +167,7 @@ func FuzzRender(f *testing.F) {
 				t.Fatalf("secret survived in part %d", i+1)
 			}
 		}
-		c := PlanCheck(p, []string{secret})
+		c := PlanCheck(p, redact.New(secret))
 		if runes(c.Summary) > MaxCheckRunChars || runes(c.Text) > MaxCheckRunChars || strings.Contains(c.Text+c.Summary, secret) {
 			t.Fatalf("check output: summary %d, text %d", runes(c.Summary), runes(c.Text))
 		}

@@ -3,6 +3,7 @@ package comments
 import (
 	"compress/gzip"
 	"encoding/json"
+	"github.com/stagebot/stagebot/internal/redact"
 	"io"
 	"os"
 	"path/filepath"
@@ -89,9 +90,9 @@ func TestGoldenPlanComments(t *testing.T) {
 	for _, name := range cases(t) {
 		t.Run(name, func(t *testing.T) {
 			p := loadCase(t, name)
-			parts := Plan(p, []string{planted})
+			parts := Plan(p, redact.New(planted))
 			golden(t, name+".md", strings.Join(parts, "\n\n<!-- ---- next comment ---- -->\n\n"))
-			check := PlanCheck(p, []string{planted})
+			check := PlanCheck(p, redact.New(planted))
 			golden(t, name+".check.md", "status: "+check.Status+"\nconclusion: "+check.Conclusion+"\ntitle: "+check.Title+"\n\n## summary\n\n"+check.Summary+"\n\n## text\n\n"+check.Text+"\n")
 			for i, body := range parts {
 				assertComment(t, body, i)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"github.com/stagebot/stagebot/internal/redact"
 	"slices"
 	"strings"
 	"text/template"
@@ -62,19 +63,21 @@ func PartMarker(stage string, i int) string {
 // Plan renders a stage's plan comment, redacting secrets. It returns one
 // body, or more when the plan is longer than a comment may be: each within
 // GitHub's limit, with code fences and <details> balanced in each.
-func Plan(p StagePlan, secrets []string) []string {
-	v := planView(p, secrets)
+func Plan(p StagePlan, red *redact.Set) []string {
+	v := planView(p, red)
 	header := func(i, n int) string {
 		return fmt.Sprintf("%s\n#### stagebot plan: `%s` (part %d of %d)\n\n", PartMarker(p.Stage, i), p.Stage, i, n)
 	}
 	full := v.Text
-	parts := Split(render("plan.md.tmpl", v), MaxCommentChars, header)
+	// Each text was redacted; the whole is too, for what the plan JSON
+	// names (addresses) and the chart checks say.
+	parts := Split(red.Redact(render("plan.md.tmpl", v)), MaxCommentChars, header)
 	// Too long even for MaxParts comments: keep the plan text's head and
 	// tail, shrinking until it fits.
 	for keep := runes(full); len(parts) > MaxParts && keep > 0; {
 		keep -= (len(parts)-MaxParts)*MaxCommentChars + 2000
 		v.Text, v.Cut = headTail(full, max(keep, 0))
-		parts = Split(render("plan.md.tmpl", v), MaxCommentChars, header)
+		parts = Split(red.Redact(render("plan.md.tmpl", v)), MaxCommentChars, header)
 	}
 	return parts
 }
@@ -90,7 +93,7 @@ func capList(items []string) []string {
 	return append(items[:maxListed:maxListed], fmt.Sprintf("… and %d more (see the plan output)", len(items)-maxListed))
 }
 
-func planView(p StagePlan, secrets []string) view {
+func planView(p StagePlan, red *redact.Set) view {
 	counts, groups := Summary(p.Plan)
 	v := view{
 		Counts:   counts,
@@ -101,10 +104,10 @@ func planView(p StagePlan, secrets []string) view {
 		Headline: counts.Headline(),
 		None:     counts.None(),
 		Drift:    capList(Drift(p.Plan)),
-		Warnings: warnings(fence(Redact(p.Log, secrets))),
+		Warnings: warnings(fence(red.Redact(p.Log))),
 		Checks:   p.Checks,
-		Error:    fence(Redact(strings.TrimSpace(p.Error), secrets)),
-		Errors:   diagnostics(fence(Redact(p.Error, secrets)), "Error: "),
+		Error:    fence(red.Redact(strings.TrimSpace(p.Error))),
+		Errors:   diagnostics(fence(red.Redact(p.Error)), "Error: "),
 	}
 	if len(p.WaitingFor) > 0 {
 		v.WaitingFor = "`" + strings.Join(p.WaitingFor, "`, `") + "`"
@@ -137,7 +140,7 @@ func planView(p StagePlan, secrets []string) view {
 	if len(p.Reasons) > 0 {
 		v.Reasons = "`" + strings.Join(p.Reasons, "`, `") + "`"
 	}
-	v.Text = fence(Redact(strings.TrimSpace(p.Text), secrets))
+	v.Text = fence(red.Redact(strings.TrimSpace(p.Text)))
 	return v
 }
 
@@ -229,18 +232,4 @@ func ShortSHA(sha string) string {
 		return sha[:7]
 	}
 	return sha
-}
-
-// minSecretLen is the shortest value redacted: shorter ones would blank out
-// ordinary words and numbers everywhere.
-const minSecretLen = 4
-
-// Redact replaces every secret value in s with "(redacted)".
-func Redact(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= minSecretLen {
-			s = strings.ReplaceAll(s, sec, "(redacted)")
-		}
-	}
-	return s
 }

@@ -57,7 +57,7 @@ func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr
 		return false, err
 	}
 	check := gh.CheckRun{Name: comments.CheckRunName(run.Stage), HeadSHA: run.HeadSHA, Status: "completed", Conclusion: "success", Title: ok.title, Summary: ok.summary}
-	var secrets []string
+	var secrets []string // the stage's sensitive outputs
 	if applyErr != nil {
 		view.Error = errorText(applyErr)
 		check.Conclusion, check.Title, check.Summary = "failure", failed.title, failed.summary
@@ -74,7 +74,7 @@ func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr
 			return false, err
 		}
 	}
-	if err := w.postParts(ctx, client, repo, pr, run.Stage, comments.Apply(view, append(secrets, w.Secrets...))); err != nil {
+	if err := w.postParts(ctx, client, repo, pr, run.Stage, comments.Apply(view, w.redactor(repo.FullName()).With(secrets...))); err != nil {
 		return false, err
 	}
 	if err := client.UpdateCheckRun(ctx, repo, checkID, check); err != nil {

@@ -98,7 +98,7 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 		return false, err
 	}
 	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: sha, BaseSHA: pr.BaseSHA}
-	sp := PlanStages(ctx, w.Runner, target, []stages.Affected{a}, w.Secrets)[0]
+	sp := PlanStages(ctx, w.Runner, target, []stages.Affected{a}, w.redactor(repo.FullName()))[0]
 	if sp.Err != nil {
 		sp.Check.Summary = "The plan of the merge commit failed; nothing was applied. " + sp.Check.Summary
 		return false, w.postStage(ctx, client, repo, gh.PullRequest{Number: pr.Number, HeadSHA: sha}, sp, checkID)
@@ -106,7 +106,7 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 	note := fmt.Sprintf("Applied on merge of #%d (merge commit %s).", pr.Number, comments.ShortSHA(sha))
 	if !sp.Result.HasChanges {
 		view := comments.StageApply{Stage: stage, HeadSHA: sha, Plan: sp.Result.JSON, Notes: []string{note + " The plan of the merge commit has no changes: the stage was already applied from the pull request."}}
-		if err := w.postParts(ctx, client, repo, pr.Number, stage, comments.Apply(view, w.Secrets)); err != nil {
+		if err := w.postParts(ctx, client, repo, pr.Number, stage, comments.Apply(view, w.redactor(repo.FullName()))); err != nil {
 			return false, err
 		}
 		return true, client.UpdateCheckRun(ctx, repo, checkID, gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: sha, Status: "completed", Conclusion: "neutral", Title: "No changes", Summary: "The merge commit changes nothing in `" + stage + "`."})

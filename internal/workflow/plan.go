@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"github.com/stagebot/stagebot/internal/redact"
 	"context"
 	"errors"
 	"path/filepath"
@@ -38,8 +39,8 @@ type StagePlanned struct {
 
 // PlanStages plans the affected stages that are ready, in order, and renders
 // each stage's comment. Waiting stages get a comment that says so. Secrets
-// (credential values, sensitive values of the plans) are redacted.
-func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []stages.Affected, secrets []string) []StagePlanned {
+// (what secrets holds, and the sensitive values of the plans) are redacted.
+func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []stages.Affected, secrets *redact.Set) []StagePlanned {
 	out := make([]StagePlanned, 0, len(affected))
 	for _, a := range affected {
 		sp := StagePlanned{Affected: a}
@@ -60,13 +61,12 @@ func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []
 				view.Plan, view.Text, view.Log = sp.Result.JSON, sp.Result.Text, sp.Result.Log
 			}
 		}
-		var planSecrets []string
+		red := secrets
 		if sp.Result != nil {
-			planSecrets = comments.SensitiveValues(sp.Result.JSON)
+			red = secrets.With(redact.PlanValues(sp.Result.JSON)...)
 		}
-		all := append(planSecrets, secrets...)
-		sp.Comments = comments.Plan(view, all)
-		sp.Check = comments.PlanCheck(view, all)
+		sp.Comments = comments.Plan(view, red)
+		sp.Check = comments.PlanCheck(view, red)
 		out = append(out, sp)
 	}
 	return out

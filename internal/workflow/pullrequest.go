@@ -162,7 +162,7 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 			target.LockedBy[a.Stage.Name] = owner
 		}
 	}
-	for _, sp := range PlanStages(ctx, w.Runner, target, affected, w.Secrets) {
+	for _, sp := range PlanStages(ctx, w.Runner, target, affected, w.redactor(repo.FullName())) {
 		if errors.Is(sp.Err, context.Canceled) || ctx.Err() != nil {
 			return ctx.Err() // a newer push took over; it posts the plans
 		}

@@ -3,6 +3,7 @@
 package workflow
 
 import (
+	"github.com/stagebot/stagebot/internal/redact"
 	"context"
 	"errors"
 	"fmt"
@@ -44,8 +45,9 @@ type Workflow struct {
 	Installation func(id int64) GitHub
 	// Runner runs Terraform.
 	Runner *runner.Runner
-	// Secrets are values never to be shown: the credentials Terraform gets.
-	Secrets []string
+	// Secrets are values never to be shown, in any repository: the
+	// credentials Terraform gets and the bot's own.
+	Secrets *redact.Set
 	// Store keeps stage locks and the record of applies.
 	Store *store.Store
 	// Shared says other bots use the same database (PostgreSQL): work on a
@@ -54,6 +56,7 @@ type Workflow struct {
 
 	prs    prRuns
 	merges repoLocks
+	known  knownSecrets
 
 	holderOnce sync.Once
 	holderID   string
