@@ -1,9 +1,9 @@
 package workflow
 
 import (
-	"github.com/stagebot/stagebot/internal/redact"
 	"context"
 	"errors"
+	"github.com/stagebot/stagebot/internal/redact"
 	"path/filepath"
 	"strings"
 

@@ -3,10 +3,10 @@
 package workflow
 
 import (
-	"github.com/stagebot/stagebot/internal/redact"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stagebot/stagebot/internal/redact"
 	"strings"
 	"sync"
 
