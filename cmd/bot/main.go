@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/stagebot/stagebot/internal/sandbox"
 	"io"
 	"os"
 	"os/signal"
@@ -29,6 +30,9 @@ Usage:
 `
 
 func main() {
+	// Started as the sandbox's launcher, this process becomes Terraform as
+	// a run's own user; it never gets further.
+	sandbox.MaybeLaunch()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -63,6 +63,9 @@ func botEnv(gh *githubtest.Server, dataDir string) []string {
 		"STAGEBOT_GITHUB_API_URL=" + gh.URL(),
 		"STAGEBOT_DATA_DIR=" + dataDir,
 		"STAGEBOT_LOG_LEVEL=debug",
+		// The workflow tests run Terraform as the bot's user; the sandbox
+		// tests (sandbox_test.go) run it isolated.
+		"STAGEBOT_SANDBOX=none",
 	}
 }
 

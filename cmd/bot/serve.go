@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,7 +17,6 @@ import (
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/queue"
-	"github.com/stagebot/stagebot/internal/redact"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/server"
 	"github.com/stagebot/stagebot/internal/store"
@@ -51,26 +49,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cannot start: %w", err)
 	}
-	tfEnv := map[string]string{}
-	// The bot's own secrets, and every credential Terraform gets, are
-	// redacted wherever they would show.
-	secrets := redact.New()
-	secrets.AddCredentials(s.GitHubWebhookSecret, string(keyPEM), s.DatabaseURL)
-	for _, name := range s.TerraformEnv {
-		if v, ok := os.LookupEnv(name); ok {
-			tfEnv[name] = v
-			secrets.AddCredentials(v)
-		} else {
-			log.Warn("allowlisted Terraform variable is not set", "name", name)
-		}
+	if err := protectProcess(); err != nil {
+		return fmt.Errorf("cannot start: %w", err)
 	}
-	tf, err := runner.New(ctx, runner.Config{TerraformBin: s.TerraformBin, DataDir: s.DataDir, Env: tfEnv, Timeout: s.JobTimeout})
+	secrets := botSecrets(s, keyPEM)
+	tfCfg, err := terraformConfig(s, log, secrets)
 	if err != nil {
 		return fmt.Errorf("cannot start: %w", err)
 	}
 	wf := &workflow.Workflow{
 		Installation: func(id int64) workflow.GitHub { return app.Installation(id) },
-		Runner:       tf,
 		Secrets:      secrets,
 	}
 
@@ -93,6 +81,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	wf.Store = st
 	wf.Shared = s.DatabaseURL != ""
+	tfCfg.Plans = st.Plans()
+	if wf.Runner, err = runner.New(ctx, tfCfg); err != nil {
+		return fmt.Errorf("cannot start: %w", err)
+	}
 	if q.Requeued > 0 {
 		log.Warn("jobs interrupted by the previous stop will run again", "jobs", q.Requeued)
 	}

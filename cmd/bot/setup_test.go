@@ -115,7 +115,7 @@ func TestSetupInChromium(t *testing.T) {
 	}
 	// bot serve starts from what setup stored, and takes webhooks signed
 	// with the secret GitHub handed out.
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + data, "STAGEBOT_LISTEN=127.0.0.1:0", "STAGEBOT_DATA_DIR=" + data, "STAGEBOT_GITHUB_API_URL=" + gh.URL()}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + data, "STAGEBOT_LISTEN=127.0.0.1:0", "STAGEBOT_DATA_DIR=" + data, "STAGEBOT_GITHUB_API_URL=" + gh.URL(), "STAGEBOT_SANDBOX=none"}
 	b := startBot(t, env)
 	resp, err := http.DefaultClient.Do(githubtest.Delivery{Event: "ping", ID: "p1", Body: []byte(`{"zen":"x"}`), Secret: githubtest.WebhookSecretOfApp}.Request(b.URL + "/webhooks/github"))
 	if err != nil || resp.StatusCode != 200 {

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -35,9 +37,25 @@ type Settings struct {
 	JobTimeout           time.Duration
 	ShutdownTimeout      time.Duration
 	LogLevel             string
-	// TerraformEnv lists the names of environment variables (provider
-	// credentials, backend keys) that are passed down to Terraform.
+	// TerraformEnv lists the names of environment variables passed to
+	// every Terraform run, plans and applies alike: settings, or
+	// credentials both may hold.
 	TerraformEnv []string
+	// PlanEnv and ApplyEnv are the credentials of plans and of applies:
+	// Terraform's variable name to the bot's variable that holds the value.
+	PlanEnv, ApplyEnv map[string]string
+	// CredentialsDir holds credential files (see Credentials).
+	CredentialsDir string
+	// Sandbox is auto, uid or none; SandboxUIDs the range of uids it runs
+	// Terraform as; SandboxGID the group they share.
+	Sandbox     string
+	SandboxUIDs string
+	SandboxGID  int
+	// RepoAllowlist are owner/name globs of the repositories served; empty
+	// serves every repository the App is installed on.
+	RepoAllowlist []string
+	// MaxCheckoutBytes bounds what one checkout extracts.
+	MaxCheckoutBytes int64
 }
 
 // setting describes one flag/env pair; the table below is the single place
@@ -101,6 +119,84 @@ var settings = []setting{
 		}
 		return nil
 	}},
+	{"plan-env", "", "credentials of plans (read-only ones): comma-separated NAME or NAME=SOURCE, Terraform gets NAME with the value of the bot's variable SOURCE; applies never get them", envMapSetter(func(s *Settings) *map[string]string { return &s.PlanEnv })},
+	{"apply-env", "", "credentials of applies, as plan-env; plans never get them", envMapSetter(func(s *Settings) *map[string]string { return &s.ApplyEnv })},
+	{"credentials-dir", "", "directory of credential files, read once at start: plan/NAME, apply/NAME, and per stage stages/STAGE/plan/NAME, stages/STAGE/apply/NAME", func(s *Settings, v string) error { s.CredentialsDir = v; return nil }},
+	{"sandbox", "auto", "how a PR's Terraform is kept from the bot's secrets: uid (a uid of its own per run; the bot runs as root), none, or auto (uid when root)", func(s *Settings, v string) error {
+		switch v {
+		case "auto", "uid", "none":
+			s.Sandbox = v
+			return nil
+		}
+		return fmt.Errorf("must be auto, uid or none, got %q", v)
+	}},
+	{"sandbox-uids", "40000-40063", "uids (each with a group of the same id) the sandbox runs Terraform as, one per run at a time; no one else may use them", func(s *Settings, v string) error { s.SandboxUIDs = v; return nil }},
+	{"sandbox-gid", "39999", "group every sandbox uid also has, for the provider plugin cache", func(s *Settings, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("must be a positive group id, got %q", v)
+		}
+		s.SandboxGID = n
+		return nil
+	}},
+	{"repo-allowlist", "", "comma-separated owner/name globs (acme/*, acme/platform) of the repositories served; others are ignored; empty: every repository the App is installed on", func(s *Settings, v string) error {
+		s.RepoAllowlist = nil
+		for _, g := range strings.Split(v, ",") {
+			if g = strings.TrimSpace(g); g != "" {
+				if _, err := path.Match(g, ""); err != nil || !strings.Contains(g, "/") {
+					return fmt.Errorf("%q is not an owner/name glob", g)
+				}
+				s.RepoAllowlist = append(s.RepoAllowlist, g)
+			}
+		}
+		return nil
+	}},
+	{"max-checkout-bytes", "1073741824", "largest tree a checkout extracts, in bytes; a commit past it is refused", func(s *Settings, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1<<20 {
+			return fmt.Errorf("must be a number of bytes, at least 1048576, got %q", v)
+		}
+		s.MaxCheckoutBytes = n
+		return nil
+	}},
+}
+
+// envMapSetter parses NAME or NAME=SOURCE entries.
+func envMapSetter(field func(*Settings) *map[string]string) func(*Settings, string) error {
+	return func(s *Settings, v string) error {
+		m := map[string]string{}
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e == "" {
+				continue
+			}
+			name, source, ok := strings.Cut(e, "=")
+			if !ok {
+				source = name
+			}
+			name, source = strings.TrimSpace(name), strings.TrimSpace(source)
+			if !envName.MatchString(name) || !envName.MatchString(source) {
+				return fmt.Errorf("%q is not NAME or NAME=SOURCE", e)
+			}
+			m[name] = source
+		}
+		*field(s) = m
+		return nil
+	}
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// AllowsRepo reports whether the repository (owner/name) is served.
+func (s Settings) AllowsRepo(fullName string) bool {
+	if len(s.RepoAllowlist) == 0 {
+		return true
+	}
+	for _, g := range s.RepoAllowlist {
+		if ok, _ := path.Match(strings.ToLower(g), strings.ToLower(fullName)); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func durationSetter(field func(*Settings) *time.Duration) func(*Settings, string) error {

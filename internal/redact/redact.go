@@ -55,16 +55,7 @@ func (s *Set) AddCredentials(values ...string) {
 
 // Merge adds every value of other.
 func (s *Set) Merge(other *Set) {
-	if other == nil {
-		return
-	}
-	other.mu.Lock()
-	vals := make([]string, 0, len(other.values))
-	for v := range other.values {
-		vals = append(vals, v)
-	}
-	other.mu.Unlock()
-	s.add(0, vals)
+	s.add(0, other.Values())
 }
 
 func (s *Set) add(minLen int, values []string) {
@@ -242,4 +233,19 @@ func (s *Set) With(values ...string) *Set {
 	n.Merge(s)
 	n.Add(values...)
 	return n
+}
+
+// Values returns the values the set redacts, for another set to take (see
+// Merge); never for display.
+func (s *Set) Values() []string {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.values))
+	for v := range s.values {
+		out = append(out, v)
+	}
+	return out
 }

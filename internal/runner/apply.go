@@ -3,15 +3,15 @@ package runner
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
+	tfjson "github.com/hashicorp/terraform-json"
 )
 
 // Output is one Terraform output after apply.
@@ -24,7 +24,10 @@ type Output struct {
 
 // ApplyResult is an applied stage.
 type ApplyResult struct {
-	Meta    PlanMeta
+	Meta PlanMeta
+	// Plan is the plan that was applied, for the comment's headline and
+	// redaction.
+	Plan    *tfjson.Plan
 	Log     string
 	Outputs []Output
 }
@@ -37,71 +40,69 @@ func (e *StaleError) Error() string { return ErrStalePlan.Error() + ": " + e.Rea
 // Is makes errors.Is(err, ErrStalePlan) true.
 func (e *StaleError) Is(target error) bool { return target == ErrStalePlan }
 
-// CheckPlan returns the saved plan's metadata if it may be applied to run:
-// it exists, its file hash is the one recorded when it was made, and it was
-// made for run's head and base.
-func (r *Runner) CheckPlan(run Run) (PlanMeta, error) {
-	planFile := filepath.Join(run.Dir, planFileName)
-	meta, err := readMeta(filepath.Join(run.Dir, metaFileName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return meta, &StaleError{Reason: fmt.Sprintf("stage %s has no saved plan for %s", run.Stage, shortSHA(run.HeadSHA))}
-	}
-	if err != nil {
-		return meta, fmt.Errorf("read plan metadata of stage %s: %w", run.Stage, err)
-	}
-	sum, err := fileSHA256(planFile)
+// CheckPlan returns the saved plan's record if it may be applied to run: it
+// was made for run's stage, head and base. Apply checks the file against
+// the record's hash as it copies it.
+func (r *Runner) CheckPlan(ctx context.Context, run Run) (PlanMeta, error) {
+	meta, ok, err := r.plans.Plan(ctx, run.Repo, run.PR, run.Stage)
 	switch {
 	case err != nil:
-		return meta, &StaleError{Reason: fmt.Sprintf("the plan file of stage %s is gone", run.Stage)}
-	case sum != meta.SHA256:
-		return meta, &StaleError{Reason: fmt.Sprintf("the plan file of stage %s changed since it was made", run.Stage)}
-	case meta.Stage != run.Stage:
-		return meta, &StaleError{Reason: fmt.Sprintf("the saved plan is of stage %s, not %s", meta.Stage, run.Stage)}
+		return meta, fmt.Errorf("read the plan record of stage %s: %w", run.Stage, err)
+	case !ok:
+		return meta, &StaleError{Reason: fmt.Sprintf("stage %s has no saved plan for %s", run.Stage, shortSHA(run.HeadSHA))}
 	case meta.HeadSHA != run.HeadSHA:
 		return meta, &StaleError{Reason: fmt.Sprintf("stage %s was planned at %s, the head is now %s", run.Stage, shortSHA(meta.HeadSHA), shortSHA(run.HeadSHA))}
 	case meta.BaseSHA != run.BaseSHA:
 		return meta, &StaleError{Reason: fmt.Sprintf("stage %s was planned against base %s, the base is now %s", run.Stage, shortSHA(meta.BaseSHA), shortSHA(run.BaseSHA))}
 	}
+	if _, err := os.Stat(r.planPath(run.Repo, run.PR, run.Stage)); err != nil {
+		return meta, &StaleError{Reason: fmt.Sprintf("the plan file of stage %s is gone", run.Stage)}
+	}
 	return meta, nil
 }
 
 // Apply applies the saved plan of run's stage, and only that: it never plans
-// anew. The plan file is deleted afterwards, whatever happened, since it
-// holds secrets and cannot be applied twice.
+// anew. Terraform gets a copy checked against the hash recorded when the
+// plan was made. The plan is deleted afterwards, whatever happened, since
+// it holds secrets and cannot be applied twice.
 func (r *Runner) Apply(ctx context.Context, run Run) (*ApplyResult, error) {
-	meta, err := r.CheckPlan(run)
+	meta, err := r.CheckPlan(ctx, run)
 	if err != nil {
 		return nil, err
 	}
-	planFile := filepath.Join(run.Dir, planFileName)
-	defer os.Remove(filepath.Join(run.Dir, metaFileName))
-	defer os.Remove(planFile)
-
+	defer r.forgetPlan(ctx, run.Repo, run.PR, run.Stage)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	l, err := r.start(ctx, run, "apply")
+	s, err := r.open(ctx, run, opApply, "apply")
 	if err != nil {
 		return nil, err
 	}
-	defer l.Close()
-	tf, buf := l.tf, &l.out
-	if err := tf.Apply(ctx, tfexec.DirOrPlan(planFileName), tfexec.Lock(true), tfexec.LockTimeout("60s")); err != nil {
-		return nil, &RunError{Stage: run.Stage, Step: "apply", Output: buf.String(), Err: ctxErr(ctx, err)}
-	}
-	outputs, err := r.Outputs(ctx, run)
+	defer s.close()
+	file, err := r.planCopy(s, meta)
 	if err != nil {
 		return nil, err
 	}
-	return &ApplyResult{Meta: meta, Log: buf.String(), Outputs: outputs}, nil
+	defer os.Remove(file)
+	res := &ApplyResult{Meta: meta}
+	// The plan as the comment shows it; show's JSON stays out of the log.
+	s.tf.SetStdout(io.Discard)
+	if res.Plan, err = s.tf.ShowPlanFile(ctx, file); err != nil {
+		return nil, &RunError{Stage: run.Stage, Step: "show", Output: s.out.String(), Err: ctxErr(ctx, err)}
+	}
+	s.tf.SetStdout(s.output)
+	if err := s.tf.Apply(ctx, tfexec.DirOrPlan(file), tfexec.Lock(true), tfexec.LockTimeout("60s")); err != nil {
+		return nil, &RunError{Stage: run.Stage, Step: "apply", Output: s.out.String(), Err: ctxErr(ctx, err)}
+	}
+	res.Log = s.out.String()
+	if res.Outputs, err = outputs(ctx, s, run); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
-// Outputs reads a stage's outputs from its state, sorted by name.
-func (r *Runner) Outputs(ctx context.Context, run Run) ([]Output, error) {
-	tf, err := r.terraform(ctx, run.Dir, nil)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := tf.Output(ctx)
+// outputs reads a stage's outputs from its state, sorted by name.
+func outputs(ctx context.Context, s *session, run Run) ([]Output, error) {
+	raw, err := s.tf.Output(ctx)
 	if err != nil {
 		return nil, &RunError{Stage: run.Stage, Step: "output", Err: ctxErr(ctx, err)}
 	}
@@ -114,26 +115,28 @@ func (r *Runner) Outputs(ctx context.Context, run Run) ([]Output, error) {
 }
 
 // DiscardPlan deletes a stage's saved plan, so it must be planned again.
-func (r *Runner) DiscardPlan(run Run) {
-	os.Remove(filepath.Join(run.Dir, planFileName))
-	os.Remove(filepath.Join(run.Dir, metaFileName))
+func (r *Runner) DiscardPlan(ctx context.Context, run Run) error {
+	return r.forgetPlan(ctx, run.Repo, run.PR, run.Stage)
 }
 
 // Timeout is the longest one run may take.
 func (r *Runner) Timeout() time.Duration { return r.timeout }
 
-// StageOutputs reads a stage's outputs from its state, initialising the
-// stage dir first when it has not been (a stage this PR does not change).
+// StageOutputs reads a stage's outputs from its state, with the plan
+// credentials, initialising the stage dir first when it has not been (a
+// stage this PR does not change).
 func (r *Runner) StageOutputs(ctx context.Context, run Run) ([]Output, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	s, err := r.open(ctx, run, opPlan, "init")
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
 	if _, err := os.Stat(filepath.Join(run.Dir, ".terraform")); err != nil {
-		l, err := r.start(ctx, run, "init")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		if err := r.init(ctx, l.tf, run); err != nil {
-			return nil, &RunError{Stage: run.Stage, Step: "init", Output: l.out.String(), Err: err}
+		if err := r.init(ctx, s.tf, run); err != nil {
+			return nil, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
 		}
 	}
-	return r.Outputs(ctx, run)
+	return outputs(ctx, s, run)
 }

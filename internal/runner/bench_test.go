@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"github.com/stagebot/stagebot/internal/sandbox"
 	"context"
 	"fmt"
 	"os"
@@ -69,7 +70,7 @@ $tf show -json hand.tfplan >/dev/null
 $tf show -no-color hand.tfplan >/dev/null
 `
 	env := os.Environ()
-	for k, v := range r.Env() {
+	for k, v := range r.env(&sandbox.Lease{}, "s", opPlan) {
 		env = append(env, k+"="+v)
 	}
 	b.ResetTimer()

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,9 +55,15 @@ func (r *Runner) Checkout(ctx context.Context, src Source, sha, dest string) err
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("git archive %s: %w", shortSHA(sha), err)
 	}
-	extractErr := untar(out, tmp)
-	if err := cmd.Wait(); err != nil {
+	extractErr := untar(out, tmp, r.maxCheckout)
+	if extractErr != nil {
+		cmd.Process.Kill()
+	}
+	if err := cmd.Wait(); err != nil && extractErr == nil {
 		return fmt.Errorf("check out %s: %s", shortSHA(sha), strings.TrimSpace(stderr.String()))
+	}
+	if extractErr == nil {
+		extractErr = checkLinks(tmp)
 	}
 	if extractErr != nil {
 		return fmt.Errorf("check out %s: %w", shortSHA(sha), extractErr)
@@ -65,10 +72,28 @@ func (r *Runner) Checkout(ctx context.Context, src Source, sha, dest string) err
 		return err
 	}
 	os.RemoveAll(dest)
-	if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
+	if err := r.mkdirs(filepath.Dir(dest)); err != nil {
 		return err
 	}
 	return os.Rename(tmp, dest)
+}
+
+// mkdirs makes the directories down to a checkout: 0711 when the sandbox's
+// users must pass through them to reach their checkout (enter, not list).
+func (r *Runner) mkdirs(dir string) error {
+	mode := os.FileMode(0o700)
+	if r.sandbox.Isolated() {
+		mode = 0o711
+	}
+	if err := os.MkdirAll(dir, mode); err != nil {
+		return err
+	}
+	for d := dir; strings.HasPrefix(d, filepath.Join(r.dataDir, "workspaces")+"/"); d = filepath.Dir(d) {
+		if err := os.Chmod(d, mode); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fetch brings sha into a bare mirror of the repository and returns it.
@@ -117,10 +142,17 @@ func runGit(ctx context.Context, dir, token string, args ...string) error {
 	return nil
 }
 
+// TreeError is a commit the bot refuses to check out (a symlink out of the
+// repository, a tree past the size limit): retrying cannot help.
+type TreeError struct{ Reason string }
+
+func (e *TreeError) Error() string { return e.Reason }
+
 // untar extracts a git archive stream into dir, refusing paths that would
-// escape it.
-func untar(r io.Reader, dir string) error {
+// escape it, and stopping past max bytes of files.
+func untar(r io.Reader, dir string, max int64) error {
 	tr := tar.NewReader(r)
+	var total int64
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -130,7 +162,7 @@ func untar(r io.Reader, dir string) error {
 			return err
 		}
 		name := filepath.Clean(h.Name)
-		if name == "." || strings.HasPrefix(name, "..") || filepath.IsAbs(name) {
+		if name == "." || name == ".." || strings.HasPrefix(name, "../") || filepath.IsAbs(name) {
 			continue
 		}
 		target := filepath.Join(dir, name)
@@ -140,6 +172,9 @@ func untar(r io.Reader, dir string) error {
 				return err
 			}
 		case tar.TypeReg:
+			if total += h.Size; total > max {
+				return &TreeError{Reason: fmt.Sprintf("the tree is larger than the checkout limit of %d bytes (STAGEBOT_MAX_CHECKOUT_BYTES)", max)}
+			}
 			if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
 				return err
 			}
@@ -147,18 +182,42 @@ func untar(r io.Reader, dir string) error {
 			if err != nil {
 				return err
 			}
-			_, err = io.Copy(f, tr)
+			_, err = io.Copy(f, io.LimitReader(tr, h.Size))
 			f.Close()
 			if err != nil {
 				return err
 			}
 		case tar.TypeSymlink:
-			if filepath.IsAbs(h.Linkname) || strings.HasPrefix(filepath.Clean(filepath.Join(filepath.Dir(name), h.Linkname)), "..") {
-				continue // a link out of the checkout is not followed
+			if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+				return err
 			}
 			if err := os.Symlink(h.Linkname, target); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// checkLinks refuses a tree with a symlink that leads out of it, resolved
+// the way the kernel does: through the links it passes on the way, so a
+// chain (a/l -> .., b/l -> ../a/l/..) is caught, as is a link to an
+// absolute path. A link to nothing is refused too: what it would point at
+// is decided later, by whoever creates the target.
+func checkLinks(dir string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink == 0 {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if _, err := root.Stat(rel); err != nil {
+			link, _ := os.Readlink(p)
+			return &TreeError{Reason: fmt.Sprintf("symlink %s -> %s leads out of the repository, or to nothing: refused", filepath.ToSlash(rel), link)}
+		}
+		return nil
+	})
 }

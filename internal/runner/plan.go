@@ -2,9 +2,6 @@ package runner
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
+	"strings"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/stagebot/stagebot/internal/redact"
 )
 
 // Run identifies one stage run.
@@ -23,28 +22,39 @@ type Run struct {
 	Repo  string // owner/name, or a local label
 	PR    int
 	Stage string
-	// Dir is the stage's directory in the checkout (absolute).
+	// Root is the checkout's directory (absolute); Dir, the stage's
+	// directory in it. An empty Root is Dir.
+	Root    string
 	Dir     string
 	HeadSHA string
 	BaseSHA string
 	// BackendConfig is passed to init as -backend-config=key=value.
 	BackendConfig map[string]string
+	// Redact are values to keep out of the run's log besides the
+	// runner's own secrets (what the caller knows is secret).
+	Redact *redact.Set
 }
 
-// PlanMeta is what the bot keeps with a saved plan file: apply runs it only
-// when all of it still holds.
-type PlanMeta struct {
-	Stage     string    `json:"stage"`
-	SHA256    string    `json:"sha256"`
-	HeadSHA   string    `json:"head_sha"`
-	BaseSHA   string    `json:"base_sha"`
-	CreatedAt time.Time `json:"created_at"`
+func (run Run) root() string {
+	if run.Root == "" {
+		return run.Dir
+	}
+	return run.Root
+}
+
+// planName is the file plan -out writes in the stage dir; the bot moves it
+// out right after.
+func (run Run) planName() string {
+	rel, err := filepath.Rel(run.root(), filepath.Join(run.Dir, "stagebot.tfplan"))
+	if err != nil {
+		return "stagebot.tfplan"
+	}
+	return rel
 }
 
 // PlanResult is a plan and what the comment shows of it.
 type PlanResult struct {
 	Meta       PlanMeta
-	PlanFile   string
 	HasChanges bool
 	JSON       *tfjson.Plan
 	// Text is `terraform show` of the plan: what reviewers read.
@@ -71,62 +81,95 @@ func (e *RunError) Unwrap() error { return e.Err }
 // ErrStalePlan means the saved plan no longer matches what would be applied.
 var ErrStalePlan = errors.New("the saved plan is stale: re-plan")
 
-const (
-	planFileName = "stagebot.tfplan"
-	metaFileName = "stagebot.tfplan.json"
-)
-
-// Plan runs init and plan -out in the stage dir and reads the plan back as
-// JSON and as text.
+// Plan runs init and plan -out in the stage dir, keeps the plan file where
+// the PR's code cannot reach it with its hash recorded, and reads that kept
+// file back as JSON and as text: what the comment shows is what apply runs.
 func (r *Runner) Plan(ctx context.Context, run Run) (*PlanResult, error) {
 	if err := r.checkRequiredVersion(run); err != nil {
 		return nil, &RunError{Stage: run.Stage, Step: "init", Err: err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	l, err := r.start(ctx, run, "plan")
+	r.forgetPlan(ctx, run.Repo, run.PR, run.Stage)
+	s, err := r.open(ctx, run, opPlan, "plan")
 	if err != nil {
 		return nil, err
 	}
-	defer l.Close()
-	tf, buf := l.tf, &l.out
-	if err := r.init(ctx, tf, run); err != nil {
-		return nil, &RunError{Stage: run.Stage, Step: "init", Output: buf.String(), Err: err}
+	hasChanges, err := r.initAndPlan(ctx, s, run)
+	log := s.out.String()
+	if cerr := s.close(); err == nil && cerr != nil {
+		err = cerr
 	}
-	planFile := filepath.Join(run.Dir, planFileName)
-	os.Remove(planFile)
-	os.Remove(filepath.Join(run.Dir, metaFileName))
-	hasChanges, err := tf.Plan(ctx, tfexec.Out(planFile), tfexec.Lock(true), tfexec.LockTimeout("60s"))
 	if err != nil {
-		os.Remove(planFile)
-		return nil, &RunError{Stage: run.Stage, Step: "plan", Output: buf.String(), Err: ctxErr(ctx, err)}
-	}
-	// Terraform stores sensitive values in the plan in clear.
-	if err := os.Chmod(planFile, 0o600); err != nil {
+		os.Remove(filepath.Join(run.root(), run.planName()))
 		return nil, err
 	}
-	sum, err := fileSHA256(planFile)
+	// Terraform and everything it started are gone: the plan file is
+	// moved out of the checkout before anything else reads it.
+	meta, err := r.keepPlan(ctx, run, run.planName())
 	if err != nil {
 		return nil, err
 	}
-	meta := PlanMeta{Stage: run.Stage, SHA256: sum, HeadSHA: run.HeadSHA, BaseSHA: run.BaseSHA, CreatedAt: time.Now().UTC()}
-	if err := writeMeta(filepath.Join(run.Dir, metaFileName), meta); err != nil {
+	plan, text, err := r.show(ctx, run, meta)
+	if err != nil {
 		return nil, err
 	}
-	// The same handle (one version check per run), but `show` output stays
-	// out of the log: its JSON holds sensitive values in clear.
-	tf.SetStdout(io.Discard)
-	tf.SetStderr(buf)
-	show := tf
-	planJSON, err := show.ShowPlanFile(ctx, planFile)
-	if err != nil {
-		return nil, &RunError{Stage: run.Stage, Step: "show", Output: buf.String(), Err: ctxErr(ctx, err)}
+	return &PlanResult{Meta: meta, HasChanges: hasChanges, JSON: plan, Text: text, Log: log}, nil
+}
+
+func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, error) {
+	if err := r.init(ctx, s.tf, run); err != nil {
+		return false, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
 	}
-	text, err := show.ShowPlanFileRaw(ctx, planFile)
+	hasChanges, err := s.tf.Plan(ctx, tfexec.Out(filepath.Base(run.planName())), tfexec.Lock(true), tfexec.LockTimeout("60s"))
 	if err != nil {
-		return nil, &RunError{Stage: run.Stage, Step: "show", Output: buf.String(), Err: ctxErr(ctx, err)}
+		return false, &RunError{Stage: run.Stage, Step: "plan", Output: s.out.String(), Err: ctxErr(ctx, err)}
 	}
-	return &PlanResult{Meta: meta, PlanFile: planFile, HasChanges: hasChanges, JSON: planJSON, Text: text, Log: buf.String()}, nil
+	return hasChanges, nil
+}
+
+// show reads the kept plan of meta as JSON and as text, from a copy made
+// for this run that is checked against the recorded hash.
+func (r *Runner) show(ctx context.Context, run Run, meta PlanMeta) (*tfjson.Plan, string, error) {
+	s, err := r.open(ctx, run, opPlan, "")
+	if err != nil {
+		return nil, "", err
+	}
+	defer s.close()
+	file, err := r.planCopy(s, meta)
+	if err != nil {
+		return nil, "", err
+	}
+	defer os.Remove(file)
+	// Show's output stays out of the log: its JSON holds sensitive values
+	// in clear. Its errors are kept for the comment.
+	var errs strings.Builder
+	s.tf.SetStdout(io.Discard)
+	s.tf.SetStderr(&errs)
+	plan, err := s.tf.ShowPlanFile(ctx, file)
+	if err != nil {
+		return nil, "", &RunError{Stage: run.Stage, Step: "show", Output: errs.String(), Err: ctxErr(ctx, err)}
+	}
+	text, err := s.tf.ShowPlanFileRaw(ctx, file)
+	if err != nil {
+		return nil, "", &RunError{Stage: run.Stage, Step: "show", Output: errs.String(), Err: ctxErr(ctx, err)}
+	}
+	return plan, text, nil
+}
+
+// planCopy puts a checked copy of meta's plan where the session's
+// Terraform may read it: its own temporary directory.
+func (r *Runner) planCopy(s *session, meta PlanMeta) (string, error) {
+	dir := s.lease.Tmp
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "stagebot-plan-"); err != nil {
+			return "", err
+		}
+	}
+	file := filepath.Join(dir, "stagebot-"+safe(meta.Stage)+".tfplan")
+	os.Remove(file)
+	return file, r.copyPlan(meta, file, s.lease.UID, s.lease.GID)
 }
 
 func (r *Runner) init(ctx context.Context, tf *tfexec.Terraform, run Run) error {
@@ -154,34 +197,4 @@ func ctxErr(ctx context.Context, err error) error {
 		return fmt.Errorf("cancelled (the bot is stopping or a newer commit arrived); Terraform was interrupted so it could release its state lock: %w", err)
 	}
 	return err
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func writeMeta(path string, m PlanMeta) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o600)
-}
-
-func readMeta(path string) (PlanMeta, error) {
-	var m PlanMeta
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return m, err
-	}
-	return m, json.Unmarshal(b, &m)
 }

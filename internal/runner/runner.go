@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,9 @@ import (
 
 	"github.com/hashicorp/go-version"
 	"github.com/hashicorp/terraform-exec/tfexec"
+
+	"github.com/stagebot/stagebot/internal/redact"
+	"github.com/stagebot/stagebot/internal/sandbox"
 )
 
 // Config configures New.
@@ -27,10 +31,26 @@ type Config struct {
 	TerraformBin string
 	// DataDir holds workspaces, plan files, logs and the plugin cache.
 	DataDir string
-	// Env is what Terraform gets of credentials: provider and backend
-	// variables allowlisted in the bot's settings, with their values.
-	// Nothing else of the bot's environment reaches Terraform.
+	// Env is what every Terraform run gets besides the bot's own settings:
+	// provider and backend settings that are no secret, or that plans and
+	// applies share. Nothing else of the bot's environment reaches it.
 	Env map[string]string
+	// PlanEnv are the credentials of plans (and of reading outputs):
+	// read-only ones. ApplyEnv are those of applies. A plan never gets an
+	// ApplyEnv value.
+	PlanEnv, ApplyEnv map[string]string
+	// Stages overrides PlanEnv and ApplyEnv, variable by variable, for
+	// the stages it names.
+	Stages map[string]Credentials
+	// Plans records saved plans (nil: in memory, for bot plan).
+	Plans PlanStore
+	// Sandbox runs Terraform away from the bot's secrets (nil: as the
+	// bot's own user).
+	Sandbox *sandbox.Sandbox
+	// Secrets are redacted from the logs as Terraform writes them.
+	Secrets *redact.Set
+	// MaxCheckoutBytes bounds what one checkout may extract (default 1 GiB).
+	MaxCheckoutBytes int64
 	// Timeout bounds one plan or apply of one stage (init included).
 	Timeout time.Duration
 	// GracePeriod is how long Terraform may take to stop after an
@@ -38,21 +58,32 @@ type Config struct {
 	GracePeriod time.Duration
 }
 
+// Credentials are one stage's plan and apply variables.
+type Credentials struct{ Plan, Apply map[string]string }
+
 // Runner runs Terraform.
 type Runner struct {
-	bin       string
-	dataDir   string
-	cacheDir  string
-	cliConfig string
-	home      string
-	env       map[string]string
-	timeout   time.Duration
-	grace     time.Duration
-	version   *version.Version
+	bin         string
+	dataDir     string
+	cacheDir    string
+	cliConfig   string
+	baseEnv     map[string]string
+	planEnv     map[string]string
+	applyEnv    map[string]string
+	stages      map[string]Credentials
+	plans       PlanStore
+	sandbox     *sandbox.Sandbox
+	secrets     *redact.Set
+	maxCheckout int64
+	timeout     time.Duration
+	grace       time.Duration
+	version     *version.Version
 }
 
 // New prepares the data dir (plugin cache, Terraform's CLI config) and
-// checks that the Terraform binary exists and says its version.
+// checks that the Terraform binary exists and says its version. With an
+// isolated sandbox, the data dir is laid out so that a run's user reaches
+// its own checkout, the plugin cache and the CLI config, and nothing else.
 func New(ctx context.Context, cfg Config) (*Runner, error) {
 	bin, err := findTerraform(cfg.TerraformBin)
 	if err != nil {
@@ -67,15 +98,27 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{
-		bin:       bin,
-		dataDir:   data,
-		cacheDir:  filepath.Join(data, "terraform", "plugin-cache"),
-		cliConfig: filepath.Join(data, "terraform", "terraformrc"),
-		home:      filepath.Join(data, "terraform", "home"),
-		env:       cfg.Env,
-		timeout:   cfg.Timeout,
-		grace:     cfg.GracePeriod,
-		version:   v,
+		bin:         bin,
+		dataDir:     data,
+		cacheDir:    filepath.Join(data, "terraform", "plugin-cache"),
+		cliConfig:   filepath.Join(data, "terraform", "terraformrc"),
+		baseEnv:     cfg.Env,
+		planEnv:     cfg.PlanEnv,
+		applyEnv:    cfg.ApplyEnv,
+		stages:      cfg.Stages,
+		plans:       cfg.Plans,
+		sandbox:     cfg.Sandbox,
+		secrets:     cfg.Secrets,
+		maxCheckout: cfg.MaxCheckoutBytes,
+		timeout:     cfg.Timeout,
+		grace:       cfg.GracePeriod,
+		version:     v,
+	}
+	if r.plans == nil {
+		r.plans = &MemoryPlans{}
+	}
+	if r.maxCheckout == 0 {
+		r.maxCheckout = 1 << 30
 	}
 	if r.timeout == 0 {
 		r.timeout = time.Hour
@@ -83,18 +126,75 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if r.grace == 0 {
 		r.grace = time.Minute
 	}
-	for _, d := range []string{r.cacheDir, r.home, filepath.Join(data, "workspaces"), filepath.Join(data, "logs")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("prepare runner data dir: %w", err)
-		}
+	if err := r.layout(); err != nil {
+		return nil, fmt.Errorf("prepare runner data dir: %w", err)
 	}
 	// The bot's own CLI config: whatever the host's TF_CLI_CONFIG_FILE or
 	// ~/.terraformrc says does not apply to the bot's runs.
 	rc := fmt.Sprintf("plugin_cache_dir = %q\ndisable_checkpoint = true\n", r.cacheDir)
-	if err := os.WriteFile(r.cliConfig, []byte(rc), 0o600); err != nil {
+	if err := os.WriteFile(r.cliConfig, []byte(rc), 0o644); err != nil {
 		return nil, fmt.Errorf("write Terraform CLI config: %w", err)
 	}
-	return r, nil
+	return r, os.Chmod(r.cliConfig, 0o644)
+}
+
+// layout makes the data dir's directories with the modes the sandbox needs:
+// what a run's user must pass through is 0711 (enter, not list), the plugin
+// cache belongs to the slots' shared group, the rest is the bot's alone.
+func (r *Runner) layout() error {
+	dirs := []struct {
+		path string
+		mode os.FileMode
+	}{
+		{r.dataDir, 0o700}, {filepath.Join(r.dataDir, "terraform"), 0o700}, {filepath.Join(r.dataDir, "workspaces"), 0o700},
+		{filepath.Join(r.dataDir, "logs"), 0o700}, {filepath.Join(r.dataDir, "plans"), 0o700}, {r.cacheDir, 0o700},
+		{filepath.Join(r.dataDir, "terraform", "home"), 0o700},
+	}
+	isolated := r.sandbox.Isolated()
+	for i, d := range dirs {
+		if isolated && i < 3 {
+			dirs[i].mode = 0o711
+		}
+		if err := os.MkdirAll(d.path, 0o700); err != nil {
+			return err
+		}
+		if err := os.Chmod(d.path, dirs[i].mode); err != nil {
+			return err
+		}
+	}
+	if !isolated {
+		return nil
+	}
+	if err := os.Chown(r.cacheDir, 0, r.sandbox.GID()); err != nil {
+		return err
+	}
+	if err := os.Chmod(r.cacheDir, 0o770|os.ModeSetgid); err != nil {
+		return err
+	}
+	// The runs' users must reach the data dir and the Terraform binary.
+	for _, p := range []string{filepath.Dir(r.dataDir), r.bin} {
+		if err := reachable(p); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	return nil
+}
+
+// reachable checks that any user may enter every directory down to path
+// and, for a file, execute it.
+func reachable(path string) error {
+	for p := path; ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s (mode %04o) cannot be entered or run by the sandbox's users: let others enter it (chmod o+x), or use another directory", p, st.Mode().Perm())
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
 }
 
 func findTerraform(bin string) (string, error) {
@@ -105,76 +205,120 @@ func findTerraform(bin string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("terraform binary %q not found: install Terraform >= 1.10 or set STAGEBOT_TERRAFORM_BIN", bin)
 	}
-	return path, nil
+	return filepath.Abs(path)
 }
 
 // Version is the version of the Terraform the runner runs.
 func (r *Runner) Version() *version.Version { return r.version }
 
-// Env returns the complete environment of Terraform runs: the bot's own CLI
-// config and plugin cache, no prompts, and the allowlisted credentials.
-func (r *Runner) Env() map[string]string {
+// Operations, for the credentials they get.
+const (
+	opPlan  = "plan"
+	opApply = "apply"
+)
+
+// credentials are what op of stage gets: the stage's own, else the
+// global ones of that kind.
+func (r *Runner) credentials(stage, op string) map[string]string {
+	out := map[string]string{}
+	global, own := r.planEnv, r.stages[stage].Plan
+	if op == opApply {
+		global, own = r.applyEnv, r.stages[stage].Apply
+	}
+	maps.Copy(out, global)
+	maps.Copy(out, own)
+	return out
+}
+
+// env is the complete environment of a Terraform run of op: the bot's own
+// CLI config and plugin cache, the lease's home and temporary directory, no
+// prompts, the shared settings, and op's credentials.
+func (r *Runner) env(l *sandbox.Lease, stage, op string) map[string]string {
+	home, tmp := l.Home, l.Tmp
+	if home == "" {
+		home, tmp = filepath.Join(r.dataDir, "terraform", "home"), os.TempDir()
+	}
 	env := map[string]string{
 		"PATH":                os.Getenv("PATH"),
-		"HOME":                r.home,
+		"HOME":                home,
+		"TMPDIR":              tmp,
 		"TF_CLI_CONFIG_FILE":  r.cliConfig,
 		"TF_PLUGIN_CACHE_DIR": r.cacheDir,
 		"CHECKPOINT_DISABLE":  "1",
 	}
-	for k, v := range r.env {
-		env[k] = v
-	}
+	maps.Copy(env, r.baseEnv)
+	maps.Copy(env, r.credentials(stage, op))
 	return env
 }
 
-// terraform returns a terraform-exec handle on dir whose output streams to
-// out (nil: discarded).
-func (r *Runner) terraform(ctx context.Context, dir string, out io.Writer) (*tfexec.Terraform, error) {
-	tf, err := tfexec.NewTerraform(dir, r.bin)
+// session is one use of Terraform on a run's checkout: a sandbox lease, a
+// log file Terraform's output streams to (redacted as it goes), and a
+// terraform-exec handle with op's environment.
+type session struct {
+	lease *sandbox.Lease
+	tf    *tfexec.Terraform
+	out   bytes.Buffer
+	// output is where Terraform's output goes: the log and out.
+	output io.Writer
+	log    io.WriteCloser
+	file   *os.File
+}
+
+// open starts a session for op of run; logName names its log ("" for none).
+func (r *Runner) open(ctx context.Context, run Run, op, logName string) (*session, error) {
+	lease, err := r.sandbox.Acquire(ctx, run.root(), run.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("terraform in %s: %w", dir, err)
+		return nil, fmt.Errorf("%s stage %s: %w", logName, run.Stage, err)
 	}
-	if err := tf.SetEnv(r.Env()); err != nil {
+	s := &session{lease: lease, output: io.Discard}
+	if logName != "" {
+		if s.file, err = r.openLog(run.Repo, run.PR, run.Stage, run.HeadSHA, logName); err != nil {
+			s.close()
+			return nil, fmt.Errorf("%s stage %s: %w", logName, run.Stage, err)
+		}
+		s.log = r.secrets.With(run.Redact.Values()...).Writer(s.file)
+		s.output = io.MultiWriter(s.log, &s.out)
+	}
+	bin, extra, err := lease.Command(r.bin)
+	if err != nil {
+		s.close()
 		return nil, err
 	}
-	if err := tf.SetWaitDelay(r.grace); err != nil {
+	if s.tf, err = tfexec.NewTerraform(run.Dir, bin); err != nil {
+		s.close()
+		return nil, fmt.Errorf("terraform in %s: %w", run.Dir, err)
+	}
+	env := r.env(lease, run.Stage, op)
+	maps.Copy(env, extra)
+	if err := s.tf.SetEnv(env); err != nil {
+		s.close()
+		return nil, err
+	}
+	if err := s.tf.SetWaitDelay(r.grace); err != nil {
+		s.close()
 		return nil, err
 	}
 	// terraform-exec checks the version once per handle; doing it before
 	// the output is attached keeps its JSON out of the run's log.
-	if _, _, err := tf.Version(ctx, false); err != nil {
+	if _, _, err := s.tf.Version(ctx, false); err != nil {
+		s.close()
 		return nil, fmt.Errorf("terraform version: %w", err)
 	}
-	if out != nil {
-		tf.SetStdout(out)
-		tf.SetStderr(out)
-	}
-	return tf, nil
+	s.tf.SetStdout(s.output)
+	s.tf.SetStderr(s.output)
+	return s, nil
 }
 
-// logged is a Terraform handle on a run's stage dir whose output streams to
-// the run's log file as it goes and is kept for the comment.
-type logged struct {
-	tf   *tfexec.Terraform
-	out  bytes.Buffer
-	file *os.File
-}
-
-func (l *logged) Close() { l.file.Close() }
-
-// start opens the log of one operation (plan, apply, init) of run and a
-// Terraform handle writing to it.
-func (r *Runner) start(ctx context.Context, run Run, op string) (*logged, error) {
-	f, err := r.openLog(run.Repo, run.PR, run.Stage, run.HeadSHA, op)
-	if err != nil {
-		return nil, fmt.Errorf("%s stage %s: %w", op, run.Stage, err)
+// close ends the session: the log is flushed and the lease released, so
+// nothing the run started lives on.
+func (s *session) close() error {
+	if s.log != nil {
+		s.log.Close()
 	}
-	l := &logged{file: f}
-	if l.tf, err = r.terraform(ctx, run.Dir, io.MultiWriter(f, &l.out)); err != nil {
-		f.Close()
-		return nil, err
+	if s.file != nil {
+		s.file.Close()
 	}
-	return l, nil
+	return s.lease.Release()
 }
 
 // lockPluginCache serialises terraform init across every run sharing the

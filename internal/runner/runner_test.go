@@ -42,7 +42,7 @@ func stage(t testing.TB, root, name string, files map[string]string) Run {
 			t.Fatal(err)
 		}
 	}
-	return Run{Repo: "acme/platform", PR: 1, Stage: name, Dir: dir, HeadSHA: "head1", BaseSHA: "base1"}
+	return Run{Repo: "acme/platform", PR: 1, Stage: name, Root: root, Dir: dir, HeadSHA: "head1", BaseSHA: "base1"}
 }
 
 func backend(stateDir, name string) string {
@@ -128,7 +128,7 @@ output "site" {
 		t.Errorf("site = %q", v)
 	}
 	// A plan file holds secrets: it is gone after apply.
-	if _, err := os.Stat(filepath.Join(infra.Dir, planFileName)); !os.IsNotExist(err) {
+	if _, err := os.Stat(r.planPath(infra.Repo, infra.PR, infra.Stage)); !os.IsNotExist(err) {
 		t.Errorf("plan file left after apply: %v", err)
 	}
 }
@@ -189,9 +189,17 @@ resource "terraform_data" "create" {
 	if !res.HasChanges || !strings.Contains(res.Text, "Plan: 2 to add, 1 to change, 2 to destroy.") {
 		t.Errorf("plan text lacks the summary:\n%s", res.Text)
 	}
-	st, err := os.Stat(res.PlanFile)
+	// The plan is kept out of the checkout, 0600, in a 0700 directory.
+	kept := r.planPath(run.Repo, run.PR, run.Stage)
+	st, err := os.Stat(kept)
 	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Errorf("plan file mode = %v, %v; want 0600", st.Mode().Perm(), err)
+		t.Fatalf("kept plan: %v", err)
+	}
+	if dir, _ := os.Stat(filepath.Dir(kept)); dir.Mode().Perm() != 0o700 {
+		t.Errorf("plan directory mode %v, want 0700", dir.Mode().Perm())
+	}
+	if _, err := os.Stat(filepath.Join(run.Dir, "stagebot.tfplan")); !os.IsNotExist(err) {
+		t.Error("the plan file is still in the checkout")
 	}
 }
 
@@ -233,9 +241,9 @@ func TestStalePlanRefused(t *testing.T) {
 		{"new head", func(run *Run) { run.HeadSHA = "head2" }, "head is now head2"},
 		{"new base", func(run *Run) { run.BaseSHA = "base2" }, "base is now base2"},
 		{"plan file changed", func(run *Run) {
-			os.WriteFile(filepath.Join(run.Dir, planFileName), []byte("tampered"), 0o600)
+			os.WriteFile(r.planPath(run.Repo, run.PR, run.Stage), []byte("tampered"), 0o600)
 		}, "changed since it was made"},
-		{"plan file gone", func(run *Run) { os.Remove(filepath.Join(run.Dir, planFileName)) }, "is gone"},
+		{"plan file gone", func(run *Run) { os.Remove(r.planPath(run.Repo, run.PR, run.Stage)) }, "is gone"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,8 +287,10 @@ func TestCancelMidPlan(t *testing.T) {
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("plan took %s to stop after cancel", d)
 	}
-	if _, err := os.Stat(filepath.Join(run.Dir, planFileName)); !os.IsNotExist(err) {
-		t.Error("a cancelled plan left a plan file")
+	for _, f := range []string{filepath.Join(run.Dir, "stagebot.tfplan"), r.planPath(run.Repo, run.PR, run.Stage)} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("a cancelled plan left a plan file: %s", f)
+		}
 	}
 	// Terraform released its state lock: the next plan runs.
 	run2 := stage(t, t.TempDir(), "s", map[string]string{"main.tf": backend(state, "s") + manyResources(2)})

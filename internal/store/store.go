@@ -1,5 +1,5 @@
-// Package store keeps the bot's own state next to the queue: stage locks
-// and the record of applies. The SQL is the subset SQLite and PostgreSQL
+// Package store keeps the bot's own state next to the queue: stage locks,
+// the record of applies, and the record of saved plans. The SQL is the subset SQLite and PostgreSQL
 // share.
 package store
 
@@ -50,6 +50,7 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 			started_at TIMESTAMP NOT NULL,
 			PRIMARY KEY (repo, stage)
 		)`,
+		plansTable,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create store tables: %w", err)

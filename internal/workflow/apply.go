@@ -37,7 +37,7 @@ func (w *Workflow) claimApply(ctx context.Context, repo gh.Repo, pr int, run run
 		return claimBusy, running, nil
 	}
 	logging.From(ctx).Warn("apply was interrupted: not applying again", "stage", run.Stage, "started", running.StartedAt)
-	w.Runner.DiscardPlan(run)
+	w.Runner.DiscardPlan(ctx, run)
 	return interrupted, running, w.Store.FinishApply(ctx, repo.FullName(), run.Stage)
 }
 

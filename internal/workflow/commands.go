@@ -112,6 +112,10 @@ func (w *Workflow) affected(ctx context.Context, client GitHub, repo gh.Repo, pr
 	}
 	ws := w.Runner.WorkspaceDir(repo.FullName(), pr.Number, pr.HeadSHA)
 	if err := w.Runner.Checkout(ctx, runner.Source{URL: clone.URL, Token: clone.Token}, pr.HeadSHA, ws); err != nil {
+		var te *runner.TreeError
+		if errors.As(err, &te) {
+			return "", nil, w.reportTree(ctx, client, repo, pr, te)
+		}
 		return "", nil, err
 	}
 	affected, err := stages.Detect(cfg, ws, changes)
@@ -134,6 +138,21 @@ func (w *Workflow) affected(ctx context.Context, client GitHub, repo gh.Repo, pr
 	return ws, affected, nil
 }
 
+// errReported is an error the PR was told about: the job is done.
+var errReported = errors.New("reported to the pull request")
+
+// reportTree tells the PR why its commit cannot be checked out. Nothing of
+// it is planned or applied.
+func (w *Workflow) reportTree(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, te *runner.TreeError) error {
+	marker := "<!-- stagebot:tree -->"
+	body := fmt.Sprintf("%s\n❌ **stagebot cannot plan %s:** %s\n\nNothing of this commit is planned or applied. Fix the tree and push.\n", marker, comments.ShortSHA(pr.HeadSHA), te.Reason)
+	if _, err := client.UpsertComment(ctx, repo, pr.Number, marker, w.redactor(repo.FullName()).Redact(body)); err != nil {
+		return err
+	}
+	logging.From(ctx).Warn("commit refused", "sha", pr.HeadSHA, "reason", te.Reason)
+	return errReported
+}
+
 // appliedHere reports whether this PR applied the stage at its current head.
 func (w *Workflow) appliedHere(ctx context.Context, repo gh.Repo, stage string, pr gh.PullRequest) (bool, error) {
 	if w.Store == nil {
@@ -148,6 +167,9 @@ func (w *Workflow) appliedHere(ctx context.Context, repo gh.Repo, stage string, 
 // affected downstream stages are planned again, since they read its outputs.
 func (w *Workflow) apply(ctx context.Context, client GitHub, ev webhook.CommentEvent, pr gh.PullRequest, cfg *config.Repo, cmd command.Command) error {
 	ws, affected, err := w.affected(ctx, client, ev.Repo, pr, cfg)
+	if errors.Is(err, errReported) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -206,7 +228,7 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 			Next:    fmt.Sprintf("comment `/apply %s` first; `%s` is planned again right after.", a.WaitingFor[0], stage),
 		})
 	}
-	run := runner.Run{Repo: ev.Repo.FullName(), PR: pr.Number, Stage: stage, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig}
+	run := runner.Run{Repo: ev.Repo.FullName(), PR: pr.Number, Stage: stage, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig}
 	// The lock first: while another PR holds the stage nothing else matters.
 	if owner, err := w.Store.LockOwner(ctx, ev.Repo.FullName(), stage); err != nil {
 		return false, err
@@ -304,7 +326,7 @@ func (w *Workflow) checkRequirements(ctx context.Context, client GitHub, repo gh
 				return &r
 			}
 		case config.RequireFresh:
-			meta, err := w.Runner.CheckPlan(run)
+			meta, err := w.Runner.CheckPlan(ctx, run)
 			if err != nil {
 				r := comments.RequirementFailed(label, req, err.Error(), "comment `/plan "+run.Stage+"`, review the new plan, then `"+label+"`.")
 				return &r

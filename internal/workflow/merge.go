@@ -61,6 +61,9 @@ func (w *Workflow) applyOnMerge(ctx context.Context, client GitHub, repo gh.Repo
 	merged := pr
 	merged.HeadSHA = pr.MergeCommitSHA
 	ws, affected, err := w.affected(ctx, client, repo, merged, cfg)
+	if errors.Is(err, errReported) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -111,7 +114,7 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 		}
 		return true, client.UpdateCheckRun(ctx, repo, checkID, gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: sha, Status: "completed", Conclusion: "neutral", Title: "No changes", Summary: "The merge commit changes nothing in `" + stage + "`."})
 	}
-	run := runner.Run{Repo: repo.FullName(), PR: pr.Number, Stage: stage, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: sha, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig}
+	run := runner.Run{Repo: repo.FullName(), PR: pr.Number, Stage: stage, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: sha, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig}
 	notes, err := w.syncSecrets(ctx, cfg, run, ws, stage)
 	if err != nil {
 		msg := fmt.Sprintf("%s\n### ❌ stagebot did not apply `%s` on merge\n\nThe Kubernetes secret it needs could not be written: %s\n", comments.Marker(stage), stage, err)

@@ -51,7 +51,8 @@ func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []
 		}
 		if a.Ready() {
 			sp.Result, sp.Err = r.Plan(ctx, runner.Run{
-				Repo: t.Repo, PR: t.PR, Stage: a.Stage.Name,
+				Repo: t.Repo, PR: t.PR, Stage: a.Stage.Name, Redact: secrets,
+				Root:    t.Root,
 				Dir:     filepath.Join(t.Root, filepath.FromSlash(a.Stage.Dir)),
 				HeadSHA: t.HeadSHA, BaseSHA: t.BaseSHA, BackendConfig: a.Stage.BackendConfig,
 			})

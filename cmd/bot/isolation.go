@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/stagebot/stagebot/internal/config"
+	"github.com/stagebot/stagebot/internal/redact"
+	"github.com/stagebot/stagebot/internal/runner"
+	"github.com/stagebot/stagebot/internal/sandbox"
+)
+
+// protectProcess keeps the bot's secrets to the bot: files it creates are
+// its own (the SQLite database among them), and its environment and memory
+// cannot be read by processes of its user (a PR's Terraform in sandbox mode
+// none runs as that user).
+func protectProcess() error {
+	syscall.Umask(0o077)
+	return sandbox.NotDumpable()
+}
+
+// botSecrets are the bot's own secrets: redacted wherever they would show.
+func botSecrets(s config.Settings, keyPEM []byte) *redact.Set {
+	secrets := redact.New()
+	secrets.AddCredentials(s.GitHubWebhookSecret, string(keyPEM), s.DatabaseURL)
+	if u, err := url.Parse(s.DatabaseURL); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			secrets.AddCredentials(pw, url.QueryEscape(pw))
+		}
+	}
+	return secrets
+}
+
+// terraformConfig is how Terraform runs: in which sandbox, with which
+// variables for plans and for applies. The credentials join secrets.
+func terraformConfig(s config.Settings, log *slog.Logger, secrets *redact.Set) (runner.Config, error) {
+	sb, err := sandbox.New(sandbox.Config{Mode: s.Sandbox, UIDs: s.SandboxUIDs, GID: s.SandboxGID, StateDir: filepath.Join(s.DataDir, "sandbox")})
+	if err != nil {
+		return runner.Config{}, err
+	}
+	if sb.Isolated() {
+		log.Info("sandbox: each Terraform run has a uid of its own", "uids", s.SandboxUIDs, "gid", s.SandboxGID)
+	} else {
+		log.Warn("sandbox: none. A pull request's Terraform runs as the bot's user and can read what it can: the data dir (database, saved plans, other checkouts) and the App key file. Run the bot as root for the uid sandbox; see README \"Isolation\"")
+	}
+	creds, err := s.LoadCredentials(os.LookupEnv)
+	if err != nil {
+		return runner.Config{}, err
+	}
+	for _, name := range creds.Missing {
+		log.Warn("a credential variable is not set", "name", name)
+	}
+	secrets.AddCredentials(creds.Values()...)
+	shared := map[string]string{}
+	for _, name := range s.TerraformEnv {
+		if v, ok := os.LookupEnv(name); ok {
+			shared[name] = v
+			secrets.AddCredentials(v)
+		} else {
+			log.Warn("allowlisted Terraform variable is not set", "name", name)
+		}
+	}
+	stages := map[string]runner.Credentials{}
+	for name, c := range creds.Stages {
+		stages[name] = runner.Credentials{Plan: c.Plan, Apply: c.Apply}
+	}
+	for name := range creds.Apply {
+		if _, both := shared[name]; both {
+			return runner.Config{}, fmt.Errorf("%s is both in %s (plans and applies) and an apply credential: a plan would get it", name, config.EnvName("terraform-env"))
+		}
+	}
+	return runner.Config{
+		TerraformBin: s.TerraformBin, DataDir: s.DataDir, Timeout: s.JobTimeout,
+		Env: shared, PlanEnv: creds.Plan, ApplyEnv: creds.Apply, Stages: stages,
+		Sandbox: sb, Secrets: secrets, MaxCheckoutBytes: s.MaxCheckoutBytes,
+	}, nil
+}

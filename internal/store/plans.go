@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/stagebot/stagebot/internal/runner"
+)
+
+// Plans keeps the record of each PR stage's saved plan (its file's SHA-256,
+// head and base) in the database, where the PR's Terraform cannot reach it.
+// It implements runner.PlanStore.
+type Plans struct{ s *Store }
+
+// Plans returns the plan records of the store.
+func (s *Store) Plans() Plans { return Plans{s} }
+
+var _ runner.PlanStore = Plans{}
+
+const plansTable = `CREATE TABLE IF NOT EXISTS stagebot_plans (
+	repo TEXT NOT NULL,
+	pr INTEGER NOT NULL,
+	stage TEXT NOT NULL,
+	sha256 TEXT NOT NULL,
+	head_sha TEXT NOT NULL,
+	base_sha TEXT NOT NULL,
+	created_at TIMESTAMP NOT NULL,
+	PRIMARY KEY (repo, pr, stage)
+)`
+
+// SavePlan records a plan, replacing the stage's previous one.
+func (p Plans) SavePlan(ctx context.Context, m runner.PlanMeta) error {
+	if _, err := p.s.db.ExecContext(ctx,
+		`INSERT INTO stagebot_plans (repo, pr, stage, sha256, head_sha, base_sha, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		 ON CONFLICT (repo, pr, stage) DO UPDATE SET sha256 = excluded.sha256, head_sha = excluded.head_sha, base_sha = excluded.base_sha, created_at = excluded.created_at`,
+		m.Repo, m.PR, m.Stage, m.SHA256, m.HeadSHA, m.BaseSHA, m.CreatedAt.UTC()); err != nil {
+		return fmt.Errorf("record plan of stage %s of %s#%d: %w", m.Stage, m.Repo, m.PR, err)
+	}
+	return nil
+}
+
+// Plan returns a stage's plan record, and false when there is none.
+func (p Plans) Plan(ctx context.Context, repo string, pr int, stage string) (runner.PlanMeta, bool, error) {
+	m := runner.PlanMeta{Repo: repo, PR: pr, Stage: stage}
+	err := p.s.db.QueryRowContext(ctx, `SELECT sha256, head_sha, base_sha, created_at FROM stagebot_plans WHERE repo = $1 AND pr = $2 AND stage = $3`, repo, pr, stage).
+		Scan(&m.SHA256, &m.HeadSHA, &m.BaseSHA, &m.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, false, nil
+	}
+	if err != nil {
+		return m, false, fmt.Errorf("read plan of stage %s of %s#%d: %w", stage, repo, pr, err)
+	}
+	return m, true, nil
+}
+
+// DeletePlan forgets a stage's plan.
+func (p Plans) DeletePlan(ctx context.Context, repo string, pr int, stage string) error {
+	if _, err := p.s.db.ExecContext(ctx, `DELETE FROM stagebot_plans WHERE repo = $1 AND pr = $2 AND stage = $3`, repo, pr, stage); err != nil {
+		return fmt.Errorf("delete plan of stage %s of %s#%d: %w", stage, repo, pr, err)
+	}
+	return nil
+}
