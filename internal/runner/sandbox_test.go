@@ -1,0 +1,166 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stagebot/stagebot/internal/sandbox"
+)
+
+const testSandboxGID = 40199
+
+// isolatedRunner is a runner whose Terraform runs in the uid sandbox, with
+// its data dir where the sandbox's users can reach it.
+func isolatedRunner(t *testing.T, cfg Config) *Runner {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("the sandbox tests run as root: the uid sandbox drops Terraform to uids of its own (scripts/test runs as root in CI)")
+	}
+	data := reachableDir(t)
+	sb, err := sandbox.New(sandbox.Config{Mode: sandbox.ModeUID, UIDs: "40200-40203", GID: testSandboxGID, StateDir: filepath.Join(data, "sandbox")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.TerraformBin, cfg.DataDir, cfg.Sandbox = terraformBin(), data, sb
+	cfg.Timeout, cfg.GracePeriod = 5*time.Minute, 10*time.Second
+	r, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// reachableDir is a temporary directory others may enter (t.TempDir's
+// parent is 0700).
+func reachableDir(t *testing.T) string {
+	d := t.TempDir()
+	for _, p := range []string{filepath.Dir(d), d} {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// sharedStateDir is where the sandbox's runs may keep local state: a
+// directory of their shared group, as a remote backend would be shared.
+func sharedStateDir(t *testing.T) string {
+	d := reachableDir(t)
+	if err := os.Chown(d, 0, testSandboxGID); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(d, 0o770|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// probe is an output that reads a file from inside the run, or says it
+// could not.
+func probe(name, path string) string {
+	return fmt.Sprintf("output %q {\n  value = try(file(%q), \"DENIED\")\n}\n", name, path)
+}
+
+// TestSandboxKeepsTheBotsSecrets plans a stage whose Terraform tries to read
+// the bot's secrets, and asserts from inside the run that it could not: the
+// bot's environment, a file of its data dir, another PR's checkout and
+// saved plan. It runs as a uid of its own, gets the plan credentials and
+// never the apply ones, and can write only its stage dir.
+func TestSandboxKeepsTheBotsSecrets(t *testing.T) {
+	t.Setenv("STAGEBOT_GITHUB_WEBHOOK_SECRET", "bot-env-secret-1")
+	r := isolatedRunner(t, Config{
+		PlanEnv:  map[string]string{"IONOS_TOKEN": "plan-read-only-token"},
+		ApplyEnv: map[string]string{"IONOS_TOKEN": "apply-read-write-token"},
+	})
+	key := filepath.Join(r.dataDir, "app.pem")
+	os.WriteFile(key, []byte("bot-key-secret-2"), 0o600)
+	state := sharedStateDir(t)
+
+	// Another PR, planned first: its checkout and its kept plan.
+	other := stage(t, r.WorkspaceDir("acme/platform", 2, "sha2"), "s", map[string]string{
+		"main.tf": backend(state, "other") + "resource \"terraform_data\" \"x\" {\n  input = \"other-pr-secret-3\"\n}\n",
+		"notes":   "other-pr-secret-3",
+	})
+	other.PR, other.HeadSHA = 2, "sha2"
+	if err := r.mkdirs(filepath.Dir(other.Root)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Plan(context.Background(), other); err != nil {
+		t.Fatal(logOf(err))
+	}
+
+	root := r.WorkspaceDir("acme/platform", 1, "sha1")
+	if err := r.mkdirs(filepath.Dir(root)); err != nil {
+		t.Fatal(err)
+	}
+	hostile := backend(state, "hostile") + `
+output "environ" {
+  value     = file("/proc/self/environ")
+  sensitive = true
+}
+output "status" {
+  value = file("/proc/self/status")
+}
+output "own" {
+  value = file("${path.module}/own.txt")
+}
+output "ppid_environ" {
+  value = try(file("/proc/${regex("PPid:\\s+(\\d+)", file("/proc/self/status"))[0]}/environ"), "DENIED")
+}
+resource "terraform_data" "write" {
+  input = "x"
+}
+` + probe("bot_environ", fmt.Sprintf("/proc/%d/environ", os.Getpid())) +
+		probe("key", key) +
+		probe("other_checkout", filepath.Join(other.Dir, "notes")) +
+		probe("other_plan", r.planPath("acme/platform", 2, "s")) +
+		probe("cli_config", r.cliConfig)
+	run := stage(t, root, "s", map[string]string{"main.tf": hostile, "own.txt": "own-file"})
+	run.HeadSHA = "sha1"
+	res, err := r.Plan(context.Background(), run)
+	if err != nil {
+		t.Fatal(logOf(err))
+	}
+	got := map[string]string{}
+	for name, oc := range res.JSON.OutputChanges {
+		b, _ := json.Marshal(oc.After)
+		var s string
+		json.Unmarshal(b, &s)
+		got[name] = s
+	}
+	for _, name := range []string{"ppid_environ", "bot_environ", "key", "other_checkout", "other_plan"} {
+		if got[name] != "DENIED" {
+			t.Errorf("the run read %s: %q", name, got[name])
+		}
+	}
+	if !strings.Contains(got["status"], "Uid:\t40200") && !strings.Contains(got["status"], "Uid:\t40201") && !strings.Contains(got["status"], "Uid:\t40202") && !strings.Contains(got["status"], "Uid:\t40203") {
+		t.Errorf("the run is not a sandbox uid:\n%s", got["status"])
+	}
+	if got["own"] != "own-file" || !strings.Contains(got["cli_config"], "plugin_cache_dir") {
+		t.Errorf("the run cannot read its own stage or the CLI config: own %q, cli config %q", got["own"], got["cli_config"])
+	}
+	if !strings.Contains(got["environ"], "IONOS_TOKEN=plan-read-only-token") {
+		t.Errorf("the plan's environment lacks the plan credential:\n%q", got["environ"])
+	}
+	js, _ := json.Marshal(res.JSON)
+	if strings.Contains(string(js)+res.Text+res.Log, "apply-read-write-token") {
+		t.Error("an apply credential reached the plan")
+	}
+	// The checkout is the bot's again, and 0700: nothing of the run left.
+	if st, err := os.Stat(root); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("checkout after the run: %v %v", st.Mode(), err)
+	}
+}
+
+// TestMain lets the test binary be the sandbox's launcher, as the bot's
+// binary is.
+func TestMain(m *testing.M) {
+	sandbox.MaybeLaunch()
+	os.Exit(m.Run())
+}
