@@ -1,9 +1,9 @@
 package runner
 
 import (
-	"github.com/stagebot/stagebot/internal/sandbox"
 	"context"
 	"fmt"
+	"github.com/stagebot/stagebot/internal/sandbox"
 	"os"
 	"os/exec"
 	"runtime"

@@ -41,7 +41,9 @@ type MemoryPlans struct {
 	plans map[string]PlanMeta
 }
 
-func planKey(repo string, pr int, stage string) string { return fmt.Sprintf("%s#%d/%s", repo, pr, stage) }
+func planKey(repo string, pr int, stage string) string {
+	return fmt.Sprintf("%s#%d/%s", repo, pr, stage)
+}
 
 // SavePlan records m, replacing the stage's previous plan.
 func (p *MemoryPlans) SavePlan(_ context.Context, m PlanMeta) error {
