@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,4 +123,59 @@ func BenchmarkByHandInitPlanShow(b *testing.B) {
 			b.Fatalf("%v: %s", err, out)
 		}
 	}
+}
+
+// BenchmarkUnsignedLargeBodies sends 64 unsigned 25 MB deliveries at once to
+// the running binary, b.N rounds, and reports the bot's peak RSS (VmHWM):
+// what an unauthenticated sender can make the bot hold.
+func BenchmarkUnsignedLargeBodies(b *testing.B) {
+	gh := githubtest.New(b)
+	bot := startBot(b, botEnv(gh, b.TempDir()))
+	const senders, size = 64, 25 << 20
+	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxConnsPerHost: senders, MaxIdleConnsPerHost: senders}}
+	badSig := "sha256=" + strings.Repeat("0", 64)
+	codes := map[int]int{}
+	var mu sync.Mutex
+	b.ResetTimer()
+	for range b.N {
+		var wg sync.WaitGroup
+		for range senders {
+			wg.Go(func() {
+				req, _ := http.NewRequest("POST", bot.URL+"/webhooks/github", io.LimitReader(zeros{}, size)) // streamed: the sender holds none of it
+				req.ContentLength = size
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-GitHub-Event", "pull_request")
+				req.Header.Set("X-GitHub-Delivery", "unsigned")
+				req.Header.Set("X-Hub-Signature-256", badSig)
+				resp, err := client.Do(req)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					codes[0]++
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				codes[resp.StatusCode]++
+			})
+		}
+		wg.Wait()
+	}
+	b.StopTimer()
+	if codes[http.StatusAccepted]+codes[http.StatusOK] > 0 {
+		b.Fatalf("an unsigned delivery was taken: %v", codes)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", bot.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var hwm float64
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			fmt.Sscanf(strings.TrimSpace(rest), "%f", &hwm)
+		}
+	}
+	b.ReportMetric(hwm/1024, "peak-rss-MiB")
+	b.ReportMetric(float64(codes[http.StatusUnauthorized]), "401s")
+	b.ReportMetric(float64(codes[http.StatusServiceUnavailable]), "503s")
 }

@@ -89,7 +89,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn("jobs interrupted by the previous stop will run again", "jobs", q.Requeued)
 	}
 
-	srv, err := server.New(server.Config{WebhookSecret: []byte(s.GitHubWebhookSecret), Queue: q, Logger: log, Registry: reg})
+	if len(s.RepoAllowlist) == 0 {
+		log.Warn("every repository the App is installed on is served: set STAGEBOT_REPO_ALLOWLIST to the ones it should deploy")
+	}
+	srv, err := server.New(server.Config{WebhookSecret: []byte(s.GitHubWebhookSecret), Queue: q, Logger: log, Registry: reg, AllowRepo: s.AllowsRepo})
 	if err != nil {
 		return err
 	}

@@ -143,7 +143,7 @@ func TestWebhookEndpoint(t *testing.T) {
 			req.Body = io.NopCloser(io.LimitReader(zeros{}, 30<<20))
 			req.ContentLength = -1
 			return req
-		}, 413, 0},
+		}, 411, 0},
 		{"ping", func() *http.Request {
 			return signed("ping", "a10", []byte(`{"zen":"Design for failure.","hook_id":1}`)).Request(b.URL + "/webhooks/github")
 		}, 200, 0},
@@ -194,6 +194,9 @@ func TestWebhookEndpoint(t *testing.T) {
 	}
 	if got := metric(t, b, `stagebot_webhook_rejected_total{reason="signature"}`); got != 3 {
 		t.Errorf("signature rejections = %v, want 3", got)
+	}
+	if got := metric(t, b, `stagebot_webhook_rejected_total{reason="length_required"}`); got != 1 {
+		t.Errorf("length-required rejections = %v, want 1", got)
 	}
 	if strings.Contains(b.Logs(), testSecret) {
 		t.Errorf("the webhook secret appears in the logs")
@@ -282,5 +285,38 @@ func TestSecondBotOnSameDataDirRefused(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "in use by another stagebot") {
 		t.Fatalf("second bot: err=%v, output:\n%s", err, out)
+	}
+}
+
+// Deliveries of a repository outside STAGEBOT_REPO_ALLOWLIST are answered
+// 200 and dropped, counted; those of an allowed one are queued.
+func TestRepoAllowlist(t *testing.T) {
+	gh := githubtest.New(t)
+	other := gh.AddRepo("someone", "sideproject")
+	ours := gh.AddRepo("acme", "platform")
+	for _, r := range []*githubtest.Repo{other, ours} {
+		gh.AddPull(r, githubtest.Pull{Number: 1, Author: "alice", HeadSHA: "abc", BaseSHA: "def"})
+	}
+	b := startBot(t, append(botEnv(gh, t.TempDir()), "STAGEBOT_REPO_ALLOWLIST=acme/*,example/one"))
+	for i, tt := range []struct {
+		repo   *githubtest.Repo
+		status int
+		body   string
+	}{{other, 200, "not served"}, {ours, 202, "queued"}} {
+		status, body := b.deliver(t, githubtest.Delivery{Event: "pull_request", ID: fmt.Sprint("allow-", i), Body: gh.PullRequestPayload(tt.repo, 1, "opened", 0), Secret: testSecret})
+		if status != tt.status || !strings.Contains(body, tt.body) {
+			t.Errorf("%s: %d %s, want %d %q", tt.repo.FullName(), status, body, tt.status, tt.body)
+		}
+	}
+	if got := metric(t, b, `stagebot_webhook_deliveries_total{event="pull_request",outcome="not_allowed"}`); got != 1 {
+		t.Errorf("not_allowed deliveries = %v, want 1", got)
+	}
+	if got := metric(t, b, "stagebot_jobs_queued_total"); got != 1 {
+		t.Errorf("jobs queued = %v, want 1", got)
+	}
+	// A malformed allowlist stops the bot at start, naming the setting.
+	out, err := exec.Command(botBin, append([]string{"serve"}, "-repo-allowlist", "noslash")...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "STAGEBOT_REPO_ALLOWLIST") {
+		t.Errorf("a bad allowlist: %v %s", err, out)
 	}
 }

@@ -54,7 +54,21 @@ type Job interface {
 	Delivery() string
 	// LogAttrs are the attributes every log line of the job carries.
 	LogAttrs() []any
+	// RepoName is the repository's owner/name.
+	RepoName() string
 }
+
+// RepoName is the repository's owner/name.
+func (j PullRequestJob) RepoName() string { return j.Event.Repo.FullName() }
+
+// RepoName is the repository's owner/name.
+func (j CommentJob) RepoName() string { return j.Event.Repo.FullName() }
+
+// RepoName is the repository's owner/name.
+func (j PushJob) RepoName() string { return j.Event.Repo.FullName() }
+
+// RepoName is the repository's owner/name.
+func (j CheckRunJob) RepoName() string { return j.Event.Repo.FullName() }
 
 // Delivery returns the GitHub delivery id the job answers.
 func (j PullRequestJob) Delivery() string { return j.DeliveryID }

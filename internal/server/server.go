@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/stagebot/stagebot/internal/github/webhook"
+	"golang.org/x/sync/semaphore"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -32,6 +34,12 @@ type Config struct {
 	Logger        *slog.Logger
 	// Registry receives the server's metrics and is what /metrics serves.
 	Registry *prometheus.Registry
+	// AllowRepo says whether a repository (owner/name) is served; nil
+	// serves all. Deliveries of others are answered 200 and dropped.
+	AllowRepo func(fullName string) bool
+	// MaxBodyBytesInFlight bounds the webhook bodies held in memory at
+	// once, before and after their signature is checked (default 32 MiB).
+	MaxBodyBytesInFlight int64
 }
 
 // Server serves the bot's routes.
@@ -41,6 +49,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	mux     *http.ServeMux
+	allow   func(string) bool
+	bodies  *semaphore.Weighted
 }
 
 // New returns the bot's HTTP handler.
@@ -58,7 +68,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{secret: cfg.WebhookSecret, queue: cfg.Queue, log: cfg.Logger, metrics: m, mux: http.NewServeMux()}
+	if cfg.AllowRepo == nil {
+		cfg.AllowRepo = func(string) bool { return true }
+	}
+	if cfg.MaxBodyBytesInFlight <= 0 {
+		cfg.MaxBodyBytesInFlight = 32 << 20
+	}
+	s := &Server{secret: cfg.WebhookSecret, queue: cfg.Queue, log: cfg.Logger, metrics: m, mux: http.NewServeMux(),
+		allow: cfg.AllowRepo, bodies: semaphore.NewWeighted(max(cfg.MaxBodyBytesInFlight, webhook.MaxPayloadBytes))}
 	s.mux.HandleFunc("POST /webhooks/github", s.webhook)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { reply(w, http.StatusOK, "ok") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
@@ -106,11 +123,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stagebot_webhook_deliveries_total",
-			Help: "Signed webhook deliveries by event and outcome (queued, duplicate, ignored).",
+			Help: "Signed webhook deliveries by event and outcome (queued, duplicate, ignored, not_allowed: a repository outside the allowlist).",
 		}, []string{"event", "outcome"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stagebot_webhook_rejected_total",
-			Help: "Webhook requests refused, by reason (signature, too_large, content_type, malformed, missing_header, queue).",
+			Help: "Webhook requests refused, by reason (signature, too_large, length_required, busy, slow_body, content_type, malformed, missing_header, queue).",
 		}, []string{"reason"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "stagebot_webhook_duration_seconds",

@@ -14,24 +14,48 @@ import (
 	"github.com/stagebot/stagebot/internal/jobs"
 )
 
+const (
+	// bodyWait is how long a delivery waits for room in the body budget.
+	bodyWait = 10 * time.Second
+	// bodyDeadline is how long a body may take to arrive: 25 MB at 1 MB/s.
+	bodyDeadline = 30 * time.Second
+)
+
 // webhook verifies, decodes and enqueues; it never talks to GitHub, git,
 // Terraform or Kubernetes, so it answers in milliseconds.
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer func() { s.metrics.duration.Observe(time.Since(start).Seconds()) }()
 
-	if r.ContentLength > webhook.MaxPayloadBytes {
-		s.reject(w, http.StatusRequestEntityTooLarge, "too_large", "payload larger than GitHub's 25 MB limit")
+	// What an unsigned request costs is bounded before its body is read:
+	// a signature that cannot be one is refused unread, the length must be
+	// declared (GitHub always does) and fit GitHub's limit, bodies held at
+	// once share a byte budget, and the body must arrive in time.
+	if !webhook.WellFormedSignature(r.Header.Get("X-Hub-Signature-256")) {
+		s.reject(w, http.StatusUnauthorized, "signature", "missing or invalid X-Hub-Signature-256")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.MaxPayloadBytes))
+	switch {
+	case r.ContentLength > webhook.MaxPayloadBytes:
+		s.reject(w, http.StatusRequestEntityTooLarge, "too_large", "payload larger than GitHub's 25 MB limit")
+		return
+	case r.ContentLength < 0:
+		s.reject(w, http.StatusLengthRequired, "length_required", "Content-Length is required")
+		return
+	}
+	wait, cancel := context.WithTimeout(r.Context(), bodyWait)
+	err := s.bodies.Acquire(wait, r.ContentLength)
+	cancel()
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.reject(w, http.StatusRequestEntityTooLarge, "too_large", "payload larger than GitHub's 25 MB limit")
-			return
-		}
-		s.reject(w, http.StatusBadRequest, "malformed", "could not read body")
+		w.Header().Set("Retry-After", "5")
+		s.reject(w, http.StatusServiceUnavailable, "busy", "too many deliveries at once; redeliver it later")
+		return
+	}
+	defer s.bodies.Release(r.ContentLength)
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyDeadline))
+	body := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, body); err != nil {
+		s.reject(w, http.StatusBadRequest, "slow_body", "could not read the body in time")
 		return
 	}
 	// Nothing about the request is believed before the signature is.
@@ -55,6 +79,12 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	label := eventLabel(event)
+	if job != nil && !s.allow(job.RepoName()) {
+		s.metrics.deliveries.WithLabelValues(label, "not_allowed").Inc()
+		s.log.Info("webhook ignored: repository not in the allowlist", "delivery", delivery, "repo", job.RepoName())
+		reply(w, http.StatusOK, "ignored: repository not served by this bot (STAGEBOT_REPO_ALLOWLIST)")
+		return
+	}
 	if job == nil {
 		s.metrics.deliveries.WithLabelValues(label, "ignored").Inc()
 		reply(w, http.StatusOK, "ignored: "+ignored)

@@ -40,6 +40,18 @@ func VerifySignature(secret []byte, header string, body []byte) error {
 	return nil
 }
 
+// WellFormedSignature reports whether header could be a signature at all
+// (sha256= and 64 hex digits): one that cannot is refused before the body
+// is read.
+func WellFormedSignature(header string) bool {
+	hexSig, ok := strings.CutPrefix(header, "sha256=")
+	if !ok || len(hexSig) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.DecodeString(hexSig)
+	return err == nil
+}
+
 // Sign returns the X-Hub-Signature-256 value GitHub sends for body.
 func Sign(secret, body []byte) string {
 	mac := hmac.New(sha256.New, secret)
