@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/stagebot/stagebot/internal/comments"
@@ -64,12 +63,13 @@ func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr
 		logging.From(ctx).Warn("apply failed", "stage", run.Stage, "error", applyErr.Error())
 	} else {
 		view.Log = res.Log
+		if view.Plan == nil {
+			view.Plan = res.Plan // the plan that was applied: its headline, its sensitive values
+		}
 		for _, o := range res.Outputs {
 			view.Outputs = append(view.Outputs, comments.Output{Name: o.Name, Sensitive: o.Sensitive, Value: string(o.Value)})
-			if o.Sensitive {
-				secrets = append(secrets, string(o.Value), strings.Trim(string(o.Value), `"`))
-			}
 		}
+		secrets = w.rememberOutputs(repo.FullName(), run.Stage, res.Outputs)
 		if err := w.Store.RecordApply(ctx, repo.FullName(), run.Stage, pr, run.HeadSHA, time.Now()); err != nil {
 			return false, err
 		}

@@ -1,8 +1,20 @@
 package workflow
 
 import (
+	"context"
+	"encoding/json"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 
+	"github.com/stagebot/stagebot/internal/config"
+	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/runner"
+	"github.com/stagebot/stagebot/internal/stages"
+
+	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/redact"
 )
 
@@ -14,6 +26,8 @@ import (
 type knownSecrets struct {
 	mu    sync.Mutex
 	repos map[string]*redact.Set
+	// read are the stages whose outputs were read, per repository.
+	read map[string]map[string]bool
 }
 
 func (k *knownSecrets) of(repo string) *redact.Set {
@@ -33,6 +47,94 @@ func (w *Workflow) remember(repo string, values ...string) {
 	w.known.of(repo).Add(values...)
 }
 
+// rememberOutputs adds a stage's sensitive outputs, as JSON and as the
+// strings inside it, and returns them.
+func (w *Workflow) rememberOutputs(repo, stage string, outputs []runner.Output) []string {
+	var values []string
+	for _, o := range outputs {
+		if o.Sensitive {
+			values = append(values, sensitiveLeaves(o.Value)...)
+		}
+	}
+	w.remember(repo, values...)
+	w.known.mu.Lock()
+	defer w.known.mu.Unlock()
+	if w.known.read == nil {
+		w.known.read = map[string]map[string]bool{}
+	}
+	if w.known.read[repo] == nil {
+		w.known.read[repo] = map[string]bool{}
+	}
+	w.known.read[repo][stage] = true
+	return values
+}
+
+// outputsKnown reports whether a stage's outputs were read since start.
+func (w *Workflow) outputsKnown(repo, stage string) bool {
+	w.known.mu.Lock()
+	defer w.known.mu.Unlock()
+	return w.known.read[repo][stage]
+}
+
+// sensitiveLeaves are an output value's forms in text: its JSON, and each
+// string or number inside it.
+func sensitiveLeaves(raw json.RawMessage) []string {
+	out := []string{string(raw)}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return out
+	}
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, c := range v {
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		case string:
+			out = append(out, v)
+		case float64:
+			out = append(out, strconv.FormatFloat(v, 'f', -1, 64))
+		}
+	}
+	walk(v)
+	return out
+}
+
+// learnUpstream reads the outputs of the stages upstream of those to plan,
+// once per bot start (applies keep them up to date after), so that a value
+// an upstream stage holds sensitive is redacted downstream: the downstream
+// plan reads it through terraform_remote_state, and its plan JSON does not
+// mark it. A stage that cannot be read is skipped: its own plan will say.
+func (w *Workflow) learnUpstream(ctx context.Context, cfg *config.Repo, repo, root string, base runner.Run, affected []stages.Affected) {
+	want := map[string]bool{}
+	for _, a := range affected {
+		if a.Ready() {
+			for up := range cfg.Upstream(a.Stage.Name) {
+				want[up] = true
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if w.outputsKnown(repo, name) {
+			continue
+		}
+		s := cfg.Stage(name)
+		run := base
+		run.Stage, run.Root, run.Dir, run.BackendConfig = name, root, filepath.Join(root, filepath.FromSlash(s.Dir)), s.BackendConfig
+		outs, err := w.Runner.StageOutputs(ctx, run)
+		if err != nil {
+			logging.From(ctx).Warn("could not read the outputs of an upstream stage for redaction", "stage", name, "error", w.redactor(repo).Redact(err.Error()))
+			continue
+		}
+		w.rememberOutputs(repo, name, outs)
+	}
+}
+
 // redactor is everything to redact in repo's texts: the bot's credentials
 // and what the repository's stages hold secret.
 func (w *Workflow) redactor(repo string) *redact.Set {
@@ -40,4 +142,38 @@ func (w *Workflow) redactor(repo string) *redact.Set {
 	r.Merge(w.Secrets)
 	r.Merge(w.known.of(repo))
 	return r
+}
+
+// client is an installation's GitHub client whose every comment and check
+// run is redacted: whatever a text says (a Terraform error, a chart
+// message, a refusal quoting an error), no secret the bot knows of leaves.
+func (w *Workflow) client(installation int64) GitHub {
+	return redacting{GitHub: w.Installation(installation), w: w}
+}
+
+// redacting redacts what it writes to GitHub.
+type redacting struct {
+	GitHub
+	w *Workflow
+}
+
+func (c redacting) UpsertComment(ctx context.Context, repo gh.Repo, number int, marker, body string) (gh.Comment, error) {
+	return c.GitHub.UpsertComment(ctx, repo, number, marker, c.w.redactor(repo.FullName()).Redact(body))
+}
+
+func (c redacting) EditComment(ctx context.Context, repo gh.Repo, id int64, body string) error {
+	return c.GitHub.EditComment(ctx, repo, id, c.w.redactor(repo.FullName()).Redact(body))
+}
+
+func (c redacting) CreateCheckRun(ctx context.Context, repo gh.Repo, cr gh.CheckRun) (int64, error) {
+	return c.GitHub.CreateCheckRun(ctx, repo, redactCheck(c.w.redactor(repo.FullName()), cr))
+}
+
+func (c redacting) UpdateCheckRun(ctx context.Context, repo gh.Repo, id int64, cr gh.CheckRun) error {
+	return c.GitHub.UpdateCheckRun(ctx, repo, id, redactCheck(c.w.redactor(repo.FullName()), cr))
+}
+
+func redactCheck(r *redact.Set, cr gh.CheckRun) gh.CheckRun {
+	cr.Title, cr.Summary, cr.Text = r.Redact(cr.Title), r.Redact(cr.Summary), r.Redact(cr.Text)
+	return cr
 }

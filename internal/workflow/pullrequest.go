@@ -17,6 +17,7 @@ import (
 	"github.com/stagebot/stagebot/internal/jobs"
 	"github.com/stagebot/stagebot/internal/kube"
 	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/stages"
 )
 
@@ -33,7 +34,7 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) err
 	defer done()
 	if ev.Action == "closed" {
 		if ev.Merged {
-			if err := w.applyOnMerge(prCtx, w.Installation(ev.InstallationID), ev.Repo, ev.Number); err != nil {
+			if err := w.applyOnMerge(prCtx, w.client(ev.InstallationID), ev.Repo, ev.Number); err != nil {
 				return err
 			}
 		}
@@ -58,7 +59,7 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) err
 // autoplan plans the stages a PR affects at its current head.
 func (w *Workflow) autoplan(ctx context.Context, installation int64, repo gh.Repo, number int) error {
 	log := logging.From(ctx)
-	client := w.Installation(installation)
+	client := w.client(installation)
 	pr, err := client.PullRequest(ctx, repo, number)
 	if err != nil {
 		return err
@@ -165,6 +166,7 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 			target.LockedBy[a.Stage.Name] = owner
 		}
 	}
+	w.learnUpstream(ctx, cfg, repo.FullName(), ws, runner.Run{Repo: repo.FullName(), PR: pr.Number, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}, affected)
 	for _, sp := range PlanStages(ctx, w.Runner, target, affected, w.redactor(repo.FullName())) {
 		if errors.Is(sp.Err, context.Canceled) || ctx.Err() != nil {
 			return ctx.Err() // a newer push took over; it posts the plans

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +37,7 @@ func (w *Workflow) syncSecrets(ctx context.Context, cfg *config.Repo, base runne
 				if err != nil {
 					return "", fmt.Errorf("read outputs of stage %s: %w", st, err)
 				}
+				w.rememberOutputs(base.Repo, st, outs)
 				outputs[st] = map[string]runner.Output{}
 				for _, o := range outs {
 					outputs[st][o.Name] = o
@@ -71,6 +74,12 @@ func (w *Workflow) syncSecrets(ctx context.Context, cfg *config.Repo, base runne
 		res, err := kube.Sync(ctx, kc, spec)
 		if err != nil {
 			return nil, err
+		}
+		// What the Secret holds is secret wherever it would show.
+		for _, k := range slices.Concat(slices.Collect(maps.Keys(spec.Data)), slices.Collect(maps.Keys(spec.Generate))) {
+			if v, ok := res.Value(k); ok {
+				w.remember(base.Repo, v)
+			}
 		}
 		synced[sec.Name] = res
 		notes = append(notes, "🔑 "+res.Summary(spec))

@@ -72,7 +72,7 @@ func (w *Workflow) Comment(ctx context.Context, job jobs.CommentJob) error {
 	if errors.Is(err, command.ErrNotCommand) {
 		return nil // the webhook filters these; a rule change may leave some queued
 	}
-	client := w.Installation(ev.InstallationID)
+	client := w.client(ev.InstallationID)
 	// The eyes tell the user the bot took the comment; GitHub keeps one
 	// per user and content, so a re-run adds nothing.
 	if err := client.React(ctx, ev.Repo, ev.CommentID, "eyes"); err != nil {
@@ -131,7 +131,7 @@ func (w *Workflow) Push(ctx context.Context, job jobs.PushJob) error {
 func (w *Workflow) CheckRun(ctx context.Context, job jobs.CheckRunJob) error {
 	ev := job.Event
 	stage := strings.TrimPrefix(ev.Name, "stagebot/")
-	client := w.Installation(ev.InstallationID)
+	client := w.client(ev.InstallationID)
 	for _, number := range ev.PullRequests {
 		err := func() error {
 			prCtx, done, err := w.beginPR(ctx, ev.Repo, number, false, true)
