@@ -55,7 +55,8 @@ func (s *Server) initGit(r *Repo) {
 
 // Commit writes files (path -> content; empty content deletes the file) on
 // branch, which starts from from when it is new (e.g. "main"), pushes it and
-// returns the commit SHA.
+// returns the commit SHA. A path "symlink:P" makes P a symbolic link to the
+// content, as git stores one.
 func (s *Server) Commit(r *Repo, branch, from string, files map[string]string, message string) string {
 	s.mu.Lock() // one git writer at a time
 	defer s.mu.Unlock()
@@ -68,6 +69,15 @@ func (s *Server) Commit(r *Repo, branch, from string, files map[string]string, m
 		git(work, "checkout", "-q", "--orphan", branch)
 	}
 	for path, content := range files {
+		if link, ok := strings.CutPrefix(path, "symlink:"); ok {
+			full := filepath.Join(work, link)
+			os.MkdirAll(filepath.Dir(full), 0o755)
+			os.Remove(full)
+			if err := os.Symlink(content, full); err != nil {
+				panic(err)
+			}
+			continue
+		}
 		full := filepath.Join(work, path)
 		if content == "" {
 			os.Remove(full)
