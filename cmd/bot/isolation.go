@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 
@@ -38,7 +39,16 @@ func botSecrets(s config.Settings, keyPEM []byte) *redact.Set {
 // terraformConfig is how Terraform runs: in which sandbox, with which
 // variables for plans and for applies. The credentials join secrets.
 func terraformConfig(s config.Settings, log *slog.Logger, secrets *redact.Set) (runner.Config, error) {
-	sb, err := sandbox.New(sandbox.Config{Mode: s.Sandbox, UIDs: s.SandboxUIDs, GID: s.SandboxGID, StateDir: filepath.Join(s.DataDir, "sandbox")})
+	mode := s.Sandbox
+	if mode == sandbox.ModeAuto && os.Geteuid() == 0 {
+		// auto takes uid where the sandbox's users can reach the data dir
+		// and Terraform; uid itself insists, and says what to change.
+		if err := sandboxPaths(s); err != nil {
+			log.Warn("sandbox: auto falls back to none", "reason", err.Error())
+			mode = sandbox.ModeNone
+		}
+	}
+	sb, err := sandbox.New(sandbox.Config{Mode: mode, UIDs: s.SandboxUIDs, GID: s.SandboxGID, StateDir: filepath.Join(s.DataDir, "sandbox")})
 	if err != nil {
 		return runner.Config{}, err
 	}
@@ -78,4 +88,21 @@ func terraformConfig(s config.Settings, log *slog.Logger, secrets *redact.Set) (
 		Env: shared, PlanEnv: creds.Plan, ApplyEnv: creds.Apply, Stages: stages,
 		Sandbox: sb, Secrets: secrets, MaxCheckoutBytes: s.MaxCheckoutBytes,
 	}, nil
+}
+
+// sandboxPaths checks that a sandbox's users could reach the data dir's
+// parent and the Terraform binary.
+func sandboxPaths(s config.Settings) error {
+	data, err := filepath.Abs(s.DataDir)
+	if err != nil {
+		return err
+	}
+	bin, err := exec.LookPath(s.TerraformBin)
+	if err != nil {
+		return nil // runner.New says so
+	}
+	if err := sandbox.Reachable(filepath.Dir(data)); err != nil {
+		return err
+	}
+	return sandbox.Reachable(bin)
 }

@@ -66,8 +66,12 @@ func TestBotChartLintsAndRenders(t *testing.T) {
 		t.Error("no /healthz liveness probe")
 	case c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz":
 		t.Error("no /readyz readiness probe")
-	case c.SecurityContext == nil || !*c.SecurityContext.ReadOnlyRootFilesystem || !*dep.Spec.Template.Spec.SecurityContext.RunAsNonRoot:
-		t.Error("not read-only and non-root")
+	case c.SecurityContext == nil || !*c.SecurityContext.ReadOnlyRootFilesystem || *c.SecurityContext.AllowPrivilegeEscalation:
+		t.Error("not read-only, or may escalate")
+	case len(c.SecurityContext.Capabilities.Drop) != 1 || c.SecurityContext.Capabilities.Drop[0] != "ALL" || len(c.SecurityContext.Capabilities.Add) != 6:
+		t.Errorf("capabilities %+v: want all dropped and the sandbox's six added", c.SecurityContext.Capabilities)
+	case dep.Spec.Template.Spec.AutomountServiceAccountToken == nil || *dep.Spec.Template.Spec.AutomountServiceAccountToken:
+		t.Error("a service account token is mounted where a PR's Terraform could read it")
 	case dep.Spec.Template.Annotations["prometheus.io/scrape"] != "true":
 		t.Error("no scrape annotation")
 	}
@@ -175,5 +179,48 @@ func applyDocs(t *testing.T, cfg *rest.Config, namespace string, docs []string) 
 		if _, err := ri.Create(context.Background(), &obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Errorf("create %s %s: %v", gvk.Kind, obj.GetName(), err)
 		}
+	}
+}
+
+// Plan and apply credentials come from two Secrets, mounted apart as files
+// only the bot (root) reads, and named to the bot as its credentials dir.
+func TestBotChartCredentials(t *testing.T) {
+	docs, err := RenderChart(botChart, "stagebot", "stagebot", chartValues(map[string]any{
+		"terraform": map[string]any{"planSecret": "tf-plan", "applySecret": "tf-apply"},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dep appsv1.Deployment
+	for _, d := range docs {
+		if strings.Contains(d, "kind: Deployment") {
+			if err := yaml.Unmarshal([]byte(d), &dep); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mounts := map[string]string{}
+	for _, m := range dep.Spec.Template.Spec.Containers[0].VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	for _, v := range dep.Spec.Template.Spec.Volumes {
+		if v.Secret == nil || !strings.HasPrefix(v.Name, "credentials-") {
+			continue
+		}
+		kind := strings.TrimPrefix(v.Name, "credentials-")
+		if v.Secret.SecretName != "tf-"+kind || *v.Secret.DefaultMode != 0o400 || mounts[v.Name] != "/etc/stagebot/credentials/"+kind {
+			t.Errorf("%s: secret %s mode %o at %s", v.Name, v.Secret.SecretName, *v.Secret.DefaultMode, mounts[v.Name])
+		}
+		delete(mounts, v.Name)
+	}
+	if _, left := mounts["credentials-plan"]; left || len(dep.Spec.Template.Spec.Volumes) != 5 {
+		t.Errorf("credential volumes: %d volumes, unmatched mounts %v", len(dep.Spec.Template.Spec.Volumes), mounts)
+	}
+	found := false
+	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+		found = found || e.Name == "STAGEBOT_CREDENTIALS_DIR" && e.Value == "/etc/stagebot/credentials"
+	}
+	if !found {
+		t.Error("STAGEBOT_CREDENTIALS_DIR is not set")
 	}
 }

@@ -173,28 +173,11 @@ func (r *Runner) layout() error {
 	}
 	// The runs' users must reach the data dir and the Terraform binary.
 	for _, p := range []string{filepath.Dir(r.dataDir), r.bin} {
-		if err := reachable(p); err != nil {
+		if err := sandbox.Reachable(p); err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
 	}
 	return nil
-}
-
-// reachable checks that any user may enter every directory down to path
-// and, for a file, execute it.
-func reachable(path string) error {
-	for p := path; ; p = filepath.Dir(p) {
-		st, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		if st.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("%s (mode %04o) cannot be entered or run by the sandbox's users: let others enter it (chmod o+x), or use another directory", p, st.Mode().Perm())
-		}
-		if p == filepath.Dir(p) {
-			return nil
-		}
-	}
 }
 
 func findTerraform(bin string) (string, error) {

@@ -244,3 +244,21 @@ func (l *Lease) Release() error {
 		return os.Chmod(p, info.Mode().Perm()&0o700)
 	})
 }
+
+// Reachable checks that any user (a slot) may enter every directory down
+// to path and, for a file, execute it.
+func Reachable(path string) error {
+	for p := path; ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s (mode %04o) cannot be entered or run by the sandbox's users: let others enter it (chmod o+x), or use another directory", p, st.Mode().Perm())
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
