@@ -261,4 +261,3 @@ func Reachable(path string) error {
 		}
 	}
 }
-
