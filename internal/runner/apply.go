@@ -102,6 +102,9 @@ func (r *Runner) Apply(ctx context.Context, run Run) (*ApplyResult, error) {
 
 // outputs reads a stage's outputs from its state, sorted by name.
 func outputs(ctx context.Context, s *session, run Run) ([]Output, error) {
+	// The JSON holds sensitive values in clear: it stays out of the log.
+	s.tf.SetStdout(io.Discard)
+	defer s.tf.SetStdout(s.output)
 	raw, err := s.tf.Output(ctx)
 	if err != nil {
 		return nil, &RunError{Stage: run.Stage, Step: "output", Err: ctxErr(ctx, err)}

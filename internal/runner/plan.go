@@ -97,6 +97,10 @@ func (r *Runner) Plan(ctx context.Context, run Run) (*PlanResult, error) {
 	}
 	hasChanges, err := r.initAndPlan(ctx, s, run)
 	log := s.out.String()
+	var logFile string
+	if s.file != nil {
+		logFile = s.file.Name()
+	}
 	if cerr := s.close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -113,6 +117,13 @@ func (r *Runner) Plan(ctx context.Context, run Run) (*PlanResult, error) {
 	plan, text, err := r.show(ctx, run, meta)
 	if err != nil {
 		return nil, err
+	}
+	// The log was redacted as it was written, with what was known then;
+	// the plan's own sensitive values are known now.
+	if logFile != "" {
+		if err := redactFile(logFile, r.secrets.With(run.Redact.Values()...).With(redact.PlanValues(plan)...)); err != nil {
+			return nil, err
+		}
 	}
 	return &PlanResult{Meta: meta, HasChanges: hasChanges, JSON: plan, Text: text, Log: log}, nil
 }
@@ -197,4 +208,16 @@ func ctxErr(ctx context.Context, err error) error {
 		return fmt.Errorf("cancelled (the bot is stopping or a newer commit arrived); Terraform was interrupted so it could release its state lock: %w", err)
 	}
 	return err
+}
+
+// redactFile rewrites a log file with secrets redacted.
+func redactFile(path string, secrets *redact.Set) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if out := secrets.Redact(string(b)); out != string(b) {
+		return os.WriteFile(path, []byte(out), 0o600)
+	}
+	return nil
 }
