@@ -60,7 +60,7 @@ func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr
 	if applyErr != nil {
 		view.Error = errorText(applyErr)
 		check.Conclusion, check.Title, check.Summary = "failure", failed.title, failed.summary
-		logging.From(ctx).Warn("apply failed", "stage", run.Stage, "error", applyErr.Error())
+		logging.From(ctx).Warn("apply failed", "stage", run.Stage, "error", w.redactor(repo.FullName()).Redact(applyErr.Error()))
 	} else {
 		view.Log = res.Log
 		if view.Plan == nil {

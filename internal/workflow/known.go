@@ -177,3 +177,23 @@ func redactCheck(r *redact.Set, cr gh.CheckRun) gh.CheckRun {
 	cr.Title, cr.Summary, cr.Text = r.Redact(cr.Title), r.Redact(cr.Summary), r.Redact(cr.Text)
 	return cr
 }
+
+// scrub keeps secrets out of a job's error, which the queue logs and
+// records: its text is redacted, what it wraps stays for errors.Is.
+func (w *Workflow) scrub(repo string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if text := w.redactor(repo).Redact(err.Error()); text != err.Error() {
+		return scrubbed{text: text, err: err}
+	}
+	return err
+}
+
+type scrubbed struct {
+	text string
+	err  error
+}
+
+func (e scrubbed) Error() string { return e.text }
+func (e scrubbed) Unwrap() error { return e.err }

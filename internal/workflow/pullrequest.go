@@ -23,8 +23,9 @@ import (
 
 // PullRequest acts on a PR being opened, pushed to, reopened, marked ready or
 // closed.
-func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) error {
+func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (err error) {
 	ev := job.Event
+	defer func() { err = w.scrub(ev.Repo.FullName(), err) }()
 	log := logging.From(ctx)
 	// A newer event supersedes whatever still runs for the PR.
 	prCtx, done, err := w.beginPR(ctx, ev.Repo, ev.Number, true, ev.Action != "closed")

@@ -65,8 +65,9 @@ type Workflow struct {
 var _ queue.Handlers = (*Workflow)(nil)
 
 // Comment answers a command in a PR comment.
-func (w *Workflow) Comment(ctx context.Context, job jobs.CommentJob) error {
+func (w *Workflow) Comment(ctx context.Context, job jobs.CommentJob) (err error) {
 	ev := job.Event
+	defer func() { err = w.scrub(ev.Repo.FullName(), err) }()
 	log := logging.From(ctx)
 	cmd, err := command.Parse(ev.Body)
 	if errors.Is(err, command.ErrNotCommand) {
@@ -128,8 +129,9 @@ func (w *Workflow) Push(ctx context.Context, job jobs.PushJob) error {
 }
 
 // CheckRun re-plans a stage when someone re-runs its check run on a PR.
-func (w *Workflow) CheckRun(ctx context.Context, job jobs.CheckRunJob) error {
+func (w *Workflow) CheckRun(ctx context.Context, job jobs.CheckRunJob) (err error) {
 	ev := job.Event
+	defer func() { err = w.scrub(ev.Repo.FullName(), err) }()
 	stage := strings.TrimPrefix(ev.Name, "stagebot/")
 	client := w.client(ev.InstallationID)
 	for _, number := range ev.PullRequests {
