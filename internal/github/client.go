@@ -32,6 +32,8 @@ type PullRequest struct {
 	Fork           bool
 	MergeableState string // clean, unstable, has_hooks, blocked, behind, dirty, unknown
 	MergeCommitSHA string
+	// MergedBy is who merged it.
+	MergedBy string
 }
 
 // ChangedFile is one file of a PR's diff.
@@ -96,6 +98,16 @@ func (c *Client) errorf(err error, format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, err)...)
 }
 
+// retryable reports whether a failed write may not have happened, or may
+// have happened unseen: GitHub's 5xx, or no answer at all.
+func retryable(err error) bool {
+	var aerr *APIError
+	if errors.As(err, &aerr) {
+		return aerr.Status >= 500
+	}
+	return err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
 // IsNotFound reports whether err is GitHub's 404.
 func IsNotFound(err error) bool {
 	var aerr *APIError
@@ -120,6 +132,7 @@ func (c *Client) PullRequest(ctx context.Context, repo Repo, number int) (PullRe
 		Merged:         pr.GetMerged(),
 		MergeableState: pr.GetMergeableState(),
 		MergeCommitSHA: pr.GetMergeCommitSHA(),
+		MergedBy:       pr.GetMergedBy().GetLogin(),
 	}
 	out.Fork = !strings.EqualFold(pr.GetHead().GetRepo().GetFullName(), pr.GetBase().GetRepo().GetFullName())
 	return out, nil
@@ -262,7 +275,23 @@ func (c *Client) UpsertComment(ctx context.Context, repo Repo, number int, marke
 		}
 		return cm, nil
 	}
-	return c.CreateComment(ctx, repo, number, body)
+	// A create that failed may have been done all the same (GitHub's edge
+	// answered 502): look for the marker again before creating again.
+	for attempt := 0; ; attempt++ {
+		cm, err := c.CreateComment(ctx, repo, number, body)
+		if err == nil || attempt == 2 || !retryable(err) {
+			return cm, err
+		}
+		comments, lerr := c.Comments(ctx, repo, number)
+		if lerr != nil {
+			return Comment{}, err
+		}
+		for _, cm := range comments {
+			if cm.IsBot && strings.Contains(cm.Body, marker) {
+				return cm, nil
+			}
+		}
+	}
 }
 
 // React adds a reaction (e.g. "eyes") to a PR comment. GitHub keeps one
@@ -301,11 +330,21 @@ func (c *Client) CreateCheckRun(ctx context.Context, repo Repo, cr CheckRun) (in
 	if cr.Conclusion != "" {
 		opts.Conclusion = gogithub.String(cr.Conclusion)
 	}
-	run, _, err := c.gh.Checks.CreateCheckRun(ctx, repo.Owner, repo.Name, opts)
-	if err != nil {
-		return 0, c.errorf(err, "create check run %s on %s@%s", cr.Name, repo.FullName(), cr.HeadSHA)
+	for attempt := 0; ; attempt++ {
+		run, _, err := c.gh.Checks.CreateCheckRun(ctx, repo.Owner, repo.Name, opts)
+		if err == nil {
+			return run.GetID(), nil
+		}
+		err = c.errorf(err, "create check run %s on %s@%s", cr.Name, repo.FullName(), cr.HeadSHA)
+		if attempt == 2 || !retryable(err) {
+			return 0, err
+		}
+		// The create may have been done all the same: look before creating
+		// again, so a commit never gets the same check run twice.
+		if id, ferr := c.FindCheckRun(ctx, repo, cr.HeadSHA, cr.Name); ferr == nil && id != 0 {
+			return id, c.UpdateCheckRun(ctx, repo, id, cr)
+		}
 	}
-	return run.GetID(), nil
 }
 
 // UpdateCheckRun updates a check run.

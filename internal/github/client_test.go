@@ -93,31 +93,33 @@ func TestRetriesServerErrorsAndSecondaryRateLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fake, repo, c, r := setup(t)
 			fake.AddPull(repo, githubtest.Pull{Number: 1, Author: "alice", HeadSHA: "abc"})
-			// Warm the token so only the comment request counts.
-			if _, err := c.Comments(context.Background(), r, 1); err != nil {
+			cm, err := c.CreateComment(context.Background(), r, 1, "hello")
+			if err != nil {
 				t.Fatal(err)
 			}
-			fake.FailNext("POST", "/issues/1/comments", tt.times, tt.fault)
+			// An edit may be repeated: it is retried.
+			path := fmt.Sprintf("/issues/comments/%d", cm.ID)
+			fake.FailNext("PATCH", path, tt.times, tt.fault)
 			start := time.Now()
-			_, err := c.CreateComment(context.Background(), r, 1, "hello")
+			err = c.EditComment(context.Background(), r, cm.ID, "edited")
 			if tt.wantErr == "" && err != nil {
-				t.Fatalf("CreateComment: %v", err)
+				t.Fatalf("EditComment: %v", err)
 			}
 			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Fatalf("CreateComment error = %v, want %q", err, tt.wantErr)
+				t.Fatalf("EditComment error = %v, want %q", err, tt.wantErr)
 			}
-			if n := fake.RequestCount("POST", "/issues/1/comments"); n != tt.wantReqs {
+			if n := fake.RequestCount("PATCH", path); n != tt.wantReqs {
 				t.Errorf("requests = %d, want %d", n, tt.wantReqs)
 			}
 			if tt.fault.RetryAfter > 0 && time.Since(start) < time.Duration(tt.fault.RetryAfter)*time.Second {
 				t.Errorf("retried after %s, before Retry-After", time.Since(start))
 			}
-			wantComments := 0
+			want := "hello"
 			if tt.wantErr == "" {
-				wantComments = 1
+				want = "edited"
 			}
-			if got := len(fake.BotComments(repo, 1)); got != wantComments {
-				t.Errorf("comments = %d, want %d", got, wantComments)
+			if got := fake.BotComments(repo, 1); len(got) != 1 || got[0].Body != want {
+				t.Errorf("comments = %+v, want one %q", got, want)
 			}
 		})
 	}
@@ -249,5 +251,34 @@ func TestCloneWithInstallationToken(t *testing.T) {
 	fake.ExpireTokens()
 	if out, err := gitCmd("-c", auth, "clone", "-q", clone.URL, filepath.Join(dir, "late")); err == nil {
 		t.Fatalf("clone with expired token succeeded:\n%s", out)
+	}
+}
+
+// A create GitHub took but whose answer was lost (a 502 after the write) is
+// not done twice: the client looks for what it created before it creates
+// again. A create GitHub refused is made again.
+func TestCreatesAreNotDoubled(t *testing.T) {
+	for _, done := range []bool{true, false} {
+		t.Run(fmt.Sprintf("done=%v", done), func(t *testing.T) {
+			fake, repo, c, r := setup(t)
+			fake.AddPull(repo, githubtest.Pull{Number: 1, Author: "alice", HeadSHA: "abc"})
+			ctx := context.Background()
+			fault := githubtest.ServerError
+			fault.Done = done
+			fake.FailNext("POST", "/issues/1/comments", 1, fault)
+			if _, err := c.UpsertComment(ctx, r, 1, "<!-- m -->", "<!-- m --> body"); err != nil {
+				t.Fatal(err)
+			}
+			if got := fake.BotComments(repo, 1); len(got) != 1 {
+				t.Errorf("comments = %d, want 1", len(got))
+			}
+			fake.FailNext("POST", "/check-runs", 1, fault)
+			if _, err := c.CreateCheckRun(ctx, r, gh.CheckRun{Name: "stagebot/x", HeadSHA: "abc", Status: "in_progress"}); err != nil {
+				t.Fatal(err)
+			}
+			if got := fake.CheckRuns(repo); len(got) != 1 {
+				t.Errorf("check runs = %d, want 1", len(got))
+			}
+		})
 	}
 }

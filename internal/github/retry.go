@@ -40,7 +40,23 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 // NewRetryTransport wraps base so that requests are retried on network
 // errors, 5xx and GitHub's rate limits (403/429 with Retry-After or an
 // exhausted x-ratelimit-remaining), with backoff that honours Retry-After.
+// A POST creates something: it is retried on rate limits only (GitHub did
+// not take it), never on a 5xx or a lost answer, which may hide a create
+// that happened; the client looks before it creates again.
 func NewRetryTransport(base http.RoundTripper, p RetryPolicy) http.RoundTripper {
+	return byMethod{other: retryTransport(base, p, true), post: retryTransport(base, p, false)}
+}
+
+type byMethod struct{ other, post http.RoundTripper }
+
+func (b byMethod) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost {
+		return b.post.RoundTrip(r)
+	}
+	return b.other.RoundTrip(r)
+}
+
+func retryTransport(base http.RoundTripper, p RetryPolicy, onFailure bool) http.RoundTripper {
 	p = p.withDefaults()
 	c := retryablehttp.NewClient()
 	c.HTTPClient = &http.Client{Transport: base}
@@ -53,13 +69,16 @@ func NewRetryTransport(base http.RoundTripper, p RetryPolicy) http.RoundTripper 
 			return false, ctx.Err()
 		}
 		if err != nil {
+			if !onFailure {
+				return false, nil
+			}
 			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 		}
 		if rateLimited(resp) {
 			wait, ok := retryAfter(resp)
 			return !ok || wait <= p.MaxRetryAfter, nil
 		}
-		return resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented, nil
+		return onFailure && resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented, nil
 	}
 	c.Backoff = func(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
 		if resp != nil {

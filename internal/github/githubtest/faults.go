@@ -12,6 +12,9 @@ type Fault struct {
 	Status     int
 	RetryAfter int // seconds; 0 means no Retry-After header
 	Message    string
+	// Done makes the fake do the request before it fails: GitHub took the
+	// write, but the caller never hears so (a 502 from its edge).
+	Done bool
 }
 
 // ServerError is GitHub's occasional 502.
@@ -125,6 +128,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			s.mu.Unlock()
 		}()
 		if f, ok := s.takeFault(r); ok {
+			if f.Done {
+				next.ServeHTTP(&bufferedWriter{header: http.Header{}}, r)
+			}
 			if f.RetryAfter > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
 			}

@@ -204,10 +204,20 @@ func (s *Server) diffFiles(r *Repo, base, head string) []File {
 }
 
 // Merge merges a PR's head branch into its base with a merge commit, as the
-// merge button does, and marks the PR merged. It returns the merge commit.
+// merge button does when its author presses it, and marks the PR merged.
+// It returns the merge commit.
 func (s *Server) Merge(r *Repo, number int) string {
 	s.mu.Lock()
+	author := r.pulls[number].Author
+	s.mu.Unlock()
+	return s.MergeAs(r, number, author)
+}
+
+// MergeAs merges a PR as user (GitHub's merged_by).
+func (s *Server) MergeAs(r *Repo, number int, user string) string {
+	s.mu.Lock()
 	p := r.pulls[number]
+	p.MergedBy = user
 	head, base := p.HeadRef, p.BaseRef
 	s.mu.Unlock()
 	s.mu.Lock()

@@ -40,6 +40,7 @@ type Pull struct {
 	Merged         bool
 	MergeableState string
 	MergeCommitSHA string
+	MergedBy       string
 	// HeadRepo is the head's repository when it is a fork ("" = same repo).
 	HeadRepo string
 	Files    []File
@@ -275,6 +276,9 @@ func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.MergeCommitSHA != "" {
 		pr.MergeCommitSHA = gogithub.String(p.MergeCommitSHA)
+	}
+	if p.MergedBy != "" {
+		pr.MergedBy = user(p.MergedBy)
 	}
 	writeJSON(w, http.StatusOK, pr)
 }
