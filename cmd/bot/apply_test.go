@@ -193,6 +193,7 @@ func TestInterruptedApplyIsNotRepeated(t *testing.T) {
 	repo := gh.AddRepo("acme", "platform")
 	base := gh.Commit(repo, "main", "", quickstartFiles(t), "quickstart")
 	gh.SetPermission(repo, "alice", "write")
+	gh.SetPermission(repo, "carol", "maintain")
 	marks := filepath.Join(t.TempDir(), "applied.log")
 	head := gh.Commit(repo, "slow", "main", map[string]string{"terraform/infrastructure/slow.tf": fmt.Sprintf(
 		"resource \"terraform_data\" \"slow\" {\n  provisioner \"local-exec\" {\n    command = \"echo applied >> %s; sleep 5\"\n  }\n}\n", marks)}, "slow")
@@ -267,12 +268,14 @@ func TestApplyOnMerge(t *testing.T) {
 		t.Errorf("check run on the merge commit: %+v", check)
 	}
 
-	// #2 is merged without /apply: the merge applies it, stage by stage.
+	// #2 is approved and merged without /apply: the merge applies it,
+	// stage by stage.
 	f.base = merge1
-	f.open(2, "alice", map[string]string{
+	head2 := f.open(2, "alice", map[string]string{
 		"terraform/infrastructure/b.tf": "resource \"terraform_data\" \"b\" {\n  input = 2\n}\n",
 		"terraform/platform/b.tf":       "resource \"terraform_data\" \"b\" {\n  input = 2\n}\n",
 	}, 2)
+	gh.AddReview(repo, 2, githubtest.Review{User: "carol", State: "APPROVED", CommitID: head2})
 	merge2 := gh.Merge(repo, 2)
 	f.deliver("pull_request", gh.PullRequestPayload(repo, 2, "closed", 0))
 	f.stageComment(2, "infrastructure", "✅ stagebot applied `infrastructure`")
@@ -290,6 +293,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 	repo := gh.AddRepo("acme", "platform")
 	base := gh.Commit(repo, "main", "", sharedState(t, quickstartFiles(t)), "quickstart")
 	gh.SetPermission(repo, "alice", "write")
+	gh.SetPermission(repo, "carol", "maintain")
 	head := gh.Commit(repo, "pr-1", "main", map[string]string{"terraform/infrastructure/a.tf": "resource \"terraform_data\" \"a\" {\n  input = 1\n}\n"}, "a")
 	gh.AddPull(repo, githubtest.Pull{Number: 1, Author: "alice", HeadRef: "pr-1", HeadSHA: head, BaseSHA: base})
 	gh.AddReview(repo, 1, githubtest.Review{User: "carol", State: "APPROVED", CommitID: head})

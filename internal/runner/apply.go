@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
@@ -54,6 +56,8 @@ func (r *Runner) CheckPlan(ctx context.Context, run Run) (PlanMeta, error) {
 		return meta, &StaleError{Reason: fmt.Sprintf("stage %s was planned at %s, the head is now %s", run.Stage, shortSHA(meta.HeadSHA), shortSHA(run.HeadSHA))}
 	case meta.BaseSHA != run.BaseSHA:
 		return meta, &StaleError{Reason: fmt.Sprintf("stage %s was planned against base %s, the base is now %s", run.Stage, shortSHA(meta.BaseSHA), shortSHA(run.BaseSHA))}
+	case !meta.Posted:
+		return meta, &StaleError{Reason: fmt.Sprintf("the plan of stage %s was never shown in the pull request", run.Stage)}
 	}
 	if _, err := os.Stat(r.planPath(run.Repo, run.PR, run.Stage)); err != nil {
 		return meta, &StaleError{Reason: fmt.Sprintf("the plan file of stage %s is gone", run.Stage)}
@@ -117,6 +121,12 @@ func outputs(ctx context.Context, s *session, run Run) ([]Output, error) {
 	return out, nil
 }
 
+// MarkPosted records that the plan of meta was shown to reviewers: from
+// now on it may be applied.
+func (r *Runner) MarkPosted(ctx context.Context, meta PlanMeta) error {
+	return r.plans.MarkPosted(ctx, meta.Repo, meta.PR, meta.Stage, meta.SHA256)
+}
+
 // DiscardPlan deletes a stage's saved plan, so it must be planned again.
 func (r *Runner) DiscardPlan(ctx context.Context, run Run) error {
 	return r.forgetPlan(ctx, run.Repo, run.PR, run.Stage)
@@ -142,4 +152,31 @@ func (r *Runner) StageOutputs(ctx context.Context, run Run) ([]Output, error) {
 		}
 	}
 	return outputs(ctx, s, run)
+}
+
+var lockID = regexp.MustCompile(`(?m)^\s*ID:\s+(\S+)`)
+
+// StateLock reports the ID of a lock held on a stage's state (by a run the
+// bot lost, say), or "" when the state is not locked: it tries to take the
+// lock without waiting, in a plan that refreshes nothing and saves nothing.
+func (r *Runner) StateLock(ctx context.Context, run Run) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	s, err := r.open(ctx, run, opPlan, "lock")
+	if err != nil {
+		return "", err
+	}
+	defer s.close()
+	if err := r.init(ctx, s.tf, run); err != nil {
+		return "", &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
+	}
+	_, err = s.tf.Plan(ctx, tfexec.Lock(true), tfexec.LockTimeout("0s"), tfexec.Refresh(false))
+	out := s.out.String()
+	if err == nil || !strings.Contains(out+err.Error(), "acquiring the state lock") {
+		return "", nil
+	}
+	if m := lockID.FindStringSubmatch(out + "\n" + err.Error()); m != nil {
+		return m[1], nil
+	}
+	return "unknown", nil
 }

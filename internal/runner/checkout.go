@@ -221,3 +221,48 @@ func checkLinks(dir string) error {
 		return nil
 	})
 }
+
+// BranchTip returns the commit a branch of the repository points at now.
+func (r *Runner) BranchTip(ctx context.Context, src Source, branch string) (string, error) {
+	url := src.URL
+	if url == "" {
+		url = src.Local
+	}
+	cmd := exec.CommandContext(ctx, "git", "ls-remote", "--heads", url, "refs/heads/"+branch)
+	cmd.Env = gitEnv(src.Token)
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("read the tip of %s: %v", branch, err)
+	}
+	sha, _, ok := strings.Cut(strings.TrimSpace(string(out)), "\t")
+	if !ok {
+		return "", fmt.Errorf("read the tip of %s: no such branch", branch)
+	}
+	return sha, nil
+}
+
+// IsAncestor reports whether ancestor is descendant or one of its
+// ancestors, fetching both into the mirror when needed.
+func (r *Runner) IsAncestor(ctx context.Context, src Source, ancestor, descendant string) (bool, error) {
+	gitDir := src.Local
+	for _, sha := range []string{ancestor, descendant} {
+		if src.Local != "" {
+			break
+		}
+		var err error
+		if gitDir, err = r.fetch(ctx, src, sha); err != nil {
+			return false, err
+		}
+	}
+	cmd := exec.CommandContext(ctx, "git", "-C", gitDir, "merge-base", "--is-ancestor", ancestor, descendant)
+	cmd.Env = gitEnv("")
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		return false, nil
+	}
+	return false, fmt.Errorf("compare %s with %s: %w", shortSHA(ancestor), shortSHA(descendant), err)
+}

@@ -24,6 +24,9 @@ type PlanMeta struct {
 	HeadSHA   string
 	BaseSHA   string
 	CreatedAt time.Time
+	// Posted says the plan's comment was posted: only then may it be
+	// applied.
+	Posted bool
 }
 
 // PlanStore keeps the record of each PR stage's saved plan.
@@ -31,6 +34,8 @@ type PlanStore interface {
 	SavePlan(ctx context.Context, m PlanMeta) error
 	// Plan returns the record, and false when there is none.
 	Plan(ctx context.Context, repo string, pr int, stage string) (PlanMeta, bool, error)
+	// MarkPosted records that the plan with this hash was shown.
+	MarkPosted(ctx context.Context, repo string, pr int, stage, sha256 string) error
 	DeletePlan(ctx context.Context, repo string, pr int, stage string) error
 }
 
@@ -62,6 +67,18 @@ func (p *MemoryPlans) Plan(_ context.Context, repo string, pr int, stage string)
 	defer p.mu.Unlock()
 	m, ok := p.plans[planKey(repo, pr, stage)]
 	return m, ok, nil
+}
+
+// MarkPosted records that the stage's plan with this hash was shown.
+func (p *MemoryPlans) MarkPosted(_ context.Context, repo string, pr int, stage, sha256 string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := planKey(repo, pr, stage)
+	if m, ok := p.plans[k]; ok && m.SHA256 == sha256 {
+		m.Posted = true
+		p.plans[k] = m
+	}
+	return nil
 }
 
 // DeletePlan forgets the stage's plan.

@@ -56,8 +56,12 @@ func remoteState(stateDir, name string) string {
 func planApply(t *testing.T, r *Runner, run Run) *ApplyResult {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := r.Plan(ctx, run); err != nil {
+	plan, err := r.Plan(ctx, run)
+	if err != nil {
 		t.Fatalf("plan %s: %v", run.Stage, logOf(err))
+	}
+	if err := r.MarkPosted(ctx, plan.Meta); err != nil {
+		t.Fatal(err)
 	}
 	res, err := r.Apply(ctx, run)
 	if err != nil {
@@ -244,15 +248,20 @@ func TestStalePlanRefused(t *testing.T) {
 			os.WriteFile(r.planPath(run.Repo, run.PR, run.Stage), []byte("tampered"), 0o600)
 		}, "changed since it was made"},
 		{"plan file gone", func(run *Run) { os.Remove(r.planPath(run.Repo, run.PR, run.Stage)) }, "is gone"},
+		{"never shown", func(run *Run) {}, "never shown in the pull request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			run := stage(t, t.TempDir(), "s", map[string]string{"main.tf": backend(state, tt.name) + "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n"})
-			if _, err := r.Plan(context.Background(), run); err != nil {
+			plan, err := r.Plan(context.Background(), run)
+			if err != nil {
 				t.Fatal(logOf(err))
 			}
+			if tt.name != "never shown" {
+				r.MarkPosted(context.Background(), plan.Meta)
+			}
 			tt.change(&run)
-			_, err := r.Apply(context.Background(), run)
+			_, err = r.Apply(context.Background(), run)
 			if !errors.Is(err, ErrStalePlan) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "re-plan") {
 				t.Fatalf("apply: %v; want a stale-plan error with %q", err, tt.want)
 			}

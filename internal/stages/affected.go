@@ -129,3 +129,15 @@ func LocalModules(root, dir string) ([]string, error) {
 	slices.Sort(out)
 	return out, nil
 }
+
+// Touches reports whether a changed path is under the stage's dir or
+// matches its watch globs: a quick answer without a checkout (local modules
+// need one; Detect finds those too).
+func Touches(s config.Stage, changed map[string]bool) bool {
+	for p := range changed {
+		if p != "" && why(s, nil, p) != "" {
+			return true
+		}
+	}
+	return false
+}

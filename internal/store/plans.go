@@ -27,14 +27,15 @@ const plansTable = `CREATE TABLE IF NOT EXISTS stagebot_plans (
 	head_sha TEXT NOT NULL,
 	base_sha TEXT NOT NULL,
 	created_at TIMESTAMP NOT NULL,
+	posted INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (repo, pr, stage)
 )`
 
 // SavePlan records a plan, replacing the stage's previous one.
 func (p Plans) SavePlan(ctx context.Context, m runner.PlanMeta) error {
 	if _, err := p.s.db.ExecContext(ctx,
-		`INSERT INTO stagebot_plans (repo, pr, stage, sha256, head_sha, base_sha, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-		 ON CONFLICT (repo, pr, stage) DO UPDATE SET sha256 = excluded.sha256, head_sha = excluded.head_sha, base_sha = excluded.base_sha, created_at = excluded.created_at`,
+		`INSERT INTO stagebot_plans (repo, pr, stage, sha256, head_sha, base_sha, created_at, posted) VALUES ($1, $2, $3, $4, $5, $6, $7, 0)
+		 ON CONFLICT (repo, pr, stage) DO UPDATE SET sha256 = excluded.sha256, head_sha = excluded.head_sha, base_sha = excluded.base_sha, created_at = excluded.created_at, posted = 0`,
 		m.Repo, m.PR, m.Stage, m.SHA256, m.HeadSHA, m.BaseSHA, m.CreatedAt.UTC()); err != nil {
 		return fmt.Errorf("record plan of stage %s of %s#%d: %w", m.Stage, m.Repo, m.PR, err)
 	}
@@ -44,8 +45,10 @@ func (p Plans) SavePlan(ctx context.Context, m runner.PlanMeta) error {
 // Plan returns a stage's plan record, and false when there is none.
 func (p Plans) Plan(ctx context.Context, repo string, pr int, stage string) (runner.PlanMeta, bool, error) {
 	m := runner.PlanMeta{Repo: repo, PR: pr, Stage: stage}
-	err := p.s.db.QueryRowContext(ctx, `SELECT sha256, head_sha, base_sha, created_at FROM stagebot_plans WHERE repo = $1 AND pr = $2 AND stage = $3`, repo, pr, stage).
-		Scan(&m.SHA256, &m.HeadSHA, &m.BaseSHA, &m.CreatedAt)
+	var posted int
+	err := p.s.db.QueryRowContext(ctx, `SELECT sha256, head_sha, base_sha, created_at, posted FROM stagebot_plans WHERE repo = $1 AND pr = $2 AND stage = $3`, repo, pr, stage).
+		Scan(&m.SHA256, &m.HeadSHA, &m.BaseSHA, &m.CreatedAt, &posted)
+	m.Posted = posted == 1
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, false, nil
 	}
@@ -53,6 +56,14 @@ func (p Plans) Plan(ctx context.Context, repo string, pr int, stage string) (run
 		return m, false, fmt.Errorf("read plan of stage %s of %s#%d: %w", stage, repo, pr, err)
 	}
 	return m, true, nil
+}
+
+// MarkPosted records that the plan with this hash was shown to reviewers.
+func (p Plans) MarkPosted(ctx context.Context, repo string, pr int, stage, sha256 string) error {
+	if _, err := p.s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE stagebot_plans SET posted = 1 WHERE repo = $1 AND pr = $2 AND stage = $3 AND sha256 = $4`, repo, pr, stage, sha256); err != nil {
+		return fmt.Errorf("record plan of stage %s of %s#%d as shown: %w", stage, repo, pr, err)
+	}
+	return nil
 }
 
 // DeletePlan forgets a stage's plan.

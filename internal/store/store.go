@@ -51,6 +51,9 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 			PRIMARY KEY (repo, stage)
 		)`,
 		plansTable,
+		mergeTables,
+		appliedCommitsTable,
+		applyResultsTable,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create store tables: %w", err)
@@ -132,7 +135,9 @@ func (s *Store) Unlock(ctx context.Context, repo string, pr int, stages ...strin
 
 // RecordApply notes that a PR applied a stage at a head.
 func (s *Store) RecordApply(ctx context.Context, repo, stage string, pr int, sha string, at time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO stagebot_applies (repo, stage, pr, head_sha, applied_at) VALUES ($1, $2, $3, $4, $5)`,
+	// The apply happened: its record is written whatever the job's
+	// context says.
+	if _, err := s.db.ExecContext(context.WithoutCancel(ctx), `INSERT INTO stagebot_applies (repo, stage, pr, head_sha, applied_at) VALUES ($1, $2, $3, $4, $5)`,
 		repo, stage, pr, sha, at.UTC()); err != nil {
 		return fmt.Errorf("record apply of stage %s of %s: %w", stage, repo, err)
 	}
@@ -194,7 +199,7 @@ func (s *Store) StartApply(ctx context.Context, repo, stage string, pr int, sha,
 
 // FinishApply removes the record of a stage's running apply.
 func (s *Store) FinishApply(ctx context.Context, repo, stage string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM stagebot_running_applies WHERE repo = $1 AND stage = $2`, repo, stage); err != nil {
+	if _, err := s.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM stagebot_running_applies WHERE repo = $1 AND stage = $2`, repo, stage); err != nil {
 		return fmt.Errorf("finish apply of stage %s of %s: %w", stage, repo, err)
 	}
 	return nil

@@ -45,14 +45,19 @@ type checkText struct{ title, summary string }
 
 // runApply applies run's saved plan (its start already recorded), then
 // records and reports the result: the stage's comment (view says the stage,
-// commit and notes), its check run, and the record of applies. It reports
-// whether the apply succeeded.
-func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr int, run runner.Run, checkID int64, view comments.StageApply, ok, failed checkText) (bool, error) {
+// commit and notes), its check run, the record of applies, the commit the
+// stage was applied from, and the result under trigger (what asked for the
+// apply), so that a retry of the same trigger reports it rather than
+// applying again. It reports whether the apply succeeded.
+func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr int, run runner.Run, trigger string, checkID int64, view comments.StageApply, ok, failed checkText) (bool, error) {
 	// The apply runs to its end even if the job is cancelled: Terraform cut
-	// off half-way leaves state and lock behind. The runner's timeout still
-	// bounds it.
+	// off half-way leaves state and lock behind. The runner's timeout, and
+	// a stopping bot (SIGINT, then waiting for Terraform), still bound it.
 	res, applyErr := w.Runner.Apply(context.WithoutCancel(ctx), run)
-	if err := w.Store.FinishApply(context.WithoutCancel(ctx), repo.FullName(), run.Stage); err != nil {
+	// Everything below is recorded whatever the job's context says: the
+	// apply happened.
+	ctx = context.WithoutCancel(ctx)
+	if err := w.Store.FinishApply(ctx, repo.FullName(), run.Stage); err != nil {
 		return false, err
 	}
 	check := gh.CheckRun{Name: comments.CheckRunName(run.Stage), HeadSHA: run.HeadSHA, Status: "completed", Conclusion: "success", Title: ok.title, Summary: ok.summary}
@@ -73,8 +78,15 @@ func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr
 		if err := w.Store.RecordApply(ctx, repo.FullName(), run.Stage, pr, run.HeadSHA, time.Now()); err != nil {
 			return false, err
 		}
+		if err := w.Store.SetAppliedCommit(ctx, repo.FullName(), run.Stage, run.HeadSHA); err != nil {
+			return false, err
+		}
 	}
-	if err := w.postParts(ctx, client, repo, pr, run.Stage, comments.Apply(view, w.redactor(repo.FullName()).With(secrets...))); err != nil {
+	parts := comments.Apply(view, w.redactor(repo.FullName()).With(secrets...))
+	if err := w.Store.RecordApplyResult(ctx, repo.FullName(), run.Stage, trigger, store.ApplyResult{PR: pr, HeadSHA: run.HeadSHA, OK: applyErr == nil, Body: parts[0]}); err != nil {
+		return false, err
+	}
+	if err := w.postParts(ctx, client, repo, pr, run.Stage, parts); err != nil {
 		return false, err
 	}
 	if err := client.UpdateCheckRun(ctx, repo, checkID, check); err != nil {

@@ -66,7 +66,10 @@ func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.Com
 		if len(released) > 0 {
 			msg = fmt.Sprintf("🔓 Released this pull request's lock on `%s`. Other pull requests may apply them now; this one must `/plan` again before it applies.", strings.Join(released, "`, `"))
 		}
-		return w.reply(ctx, client, ev, msg)
+		if err := w.reply(ctx, client, ev, msg); err != nil {
+			return err
+		}
+		return w.resumeMerges(ctx, client, ev.Repo)
 	case command.Apply:
 		return w.apply(ctx, client, ev, pr, cfg, cmd)
 	}
@@ -182,15 +185,29 @@ func (w *Workflow) apply(ctx context.Context, client GitHub, ev webhook.CommentE
 	if len(targets) == 0 {
 		return w.refuse(ctx, client, ev, comments.Refusal{Command: cmd.String(), Why: "this pull request changes none of those stages.", Next: "name a stage it changes, or comment `/help`."})
 	}
+	trigger := fmt.Sprintf("comment-%d", ev.CommentID)
 	for _, a := range targets {
-		if done, err := w.appliedHere(ctx, ev.Repo, a.Stage.Name, pr); err != nil {
-			return err
-		} else if done && len(cmd.Stages) == 0 {
-			continue // applied already; `/apply` goes on with the next
-		}
-		applied, err := w.applyStage(ctx, client, ev, pr, cfg, ws, a, cmd)
+		// This very command applied the stage already (the job runs again
+		// after a failure): report that apply, never apply twice, and go on
+		// as the first run would have.
+		prev, again, err := w.Store.ApplyResultOf(ctx, ev.Repo.FullName(), a.Stage.Name, trigger)
 		if err != nil {
 			return err
+		}
+		applied := prev.OK
+		switch done, err := w.appliedHere(ctx, ev.Repo, a.Stage.Name, pr); {
+		case err != nil:
+			return err
+		case again:
+			if err := w.postParts(ctx, client, ev.Repo, pr.Number, a.Stage.Name, []string{prev.Body}); err != nil {
+				return err
+			}
+		case done && len(cmd.Stages) == 0:
+			continue // applied already; `/apply` goes on with the next
+		default:
+			if applied, err = w.applyStage(ctx, client, ev, pr, cfg, ws, a, trigger); err != nil {
+				return err
+			}
 		}
 		if !applied {
 			return w.applyCheck(ctx, client, ev.Repo, pr, cfg)
@@ -217,7 +234,7 @@ func (w *Workflow) apply(ctx context.Context, client GitHub, ev webhook.CommentE
 
 // applyStage checks a stage's requirements and lock, then applies its saved
 // plan. It reports whether the stage was applied; a refusal is posted.
-func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.CommentEvent, pr gh.PullRequest, cfg *config.Repo, ws string, a stages.Affected, cmd command.Command) (bool, error) {
+func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.CommentEvent, pr gh.PullRequest, cfg *config.Repo, ws string, a stages.Affected, trigger string) (bool, error) {
 	stage := a.Stage.Name
 	log := logging.From(ctx).With("stage", stage)
 	label := "/apply " + stage
@@ -254,7 +271,6 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 			Next:    "fix the cause (the cluster must be reachable with the kubeconfig output), then comment `" + label + "` again.",
 		})
 	}
-	trigger := fmt.Sprintf("comment-%d", ev.CommentID)
 	c, running, err := w.claimApply(ctx, ev.Repo, pr.Number, run, trigger)
 	switch {
 	case err != nil:
@@ -266,7 +282,7 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 			Next:    "wait for it to finish, then comment again.",
 		})
 	case c == interrupted:
-		return false, w.reportInterrupted(ctx, client, ev.Repo, pr.Number, stage, running)
+		return false, w.reportInterrupted(ctx, client, ev.Repo, pr.Number, run, running)
 	}
 	checkID, err := w.startCheck(ctx, client, ev.Repo, pr.HeadSHA, stage)
 	if err != nil {
@@ -274,7 +290,7 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 	}
 	log.Info("applying")
 	view := comments.StageApply{Stage: stage, HeadSHA: pr.HeadSHA, Notes: notes}
-	applied, err := w.runApply(ctx, client, ev.Repo, pr.Number, run, checkID, view,
+	applied, err := w.runApply(ctx, client, ev.Repo, pr.Number, run, trigger, checkID, view,
 		checkText{"Applied", "`" + stage + "` was applied from the saved plan of " + comments.ShortSHA(pr.HeadSHA) + "."},
 		checkText{"Apply failed", "The apply of `" + stage + "` failed; see the pull request."})
 	if err != nil || !applied {
@@ -285,13 +301,20 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 }
 
 // reportInterrupted tells the PR that an apply died half-way and how to go
-// on; the stage stays locked to the PR.
-func (w *Workflow) reportInterrupted(ctx context.Context, client GitHub, repo gh.Repo, number int, stage string, running store.RunningApply) error {
+// on; the stage stays locked to the PR. When the interrupted Terraform still
+// holds the state lock, the comment names it and the command to release it.
+func (w *Workflow) reportInterrupted(ctx context.Context, client GitHub, repo gh.Repo, number int, run runner.Run, running store.RunningApply) error {
+	stage := run.Stage
+	lock := "If Terraform reports its state is locked, the interrupted run still holds the state lock: once you are sure nothing runs, release it with `terraform force-unlock` on the stage."
+	if id, err := w.Runner.StateLock(ctx, run); err != nil {
+		logging.From(ctx).Warn("could not check the state lock", "stage", stage, "error", w.redactor(repo.FullName()).Redact(err.Error()))
+	} else if id != "" {
+		lock = fmt.Sprintf("**The interrupted run still holds the state lock** (ID `%s`). Once you are sure no Terraform runs on `%s`, release it in the stage's directory with:\n\n```sh\nterraform force-unlock %s\n```", id, stage, id)
+	}
 	body := fmt.Sprintf("%s\n### ⚠️ stagebot: the apply of `%s` was interrupted\n\n"+
 		"The apply that started at %s (#%d, %s) did not finish: the bot stopped during it. stagebot does not apply again on its own. "+
-		"The stage stays locked to #%d.\n\n**What to do:** comment `/plan %s` to see what the interrupted apply left, then `/apply %s`. "+
-		"If Terraform reports its state is locked, the interrupted run still holds the state lock: once you are sure nothing runs, release it with `terraform force-unlock` on the stage.\n",
-		comments.Marker(stage), stage, running.StartedAt.UTC().Format(time.RFC3339), running.PR, comments.ShortSHA(running.HeadSHA), running.PR, stage, stage)
+		"The stage stays locked to #%d.\n\n**What to do:** comment `/plan %s` to see what the interrupted apply left, then `/apply %s`.\n\n%s\n",
+		comments.Marker(stage), stage, running.StartedAt.UTC().Format(time.RFC3339), running.PR, comments.ShortSHA(running.HeadSHA), running.PR, stage, stage, lock)
 	return w.postParts(ctx, client, repo, number, stage, []string{body})
 }
 
@@ -303,13 +326,13 @@ func (w *Workflow) checkRequirements(ctx context.Context, client GitHub, repo gh
 	for _, req := range cfg.StageRequirements(run.Stage) {
 		switch req {
 		case config.RequireApproved:
-			reviews, err := client.Reviews(ctx, repo, pr.Number)
+			_, why, err := w.approvals(ctx, client, repo, pr)
 			if err != nil {
 				r := comments.RequirementFailed(label, req, "the reviews could not be read: "+err.Error(), "comment again in a minute.")
 				return &r
 			}
-			if why := approval(reviews, pr); why != "" {
-				r := comments.RequirementFailed(label, req, why, "get an approving review of the current commit from someone other than the author, then comment `"+label+"` again.")
+			if why != "" {
+				r := comments.RequirementFailed(label, req, why, "get an approving review of the current commit from someone with write permission other than the author, then comment `"+label+"` again.")
 				return &r
 			}
 		case config.RequireMergeable:
@@ -341,26 +364,3 @@ func (w *Workflow) checkRequirements(ctx context.Context, client GitHub, repo gh
 	return nil
 }
 
-// approval says why a PR is not approved on its head, or "" when it is.
-func approval(reviews []gh.Review, pr gh.PullRequest) string {
-	latest := map[string]gh.Review{}
-	for _, r := range reviews {
-		if r.User == pr.Author || r.State == "COMMENTED" || r.State == "PENDING" {
-			continue
-		}
-		latest[r.User] = r
-	}
-	approved := false
-	for user, r := range latest {
-		switch {
-		case r.State == "CHANGES_REQUESTED":
-			return fmt.Sprintf("@%s requested changes.", user)
-		case r.State == "APPROVED" && r.CommitID == pr.HeadSHA:
-			approved = true
-		}
-	}
-	if !approved {
-		return "nobody but the author approved the current commit " + comments.ShortSHA(pr.HeadSHA) + "."
-	}
-	return ""
-}

@@ -13,10 +13,10 @@ import (
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/stages"
+	"github.com/stagebot/stagebot/internal/store"
 )
 
-// ErrApplyRunning means another apply of a stage runs now; the job is tried
-// again later.
+// ErrApplyRunning means another apply of a stage runs now.
 var ErrApplyRunning = errors.New("another apply of the stage is running")
 
 // repoLocks serialises merges of one repository in this process; across
@@ -38,11 +38,11 @@ func (r *repoLocks) get(repo string) *sync.Mutex {
 	return r.locks[repo]
 }
 
-// applyOnMerge plans the merge commit and applies every affected stage in
-// order, posting the results on the PR and as check runs on the merge
-// commit. A stage already applied from the PR shows "No changes".
+// applyOnMerge applies a merged PR's merge commit, when it may: it was
+// merged into the default branch, and its head met the apply rules (see
+// mergeRules). A merge commit is applied once, however many deliveries
+// announce it. Every merge that is not applied gets a comment saying why.
 func (w *Workflow) applyOnMerge(ctx context.Context, client GitHub, repo gh.Repo, number int) error {
-	log := logging.From(ctx)
 	pr, err := client.PullRequest(ctx, repo, number)
 	if err != nil {
 		return err
@@ -54,84 +54,298 @@ func (w *Workflow) applyOnMerge(ctx context.Context, client GitHub, repo gh.Repo
 	if err != nil || cfg == nil || !cfg.Apply.OnMergeEnabled() {
 		return err
 	}
+	m, first, err := w.Store.ClaimMerge(ctx, repo.FullName(), pr.MergeCommitSHA, pr.Number)
+	switch {
+	case err != nil:
+		return err
+	case !first && m.Done():
+		logging.From(ctx).Info("merge already handled", "merge", pr.MergeCommitSHA, "state", m.State)
+		return nil
+	}
+	if pr.BaseRef != repo.DefaultBranch {
+		return w.refuseMerge(ctx, client, repo, pr, cfg,
+			fmt.Sprintf("it was merged into `%s`, not into the default branch `%s`. stagebot applies only what reaches `%s`.", pr.BaseRef, repo.DefaultBranch, repo.DefaultBranch),
+			fmt.Sprintf("merge the change into `%s` through a pull request.", repo.DefaultBranch))
+	}
+	if why, next, err := w.mergeRules(ctx, client, repo, pr, cfg); err != nil {
+		return err
+	} else if why != "" {
+		return w.refuseMerge(ctx, client, repo, pr, cfg, why, next)
+	}
+	if err := w.runMerge(ctx, client, repo, pr, cfg); err != nil {
+		return err
+	}
+	// An apply ended: merges that waited for it may go on.
+	return w.resumeMerges(ctx, client, repo)
+}
+
+// refuseMerge tells the PR why its merge was not applied, on the PR and on
+// every affected stage's check run of the merge commit, and records it.
+func (w *Workflow) refuseMerge(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, why, next string) error {
+	logging.From(ctx).Info("merge not applied", "merge", pr.MergeCommitSHA, "why", why)
+	marker := "<!-- stagebot:merge -->"
+	body := fmt.Sprintf("%s\n### 🛑 stagebot did not apply the merge of #%d\n\nNothing of merge commit %s was applied: %s\n\n**What to do:** %s\n", marker, pr.Number, comments.ShortSHA(pr.MergeCommitSHA), why, next)
+	if _, err := client.UpsertComment(ctx, repo, pr.Number, marker, body); err != nil {
+		return err
+	}
+	if err := w.mergeChecks(ctx, client, repo, pr, cfg, "failure", "Not applied on merge", "Nothing was applied: "+why); err != nil {
+		return err
+	}
+	if err := w.Store.SetMerge(ctx, repo.FullName(), pr.MergeCommitSHA, store.MergeRefused, why); err != nil {
+		return err
+	}
+	_, err := w.Store.Unlock(ctx, repo.FullName(), pr.Number)
+	return err
+}
+
+// mergeChecks sets a check run on the merge commit for each stage the PR
+// affects (by its changed files), to say what became of the merge.
+func (w *Workflow) mergeChecks(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, conclusion, title, summary string) error {
+	files, err := client.ChangedFiles(ctx, repo, pr.Number)
+	if err != nil {
+		return err
+	}
+	changed := map[string]bool{}
+	for _, f := range files {
+		changed[f.Path], changed[f.PreviousPath] = true, true
+	}
+	for _, s := range cfg.Stages {
+		if !stages.Touches(s, changed) {
+			continue
+		}
+		cr := gh.CheckRun{Name: comments.CheckRunName(s.Name), HeadSHA: pr.MergeCommitSHA, Status: "completed", Conclusion: conclusion, Title: title, Summary: summary}
+		if conclusion == "" {
+			cr.Status = "queued"
+		}
+		id, err := client.FindCheckRun(ctx, repo, pr.MergeCommitSHA, cr.Name)
+		if err != nil {
+			return err
+		}
+		if id != 0 {
+			err = client.UpdateCheckRun(ctx, repo, id, cr)
+		} else {
+			_, err = client.CreateCheckRun(ctx, repo, cr)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runMerge applies a merge commit stage by stage: only while it is the tip
+// of the default branch, only where it descends from the commit each stage
+// was last applied from, and only when no other PR holds a stage's lock.
+// A merge blocked by a lock or a running apply waits in the database and
+// runs again when locks are released (resumeMerges).
+func (w *Workflow) runMerge(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo) error {
+	log := logging.From(ctx).With("merge", pr.MergeCommitSHA)
 	mu := w.merges.get(repo.FullName())
 	mu.Lock()
 	defer mu.Unlock()
-
+	sha, name := pr.MergeCommitSHA, repo.FullName()
+	clone, err := client.CloneInfo(ctx, repo)
+	if err != nil {
+		return err
+	}
+	src := runner.Source{URL: clone.URL, Token: clone.Token}
+	tip, err := w.Runner.BranchTip(ctx, src, repo.DefaultBranch)
+	if err != nil {
+		return err
+	}
+	if tip != sha {
+		return w.supersede(ctx, client, repo, pr, cfg, tip,
+			fmt.Sprintf("`%s` has moved on to %s, which contains this change: that commit is applied instead, and this one never is, so no newer change is rolled back.", repo.DefaultBranch, comments.ShortSHA(tip)))
+	}
 	merged := pr
-	merged.HeadSHA = pr.MergeCommitSHA
+	merged.HeadSHA = sha
 	ws, affected, err := w.affected(ctx, client, repo, merged, cfg)
 	if errors.Is(err, errReported) {
-		return nil
+		return w.Store.SetMerge(ctx, name, sha, store.MergeStopped, "the merge commit's tree was refused")
 	}
 	if err != nil {
 		return err
 	}
-	trigger := "merge-" + pr.MergeCommitSHA
 	for _, a := range affected {
 		a.WaitingFor = nil // applied in order: upstream is done by now
 		stage := a.Stage.Name
-		if owner, err := w.Store.LockOwner(ctx, repo.FullName(), stage); err != nil {
-			return err
-		} else if owner != 0 && owner != pr.Number {
-			msg := fmt.Sprintf("%s\n### 🔒 stagebot did not apply `%s` on merge\n\nStage `%s` is locked by #%d, which applied it and is not merged or closed. Apply this change after #%d: merge or close it (or `/unlock %s` there), then push or re-run the `stagebot/%s` check on %s.\n",
-				comments.Marker(stage), stage, stage, owner, owner, stage, stage, comments.ShortSHA(pr.MergeCommitSHA))
-			return w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
-		}
-		done, err := w.mergeStage(ctx, client, repo, pr, cfg, ws, a, trigger)
+		last, err := w.Store.AppliedCommit(ctx, name, stage)
 		if err != nil {
 			return err
 		}
-		if !done {
+		if last != "" {
+			ok, err := w.Runner.IsAncestor(ctx, src, last, sha)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return w.supersede(ctx, client, repo, pr, cfg, last,
+					fmt.Sprintf("`%s` was last applied from %s, which this merge commit does not contain: applying it would roll that back.", stage, comments.ShortSHA(last)))
+			}
+		}
+		if owner, err := w.Store.LockOwner(ctx, name, stage); err != nil {
+			return err
+		} else if owner != 0 && owner != pr.Number {
+			return w.waitMerge(ctx, client, repo, pr, cfg, stage,
+				fmt.Sprintf("stage `%s` is locked by #%d, which applied it and is not merged or closed. This merge is applied as soon as #%d is merged or closed, or its lock released (`/unlock %s` there); nothing needs doing here.", stage, owner, owner, stage))
+		}
+		outcome, err := w.mergeStage(ctx, client, repo, pr, cfg, ws, a, "merge-"+sha)
+		if err != nil {
+			return err
+		}
+		switch outcome {
+		case stageBusy:
+			return w.waitMerge(ctx, client, repo, pr, cfg, stage,
+				fmt.Sprintf("another apply of `%s` is running. This merge is applied when it ends; nothing needs doing here.", stage))
+		case stageStopped:
 			log.Warn("apply on merge stopped", "stage", stage)
-			break
+			if err := w.Store.SetMerge(ctx, name, sha, store.MergeStopped, "stage "+stage+" was not applied"); err != nil {
+				return err
+			}
+			_, err := w.Store.Unlock(ctx, name, pr.Number)
+			return err
 		}
 	}
-	released, err := w.Store.Unlock(ctx, repo.FullName(), pr.Number)
+	if err := w.Store.SetMerge(ctx, name, sha, store.MergeApplied, ""); err != nil {
+		return err
+	}
+	released, err := w.Store.Unlock(ctx, name, pr.Number)
 	log.Info("merge applied", "stages", len(affected), "released", released)
 	return err
 }
 
-// mergeStage plans and applies one stage at the merge commit. It reports
-// whether the next stage may go on.
-func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, ws string, a stages.Affected, trigger string) (bool, error) {
+// supersede records that a newer commit is applied instead of this merge.
+func (w *Workflow) supersede(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, newer, why string) error {
+	logging.From(ctx).Info("merge superseded", "merge", pr.MergeCommitSHA, "by", newer)
+	marker := "<!-- stagebot:merge -->"
+	body := fmt.Sprintf("%s\n### ⏭️ stagebot: the merge of #%d is superseded by %s\n\nMerge commit %s is not applied: %s\n", marker, pr.Number, comments.ShortSHA(newer), comments.ShortSHA(pr.MergeCommitSHA), why)
+	if _, err := client.UpsertComment(ctx, repo, pr.Number, marker, body); err != nil {
+		return err
+	}
+	if err := w.mergeChecks(ctx, client, repo, pr, cfg, "neutral", "Superseded by "+comments.ShortSHA(newer), why); err != nil {
+		return err
+	}
+	if err := w.Store.SetMerge(ctx, repo.FullName(), pr.MergeCommitSHA, store.MergeSuperseded, "superseded by "+newer); err != nil {
+		return err
+	}
+	_, err := w.Store.Unlock(ctx, repo.FullName(), pr.Number)
+	return err
+}
+
+// waitMerge records that a merge waits, and shows it on the PR and on the
+// merge commit's check runs. The job ends: the merge is never dropped, it
+// runs again when a lock is released or an apply ends.
+func (w *Workflow) waitMerge(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, stage, why string) error {
+	logging.From(ctx).Info("merge waits", "merge", pr.MergeCommitSHA, "stage", stage)
+	if err := w.Store.SetMerge(ctx, repo.FullName(), pr.MergeCommitSHA, store.MergePending, why); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("%s\n### ⏳ stagebot will apply `%s` on merge: it waits\n\nMerge commit %s of #%d waits: %s\n", comments.Marker(stage), stage, comments.ShortSHA(pr.MergeCommitSHA), pr.Number, why)
+	if err := w.postParts(ctx, client, repo, pr.Number, stage, []string{msg}); err != nil {
+		return err
+	}
+	return w.mergeChecks(ctx, client, repo, pr, cfg, "", "Waiting to apply", why)
+}
+
+// resumeMerges runs the merges of a repository that wait, oldest first,
+// after a lock was released or an apply ended. One that still cannot go on
+// waits again; one that is no longer the tip is superseded.
+func (w *Workflow) resumeMerges(ctx context.Context, client GitHub, repo gh.Repo) error {
+	pending, err := w.Store.PendingMerges(ctx, repo.FullName())
+	if err != nil {
+		return err
+	}
+	for _, m := range pending {
+		pr, err := client.PullRequest(ctx, repo, m.PR)
+		if err != nil {
+			return err
+		}
+		cfg, err := w.repoConfig(ctx, client, repo)
+		if err != nil || cfg == nil {
+			return err
+		}
+		logging.From(ctx).Info("resuming a merge that waited", "merge", m.SHA, "pr", m.PR)
+		if err := w.runMerge(ctx, client, repo, pr, cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stageOutcome is what became of one stage of a merge.
+type stageOutcome int
+
+const (
+	stageDone    stageOutcome = iota // applied, or nothing to apply
+	stageStopped                     // failed or interrupted: later stages wait for a person
+	stageBusy                        // another apply of the stage runs
+)
+
+// mergeStage plans one stage at the merge commit, shows the plan, and
+// applies it.
+func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, ws string, a stages.Affected, trigger string) (stageOutcome, error) {
 	stage, sha := a.Stage.Name, pr.MergeCommitSHA
+	if prev, ok, err := w.Store.ApplyResultOf(ctx, repo.FullName(), stage, trigger); err != nil {
+		return stageStopped, err
+	} else if ok {
+		// This merge applied the stage already (the job ran again): report
+		// that apply, never apply twice.
+		if err := w.postParts(ctx, client, repo, pr.Number, stage, []string{prev.Body}); err != nil {
+			return stageStopped, err
+		}
+		if prev.OK {
+			return stageDone, nil
+		}
+		return stageStopped, nil
+	}
 	checkID, err := w.startCheck(ctx, client, repo, sha, stage)
 	if err != nil {
-		return false, err
+		return stageStopped, err
 	}
 	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: sha, BaseSHA: pr.BaseSHA}
 	sp := PlanStages(ctx, w.Runner, target, []stages.Affected{a}, w.redactor(repo.FullName()))[0]
+	shown := gh.PullRequest{Number: pr.Number, HeadSHA: sha}
 	if sp.Err != nil {
 		sp.Check.Summary = "The plan of the merge commit failed; nothing was applied. " + sp.Check.Summary
-		return false, w.postStage(ctx, client, repo, gh.PullRequest{Number: pr.Number, HeadSHA: sha}, sp, checkID)
+		return stageStopped, w.postStage(ctx, client, repo, shown, sp, checkID)
 	}
 	note := fmt.Sprintf("Applied on merge of #%d (merge commit %s).", pr.Number, comments.ShortSHA(sha))
 	if !sp.Result.HasChanges {
 		view := comments.StageApply{Stage: stage, HeadSHA: sha, Plan: sp.Result.JSON, Notes: []string{note + " The plan of the merge commit has no changes: the stage was already applied from the pull request."}}
 		if err := w.postParts(ctx, client, repo, pr.Number, stage, comments.Apply(view, w.redactor(repo.FullName()))); err != nil {
-			return false, err
+			return stageStopped, err
 		}
-		return true, client.UpdateCheckRun(ctx, repo, checkID, gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: sha, Status: "completed", Conclusion: "neutral", Title: "No changes", Summary: "The merge commit changes nothing in `" + stage + "`."})
+		if err := w.Store.SetAppliedCommit(ctx, repo.FullName(), stage, sha); err != nil {
+			return stageStopped, err
+		}
+		return stageDone, client.UpdateCheckRun(ctx, repo, checkID, gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: sha, Status: "completed", Conclusion: "neutral", Title: "No changes", Summary: "The merge commit changes nothing in `" + stage + "`."})
 	}
-	run := runner.Run{Repo: repo.FullName(), PR: pr.Number, Stage: stage, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: sha, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig}
+	// The plan of the merge commit is shown before it is applied: what is
+	// applied is always a plan that was posted.
+	if err := w.postStage(ctx, client, repo, shown, sp, checkID); err != nil {
+		return stageStopped, err
+	}
+	run := runner.Run{Repo: repo.FullName(), PR: pr.Number, Stage: stage, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: sha, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig, Redact: w.redactor(repo.FullName())}
 	notes, err := w.syncSecrets(ctx, cfg, run, ws, stage)
 	if err != nil {
 		msg := fmt.Sprintf("%s\n### ❌ stagebot did not apply `%s` on merge\n\nThe Kubernetes secret it needs could not be written: %s\n", comments.Marker(stage), stage, err)
-		return false, w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
+		return stageStopped, w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
 	}
-	c, _, err := w.claimApply(ctx, repo, pr.Number, run, trigger)
+	c, running, err := w.claimApply(ctx, repo, pr.Number, run, trigger)
 	switch {
 	case err != nil:
-		return false, err
+		return stageStopped, err
 	case c == claimBusy:
-		return false, fmt.Errorf("apply stage %s on merge of #%d: %w", stage, pr.Number, ErrApplyRunning)
+		return stageBusy, nil
 	case c == interrupted:
-		msg := fmt.Sprintf("%s\n### ⚠️ stagebot: the apply of `%s` on merge was interrupted\n\nThe bot stopped during it, and does not apply again on its own. Check the stage's state, then apply the merge commit %s by hand or with a new pull request.\n", comments.Marker(stage), stage, comments.ShortSHA(sha))
-		return false, w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
+		return stageStopped, w.reportInterrupted(ctx, client, repo, pr.Number, run, running)
 	}
 	view := comments.StageApply{Stage: stage, HeadSHA: sha, Plan: sp.Result.JSON, Notes: append([]string{note}, notes...)}
-	return w.runApply(ctx, client, repo, pr.Number, run, checkID, view,
+	ok, err := w.runApply(ctx, client, repo, pr.Number, run, trigger, checkID, view,
 		checkText{"Applied on merge", "`" + stage + "` was applied from the plan of the merge commit."},
 		checkText{"Apply on merge failed", "The apply of `" + stage + "` on merge failed; later stages were not applied."})
+	if err != nil || !ok {
+		return stageStopped, err
+	}
+	return stageDone, nil
 }

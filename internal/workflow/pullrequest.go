@@ -43,6 +43,10 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 		if err != nil {
 			return err
 		}
+		// Merges that waited for this PR's locks go on now.
+		if err := w.resumeMerges(prCtx, w.client(ev.InstallationID), ev.Repo); err != nil {
+			return err
+		}
 		if err := w.Runner.RemovePR(ev.Repo.FullName(), ev.Number); err != nil {
 			return err
 		}
@@ -300,6 +304,13 @@ func (w *Workflow) postStage(ctx context.Context, client GitHub, repo gh.Repo, p
 	stage := sp.Affected.Stage.Name
 	if err := w.postParts(ctx, client, repo, pr.Number, stage, sp.Comments); err != nil {
 		return err
+	}
+	// Reviewers have the plan in front of them: from now on, and not
+	// before, it may be applied.
+	if sp.Result != nil {
+		if err := w.Runner.MarkPosted(ctx, sp.Result.Meta); err != nil {
+			return err
+		}
 	}
 	out := sp.Check
 	cr := gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: pr.HeadSHA, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary, Text: out.Text}
