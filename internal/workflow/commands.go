@@ -363,4 +363,3 @@ func (w *Workflow) checkRequirements(ctx context.Context, client GitHub, repo gh
 	}
 	return nil
 }
-
