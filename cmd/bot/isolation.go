@@ -8,12 +8,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/stagebot/stagebot/internal/config"
 	"github.com/stagebot/stagebot/internal/redact"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/sandbox"
 )
+
+// applyGrace is how long Terraform may take to stop after SIGINT before it
+// is killed: the chart's terminationGracePeriodSeconds covers the shutdown
+// timeout, this, and a margin.
+const applyGrace = time.Minute
 
 // protectProcess keeps the bot's secrets to the bot: files it creates are
 // its own (the SQLite database among them), and its environment and memory
@@ -84,7 +90,7 @@ func terraformConfig(s config.Settings, log *slog.Logger, secrets *redact.Set) (
 		}
 	}
 	return runner.Config{
-		TerraformBin: s.TerraformBin, DataDir: s.DataDir, Timeout: s.JobTimeout,
+		TerraformBin: s.TerraformBin, DataDir: s.DataDir, Timeout: s.JobTimeout, GracePeriod: applyGrace,
 		Env: shared, PlanEnv: creds.Plan, ApplyEnv: creds.Apply, Stages: stages,
 		Sandbox: sb, Secrets: secrets, MaxCheckoutBytes: s.MaxCheckoutBytes,
 	}, nil

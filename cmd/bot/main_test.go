@@ -161,3 +161,13 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// dataDir is the bot's STAGEBOT_DATA_DIR.
+func (b *bot) dataDir() string {
+	for _, kv := range b.cmd.Env {
+		if v, ok := strings.CutPrefix(kv, "STAGEBOT_DATA_DIR="); ok {
+			return v
+		}
+	}
+	return ""
+}

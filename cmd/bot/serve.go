@@ -133,8 +133,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 	defer cancelStop()
+	// Past the shutdown bound, running applies get SIGINT: Terraform's own
+	// graceful stop, which finishes what it does to a resource, writes its
+	// state and releases its lock. The bot waits for them to exit.
+	go func() {
+		<-stopCtx.Done()
+		wf.Runner.Interrupt()
+	}()
 	if err := q.Stop(stopCtx); err != nil {
 		log.Warn("queue stop", "error", err.Error())
+	}
+	wf.Runner.Interrupt()
+	waitCtx, cancelWait := context.WithTimeout(context.Background(), applyGrace+30*time.Second)
+	defer cancelWait()
+	if err := wf.Runner.Wait(waitCtx); err != nil {
+		log.Error("an apply did not stop in time", "error", err.Error())
 	}
 	log.Info("stopped")
 	return nil

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,6 +34,10 @@ type ApplyResult struct {
 	Log     string
 	Outputs []Output
 }
+
+// ErrStopping is an apply the bot interrupted because it stopped: Terraform
+// got SIGINT and stopped gracefully (its state written, its lock released).
+var ErrStopping = errors.New("the bot stopped: Terraform was interrupted and stopped gracefully")
 
 // StaleError says why a saved plan may not be applied.
 type StaleError struct{ Reason string }
@@ -75,8 +80,25 @@ func (r *Runner) Apply(ctx context.Context, run Run) (*ApplyResult, error) {
 		return nil, err
 	}
 	defer r.forgetPlan(ctx, run.Repo, run.PR, run.Stage)
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	r.applies.Add(1)
+	defer r.applies.Done()
+	select {
+	case <-r.stopping:
+		return nil, fmt.Errorf("apply of stage %s: the bot is stopping", run.Stage)
+	default:
+	}
+	// Only the runner's timeout and the bot's stop end an apply; the
+	// caller's cancellation does not (Terraform cut off half-way leaves
+	// state and lock behind).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
 	defer cancel()
+	go func() {
+		select {
+		case <-r.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	s, err := r.open(ctx, run, opApply, "apply")
 	if err != nil {
 		return nil, err
@@ -95,7 +117,13 @@ func (r *Runner) Apply(ctx context.Context, run Run) (*ApplyResult, error) {
 	}
 	s.tf.SetStdout(s.output)
 	if err := s.tf.Apply(ctx, tfexec.DirOrPlan(file), tfexec.Lock(true), tfexec.LockTimeout("60s")); err != nil {
-		return nil, &RunError{Stage: run.Stage, Step: "apply", Output: s.out.String(), Err: ctxErr(ctx, err)}
+		err = ctxErr(ctx, err)
+		select {
+		case <-r.stopping:
+			err = fmt.Errorf("%w: %w", ErrStopping, err)
+		default:
+		}
+		return nil, &RunError{Stage: run.Stage, Step: "apply", Output: s.out.String(), Err: err}
 	}
 	res.Log = s.out.String()
 	if res.Outputs, err = outputs(ctx, s, run); err != nil {

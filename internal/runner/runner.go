@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -78,6 +79,12 @@ type Runner struct {
 	timeout     time.Duration
 	grace       time.Duration
 	version     *version.Version
+
+	// stopping closes when the bot stops for good: running applies get
+	// SIGINT, Terraform's own graceful stop. applies counts them.
+	stopping chan struct{}
+	stopOnce sync.Once
+	applies  sync.WaitGroup
 }
 
 // New prepares the data dir (plugin cache, Terraform's CLI config) and
@@ -113,6 +120,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		timeout:     cfg.Timeout,
 		grace:       cfg.GracePeriod,
 		version:     v,
+		stopping:    make(chan struct{}),
 	}
 	if r.plans == nil {
 		r.plans = &MemoryPlans{}
@@ -189,6 +197,25 @@ func findTerraform(bin string) (string, error) {
 		return "", fmt.Errorf("terraform binary %q not found: install Terraform >= 1.10 or set STAGEBOT_TERRAFORM_BIN", bin)
 	}
 	return filepath.Abs(path)
+}
+
+// Interrupt stops running applies the way Terraform stops gracefully: each
+// gets SIGINT, finishes what it is doing to a resource, writes its state,
+// releases its lock and exits (killed only if it takes longer than the
+// grace period). Applies cannot start after it. Call it when the bot stops
+// and the applies' time is up; then Wait.
+func (r *Runner) Interrupt() { r.stopOnce.Do(func() { close(r.stopping) }) }
+
+// Wait waits until no apply runs, or ctx ends.
+func (r *Runner) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { r.applies.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Version is the version of the Terraform the runner runs.

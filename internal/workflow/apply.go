@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/stagebot/stagebot/internal/comments"
@@ -64,6 +65,9 @@ func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr
 	var secrets []string // the stage's sensitive outputs
 	if applyErr != nil {
 		view.Error = errorText(applyErr)
+		if errors.Is(applyErr, runner.ErrStopping) {
+			view.Notes = append(view.Notes, "⏹️ stagebot was stopping: Terraform was interrupted (SIGINT) and stopped gracefully, with its state written and its lock released. Comment `/plan "+run.Stage+"` to see what is left, then `/apply "+run.Stage+"`.")
+		}
 		check.Conclusion, check.Title, check.Summary = "failure", failed.title, failed.summary
 		logging.From(ctx).Warn("apply failed", "stage", run.Stage, "error", w.redactor(repo.FullName()).Redact(applyErr.Error()))
 	} else {

@@ -298,6 +298,25 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 		}
 		return stageStopped, nil
 	}
+	run := runner.Run{Repo: repo.FullName(), PR: pr.Number, Stage: stage, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: sha, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig, Redact: w.redactor(repo.FullName())}
+	// The stage is claimed before it is planned: an apply this merge
+	// started and a crash cut off may have written its resources already,
+	// so that a new plan would show nothing to do and hide it.
+	c, running, err := w.claimApply(ctx, repo, pr.Number, run, trigger)
+	switch {
+	case err != nil:
+		return stageStopped, err
+	case c == claimBusy:
+		return stageBusy, nil
+	case c == interrupted:
+		return stageStopped, w.reportInterrupted(ctx, client, repo, pr.Number, run, running)
+	}
+	claimed := true
+	defer func() {
+		if claimed {
+			w.Store.FinishApply(ctx, repo.FullName(), stage)
+		}
+	}()
 	checkID, err := w.startCheck(ctx, client, repo, sha, stage)
 	if err != nil {
 		return stageStopped, err
@@ -325,21 +344,12 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 	if err := w.postStage(ctx, client, repo, shown, sp, checkID); err != nil {
 		return stageStopped, err
 	}
-	run := runner.Run{Repo: repo.FullName(), PR: pr.Number, Stage: stage, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: sha, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig, Redact: w.redactor(repo.FullName())}
 	notes, err := w.syncSecrets(ctx, cfg, run, ws, stage)
 	if err != nil {
 		msg := fmt.Sprintf("%s\n### ❌ stagebot did not apply `%s` on merge\n\nThe Kubernetes secret it needs could not be written: %s\n", comments.Marker(stage), stage, err)
 		return stageStopped, w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
 	}
-	c, running, err := w.claimApply(ctx, repo, pr.Number, run, trigger)
-	switch {
-	case err != nil:
-		return stageStopped, err
-	case c == claimBusy:
-		return stageBusy, nil
-	case c == interrupted:
-		return stageStopped, w.reportInterrupted(ctx, client, repo, pr.Number, run, running)
-	}
+	claimed = false // runApply ends the claim once Terraform has exited
 	view := comments.StageApply{Stage: stage, HeadSHA: sha, Plan: sp.Result.JSON, Notes: append([]string{note}, notes...)}
 	ok, err := w.runApply(ctx, client, repo, pr.Number, run, trigger, checkID, view,
 		checkText{"Applied on merge", "`" + stage + "` was applied from the plan of the merge commit."},
