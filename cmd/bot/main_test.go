@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -170,4 +171,17 @@ func (b *bot) dataDir() string {
 		}
 	}
 	return ""
+}
+
+// terraformLogs are the Terraform logs in a bot's data dir, by path.
+func terraformLogs(data string) map[string]string {
+	logs := map[string]string{}
+	filepath.WalkDir(filepath.Join(data, "logs"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			logs[p] = string(b)
+		}
+		return nil
+	})
+	return logs
 }

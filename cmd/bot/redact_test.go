@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,12 +68,9 @@ resource "terraform_data" "leak" {
 			t.Errorf("check run %s shows it", cr.Name)
 		}
 	}
-	filepath.WalkDir(filepath.Join(data, "logs"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if b, _ := os.ReadFile(p); strings.Contains(string(b), password) {
-				t.Errorf("the Terraform log %s shows it", p)
-			}
+	for p, log := range terraformLogs(data) {
+		if strings.Contains(log, password) {
+			t.Errorf("the Terraform log %s shows it", p)
 		}
-		return nil
-	})
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,39 +9,11 @@ import (
 	"time"
 
 	"github.com/stagebot/stagebot/internal/github/githubtest"
+	"github.com/stagebot/stagebot/internal/sandbox/sandboxtest"
 )
 
 // sandboxGID is the group of the bot's sandbox uids (its default).
 const sandboxGID = 39999
-
-// reachable is a temporary directory the sandbox's users may enter:
-// t.TempDir's parent is 0700.
-func reachable(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("the sandbox tests run as root: the uid sandbox drops Terraform to uids of its own (scripts/test runs as root in CI)")
-	}
-	d := t.TempDir()
-	for _, p := range []string{filepath.Dir(d), d} {
-		if err := os.Chmod(p, 0o711); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return d
-}
-
-// sharedState is a directory the sandbox's runs share, as they would share
-// a remote backend: the local state of the fixtures.
-func sharedStateDir(t *testing.T) string {
-	d := reachable(t)
-	if err := os.Chown(d, 0, sandboxGID); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(d, 0o770|os.ModeSetgid); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
 
 // probe is an output that reads path from inside the Terraform run, or says
 // the run could not.
@@ -60,7 +31,7 @@ func probe(name, path string) string {
 func TestHostilePullRequest(t *testing.T) {
 	gh := githubtest.New(t)
 	repo := gh.AddRepo("acme", "platform")
-	data, state := reachable(t), sharedStateDir(t)
+	data, state := sandboxtest.ReachableDir(t), sandboxtest.SharedDir(t, sandboxGID)
 	keyFile := filepath.Join(data, "app.pem")
 	if err := os.WriteFile(keyFile, githubtest.AppKeyPEM(), 0o600); err != nil {
 		t.Fatal(err)
@@ -170,13 +141,9 @@ output "own_environ" {
 		texts = append(texts, "check run "+cr.Name, cr.Title+cr.Summary+cr.Text)
 	}
 	texts = append(texts, "the bot's log", f.bot.Logs())
-	filepath.WalkDir(filepath.Join(data, "logs"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			b, _ := os.ReadFile(p)
-			texts = append(texts, p, string(b))
-		}
-		return nil
-	})
+	for p, log := range terraformLogs(data) {
+		texts = append(texts, p, log)
+	}
 	for i := 0; i < len(texts); i += 2 {
 		for _, s := range secrets {
 			if strings.Contains(texts[i+1], s) {

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,21 +21,7 @@ import (
 // secret from the infrastructure outputs into a real API server, and the
 // platform comment names the keys, never the values.
 func TestSecretSyncBetweenStages(t *testing.T) {
-	api := kubetest.Start(t)
-	gh := githubtest.New(t)
-	repo := gh.AddRepo("acme", "platform")
-	state := t.TempDir()
-	cfg := `version: 1
-stages:
-  - name: infrastructure
-    dir: terraform/infrastructure
-  - name: platform
-    dir: terraform/platform
-    depends_on: [infrastructure]
-apply:
-  requirements: []
-secrets:
-  - name: authentik-env-secrets
+	f := applyClusterPR(t, `  - name: authentik-env-secrets
     namespace: admin-apps
     after: infrastructure
     kubeconfig: infrastructure.kubeconfig
@@ -48,43 +32,8 @@ secrets:
     generate:
       AUTHENTIK_SECRET_KEY: hex32
     restart: [deployment/authentik-server]
-`
-	backend := func(name string) string {
-		return fmt.Sprintf("terraform {\n  backend \"local\" {\n    path = %q\n  }\n}\n", state+"/"+name+".tfstate")
-	}
-	base := gh.Commit(repo, "main", "", map[string]string{
-		"stagebot.yaml":                    cfg,
-		"terraform/infrastructure/main.tf": backend("infrastructure"),
-		"terraform/platform/main.tf":       backend("platform"),
-	}, "init")
-	infra := backend("infrastructure") + fmt.Sprintf(`
-output "kubeconfig" {
-  value     = %q
-  sensitive = true
-}
-output "postgres_host" {
-  value = "pg.internal"
-}
-output "postgres_port" {
-  value = 5432
-}
-output "postgres_password" {
-  value     = "pg-password-do-not-show"
-  sensitive = true
-}
-`, string(api.Kubeconfig(kubetest.AdminToken, true)))
-	head := gh.Commit(repo, "cluster", "main", map[string]string{
-		"terraform/infrastructure/main.tf": infra,
-		"terraform/platform/main.tf":       backend("platform") + "resource \"terraform_data\" \"authentik\" {\n  input = \"release\"\n}\n",
-	}, "cluster")
-	gh.SetPermission(repo, "alice", "write")
-	gh.AddPull(repo, githubtest.Pull{Number: 5, Author: "alice", HeadRef: "cluster", HeadSHA: head, BaseSHA: base})
-	f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: startBot(t, autoplanEnv(gh, t.TempDir()))}
-	f.deliver("pull_request", gh.PullRequestPayload(repo, 5, "opened", 0))
-	f.stageComment(5, "platform", "Waiting for `infrastructure`")
-	f.say(5, "alice", "/apply infrastructure")
-	f.stageComment(5, "platform", "+1 to add")
-	f.say(5, "alice", "/apply platform")
+`)
+	gh, repo, api := f.gh, f.repo, f.api
 	body := f.stageComment(5, "platform", "✅ stagebot applied `platform`")
 	if !strings.Contains(body, "Secret `admin-apps/authentik-env-secrets` created with keys `AUTHENTIK_POSTGRESQL__HOST`, `AUTHENTIK_POSTGRESQL__PASSWORD`, `AUTHENTIK_POSTGRESQL__PORT`, `AUTHENTIK_SECRET_KEY`") {
 		t.Errorf("platform comment does not report the secret:\n%s", body)
@@ -118,10 +67,6 @@ output "postgres_password" {
 // log. terraform's TestOpenWebUILoginChain checks the same links in the
 // files.
 func TestOpenWebUIClientSecretChain(t *testing.T) {
-	api := kubetest.Start(t)
-	gh := githubtest.New(t)
-	repo := gh.AddRepo("acme", "platform")
-	state := t.TempDir()
 	ours, err := os.ReadFile("../../stagebot.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -151,50 +96,8 @@ func TestOpenWebUIClientSecretChain(t *testing.T) {
 		t.Fatalf("Open WebUI's values name no client secret: %v", err)
 	}
 
-	cfg := "version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\n  - name: platform\n    dir: terraform/platform\n    depends_on: [infrastructure]\napply:\n  requirements: []\nsecrets:\n" + secretsSection
-	backend := func(name string) string {
-		return fmt.Sprintf("terraform {\n  backend \"local\" {\n    path = %q\n  }\n}\n", state+"/"+name+".tfstate")
-	}
-	base := gh.Commit(repo, "main", "", map[string]string{
-		"stagebot.yaml":                    cfg,
-		"terraform/infrastructure/main.tf": backend("infrastructure"),
-		"terraform/platform/main.tf":       backend("platform"),
-	}, "init")
-	infra := backend("infrastructure") + fmt.Sprintf(`
-output "kubeconfig" {
-  value     = %q
-  sensitive = true
-}
-output "postgres_host" {
-  value = "pg.internal"
-}
-output "postgres_port" {
-  value = 5432
-}
-output "postgres_database" {
-  value = "authentik"
-}
-output "postgres_user" {
-  value = "authentik_abc"
-}
-output "postgres_password" {
-  value     = "pg-password-do-not-show"
-  sensitive = true
-}
-`, string(api.Kubeconfig(kubetest.AdminToken, true)))
-	head := gh.Commit(repo, "cluster", "main", map[string]string{
-		"terraform/infrastructure/main.tf": infra,
-		"terraform/platform/main.tf":       backend("platform") + "resource \"terraform_data\" \"authentik\" {\n  input = \"release\"\n}\n",
-	}, "cluster")
-	gh.SetPermission(repo, "alice", "write")
-	gh.AddPull(repo, githubtest.Pull{Number: 5, Author: "alice", HeadRef: "cluster", HeadSHA: head, BaseSHA: base})
-	data := t.TempDir()
-	f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: startBot(t, autoplanEnv(gh, data))}
-	f.deliver("pull_request", gh.PullRequestPayload(repo, 5, "opened", 0))
-	f.stageComment(5, "platform", "Waiting for `infrastructure`")
-	f.say(5, "alice", "/apply infrastructure")
-	f.stageComment(5, "platform", "+1 to add")
-	f.say(5, "alice", "/apply platform")
+	f := applyClusterPR(t, secretsSection)
+	gh, repo, api, data, head, backend := f.gh, f.repo, f.api, f.data, f.head, f.backend
 	body := f.stageComment(5, "platform", "✅ stagebot applied `platform`")
 	ns := "open-webui"
 	if !strings.Contains(body, "Secret `"+ns+"/"+owValues.SSO.OIDC.Secret+"` created with keys `"+owValues.SSO.OIDC.Key+"`") {
@@ -259,12 +162,73 @@ output "postgres_password" {
 	if strings.Contains(f.bot.Logs(), authentik) {
 		t.Error("the client secret is in the bot's log")
 	}
-	filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".log") {
-			if b, _ := os.ReadFile(p); strings.Contains(string(b), authentik) {
-				t.Errorf("the client secret is in %s", p)
-			}
+	for p, log := range terraformLogs(data) {
+		if strings.Contains(log, authentik) {
+			t.Errorf("the client secret is in %s", p)
 		}
-		return nil
-	})
+	}
+}
+
+// clusterPR is PR #5 of a repository whose infrastructure stage outputs a
+// real API server's kubeconfig and a database's settings, and whose
+// platform stage waits for it; stagebot.yaml's secrets are secretsYAML. It
+// returns once infrastructure and platform are applied from the PR.
+type clusterPR struct {
+	*prFlow
+	api     *kubetest.Server
+	backend func(stage string) string
+	infra   string // infrastructure's main.tf at the PR's head
+	head    string
+	data    string // the bot's data dir
+}
+
+func applyClusterPR(t *testing.T, secretsYAML string) *clusterPR {
+	c := &clusterPR{api: kubetest.Start(t), data: t.TempDir()}
+	gh := githubtest.New(t)
+	repo := gh.AddRepo("acme", "platform")
+	state := t.TempDir()
+	cfg := "version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\n  - name: platform\n    dir: terraform/platform\n    depends_on: [infrastructure]\napply:\n  requirements: []\nsecrets:\n" + secretsYAML
+	c.backend = func(name string) string {
+		return fmt.Sprintf("terraform {\n  backend \"local\" {\n    path = %q\n  }\n}\n", state+"/"+name+".tfstate")
+	}
+	base := gh.Commit(repo, "main", "", map[string]string{
+		"stagebot.yaml":                    cfg,
+		"terraform/infrastructure/main.tf": c.backend("infrastructure"),
+		"terraform/platform/main.tf":       c.backend("platform"),
+	}, "init")
+	c.infra = c.backend("infrastructure") + fmt.Sprintf(`
+output "kubeconfig" {
+  value     = %q
+  sensitive = true
+}
+output "postgres_host" {
+  value = "pg.internal"
+}
+output "postgres_port" {
+  value = 5432
+}
+output "postgres_database" {
+  value = "authentik"
+}
+output "postgres_user" {
+  value = "authentik_abc"
+}
+output "postgres_password" {
+  value     = "pg-password-do-not-show"
+  sensitive = true
+}
+`, string(c.api.Kubeconfig(kubetest.AdminToken, true)))
+	c.head = gh.Commit(repo, "cluster", "main", map[string]string{
+		"terraform/infrastructure/main.tf": c.infra,
+		"terraform/platform/main.tf":       c.backend("platform") + "resource \"terraform_data\" \"authentik\" {\n  input = \"release\"\n}\n",
+	}, "cluster")
+	gh.SetPermission(repo, "alice", "write")
+	gh.AddPull(repo, githubtest.Pull{Number: 5, Author: "alice", HeadRef: "cluster", HeadSHA: c.head, BaseSHA: base})
+	c.prFlow = &prFlow{t: t, gh: gh, repo: repo, base: base, bot: startBot(t, autoplanEnv(gh, c.data))}
+	c.deliver("pull_request", gh.PullRequestPayload(repo, 5, "opened", 0))
+	c.stageComment(5, "platform", "Waiting for `infrastructure`")
+	c.say(5, "alice", "/apply infrastructure")
+	c.stageComment(5, "platform", "+1 to add")
+	c.say(5, "alice", "/apply platform")
+	return c
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stagebot/stagebot/internal/sandbox"
+	"github.com/stagebot/stagebot/internal/sandbox/sandboxtest"
 )
 
 const testSandboxGID = 40199
@@ -19,10 +20,7 @@ const testSandboxGID = 40199
 // its data dir where the sandbox's users can reach it.
 func isolatedRunner(t *testing.T, cfg Config) *Runner {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("the sandbox tests run as root: the uid sandbox drops Terraform to uids of its own (scripts/test runs as root in CI)")
-	}
-	data := reachableDir(t)
+	data := sandboxtest.ReachableDir(t)
 	sb, err := sandbox.New(sandbox.Config{Mode: sandbox.ModeUID, UIDs: "40200-40203", GID: testSandboxGID, StateDir: filepath.Join(data, "sandbox")})
 	if err != nil {
 		t.Fatal(err)
@@ -34,31 +32,6 @@ func isolatedRunner(t *testing.T, cfg Config) *Runner {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// reachableDir is a temporary directory others may enter (t.TempDir's
-// parent is 0700).
-func reachableDir(t *testing.T) string {
-	d := t.TempDir()
-	for _, p := range []string{filepath.Dir(d), d} {
-		if err := os.Chmod(p, 0o711); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return d
-}
-
-// sharedStateDir is where the sandbox's runs may keep local state: a
-// directory of their shared group, as a remote backend would be shared.
-func sharedStateDir(t *testing.T) string {
-	d := reachableDir(t)
-	if err := os.Chown(d, 0, testSandboxGID); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(d, 0o770|os.ModeSetgid); err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 // probe is an output that reads a file from inside the run, or says it
@@ -80,7 +53,7 @@ func TestSandboxKeepsTheBotsSecrets(t *testing.T) {
 	})
 	key := filepath.Join(r.dataDir, "app.pem")
 	os.WriteFile(key, []byte("bot-key-secret-2"), 0o600)
-	state := sharedStateDir(t)
+	state := sandboxtest.SharedDir(t, testSandboxGID)
 
 	// Another PR, planned first: its checkout and its kept plan.
 	other := stage(t, r.WorkspaceDir("acme/platform", 2, "sha2"), "s", map[string]string{
