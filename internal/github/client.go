@@ -72,6 +72,23 @@ type CheckRun struct {
 	Title      string
 	Summary    string
 	Text       string
+	// Actions are buttons on the check run (at most three); pressing one
+	// sends check_run requested_action with its identifier.
+	Actions []CheckRunAction
+}
+
+// CheckRunAction is a check run's button.
+type CheckRunAction struct{ Label, Identifier, Description string }
+
+func checkActions(cr CheckRun) []*gogithub.CheckRunAction {
+	if cr.Actions == nil {
+		return nil
+	}
+	out := []*gogithub.CheckRunAction{}
+	for _, a := range cr.Actions {
+		out = append(out, &gogithub.CheckRunAction{Label: a.Label, Identifier: a.Identifier, Description: a.Description})
+	}
+	return out
 }
 
 const perPage = 100
@@ -320,6 +337,7 @@ func (c *Client) CreateCheckRun(ctx context.Context, repo Repo, cr CheckRun) (in
 		Name:    cr.Name,
 		HeadSHA: cr.HeadSHA,
 		Output:  checkOutput(cr),
+		Actions: checkActions(cr),
 	}
 	if cr.ExternalID != "" {
 		opts.ExternalID = gogithub.String(cr.ExternalID)
@@ -349,7 +367,7 @@ func (c *Client) CreateCheckRun(ctx context.Context, repo Repo, cr CheckRun) (in
 
 // UpdateCheckRun updates a check run.
 func (c *Client) UpdateCheckRun(ctx context.Context, repo Repo, id int64, cr CheckRun) error {
-	opts := gogithub.UpdateCheckRunOptions{Name: cr.Name, Output: checkOutput(cr)}
+	opts := gogithub.UpdateCheckRunOptions{Name: cr.Name, Output: checkOutput(cr), Actions: checkActions(cr)}
 	if cr.Status != "" {
 		opts.Status = gogithub.String(cr.Status)
 	}

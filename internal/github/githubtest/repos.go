@@ -18,6 +18,7 @@ type Repo struct {
 	Private       bool
 
 	pulls       map[int]*Pull
+	issues      map[int]*Issue
 	comments    []*Comment
 	checkRuns   []*CheckRun
 	permissions map[string]string // login -> admin, maintain, write, triage, read
@@ -85,9 +86,14 @@ type CheckRun struct {
 	Title      string
 	Summary    string
 	Text       string
+	// Actions are the buttons it offers (GitHub's actions).
+	Actions []Action
 	// Updates counts PATCHes.
 	Updates int
 }
+
+// Action is a button on a check run.
+type Action struct{ Label, Identifier, Description string }
 
 // AddRepo creates a repository (with a bare git repository whose default
 // branch is main) and installs the App on it.
@@ -194,6 +200,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /repos/{owner}/{repo}/issues/{number}/comments", s.createComment)
 	mux.HandleFunc("PATCH /repos/{owner}/{repo}/issues/comments/{id}", s.editComment)
 	mux.HandleFunc("POST /repos/{owner}/{repo}/issues/comments/{id}/reactions", s.createReaction)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/issues", s.listIssues)
+	mux.HandleFunc("POST /repos/{owner}/{repo}/issues", s.createIssue)
+	mux.HandleFunc("PATCH /repos/{owner}/{repo}/issues/{number}", s.editIssue)
 	mux.HandleFunc("POST /repos/{owner}/{repo}/check-runs", s.createCheckRun)
 	mux.HandleFunc("PATCH /repos/{owner}/{repo}/check-runs/{id}", s.updateCheckRun)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}/check-runs", s.listCheckRuns)
@@ -389,7 +398,7 @@ func (s *Server) listComments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.mu.Unlock()
-	if _, ok := s.pull(w, r, repo); !ok {
+	if !s.issueOrPull(w, r, repo) {
 		return
 	}
 	n, _ := pathInt(r, "number")
@@ -426,7 +435,7 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.mu.Unlock()
-	if _, ok := s.pull(w, r, repo); !ok {
+	if !s.issueOrPull(w, r, repo) {
 		return
 	}
 	if !decodeBody(w, r, &in) || !validCommentBody(w, in.Body) {
@@ -526,6 +535,11 @@ type checkRunInput struct {
 		Summary *string `json:"summary"`
 		Text    *string `json:"text"`
 	} `json:"output"`
+	Actions *[]struct {
+		Label       string `json:"label"`
+		Identifier  string `json:"identifier"`
+		Description string `json:"description"`
+	} `json:"actions"`
 }
 
 // apply validates in and applies it to c, answering 422 as GitHub does.
@@ -542,6 +556,22 @@ func (in checkRunInput) apply(w http.ResponseWriter, c *CheckRun) bool {
 			return false
 		}
 		c.Status = *in.Status
+	}
+	if in.Actions != nil {
+		// GitHub's limits: three actions; label 20, identifier 20 and
+		// description 40 characters.
+		if len(*in.Actions) > 3 {
+			validationError(w, "CheckRun", "actions", "custom", "Only 3 actions are allowed")
+			return false
+		}
+		c.Actions = nil
+		for _, a := range *in.Actions {
+			if a.Label == "" || utf8.RuneCountInString(a.Label) > 20 || a.Identifier == "" || utf8.RuneCountInString(a.Identifier) > 20 || a.Description == "" || utf8.RuneCountInString(a.Description) > 40 {
+				validationError(w, "CheckRun", "actions", "custom", "action label and identifier must be 1 to 20 characters, description 1 to 40")
+				return false
+			}
+			c.Actions = append(c.Actions, Action{Label: a.Label, Identifier: a.Identifier, Description: a.Description})
+		}
 	}
 	if in.Conclusion != nil {
 		if !checkConclusions[*in.Conclusion] {
