@@ -14,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/stagebot/stagebot/internal/config"
+	"github.com/stagebot/stagebot/internal/drift"
 	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/jobs"
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/queue"
 	"github.com/stagebot/stagebot/internal/runner"
@@ -70,6 +72,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Handlers:    wf,
 		Logger:      log,
 		Registerer:  reg,
+		DriftTick:   s.DriftTick,
 	})
 	if err != nil {
 		return fmt.Errorf("cannot start: %w", err)
@@ -84,6 +87,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	tfCfg.Plans = st.Plans()
 	if wf.Runner, err = runner.New(ctx, tfCfg); err != nil {
 		return fmt.Errorf("cannot start: %w", err)
+	}
+	driftGauge, err := drift.NewGauge(reg)
+	if err != nil {
+		return err
+	}
+	wf.Drifts = &drift.Checker{Runner: wf.Runner, Store: st, Changes: driftGauge}
+	wf.Enqueue = func(ctx context.Context, job jobs.Job) error {
+		_, _, err := q.Enqueue(ctx, job)
+		return err
 	}
 	if q.Requeued > 0 {
 		log.Warn("jobs interrupted by the previous stop will run again", "jobs", q.Requeued)

@@ -1,5 +1,5 @@
-// Package command parses the PR comment commands: /plan, /apply, /unlock and
-// /help, from the first line of a comment.
+// Package command parses the comment commands: /plan, /apply, /unlock,
+// /drift and /help, from the first line of a comment.
 package command
 
 import (
@@ -16,11 +16,12 @@ const (
 	Plan   = "plan"
 	Apply  = "apply"
 	Unlock = "unlock"
+	Drift  = "drift"
 	Help   = "help"
 )
 
 // Known lists the commands in the order /help shows them.
-var Known = []string{Plan, Apply, Unlock, Help}
+var Known = []string{Plan, Apply, Unlock, Drift, Help}
 
 // MaxLineBytes bounds the first line the parser looks at; a longer line is
 // refused rather than scanned.
@@ -75,7 +76,7 @@ func Parse(line string) (Command, error) {
 	}
 	name := word
 	switch name {
-	case Plan, Apply, Unlock, Help:
+	case Plan, Apply, Unlock, Drift, Help:
 	default:
 		if lower := strings.ToLower(word); isKnown(lower) {
 			return Command{}, &UsageError{Msg: fmt.Sprintf("commands are lower case: write `/%s`", lower)}

@@ -31,6 +31,8 @@ type StagePlan struct {
 	Reasons []string
 	// LockedBy is the PR holding the stage's lock, 0 when none does.
 	LockedBy int
+	// DriftIssue is the stage's open drift issue, 0 when it has none.
+	DriftIssue int
 	// Checks are further results shown with the plan (Helm chart checks),
 	// as Markdown; ChecksFailed makes the stage's check run fail.
 	Checks       []string

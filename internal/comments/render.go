@@ -36,6 +36,7 @@ type view struct {
 	Counts                   Counts
 	Marker, Stage, SHA, Icon string
 	LockedBy                 int
+	DriftIssue               int
 	WaitingFor               string
 	Error                    string
 	Errors                   []string
@@ -96,18 +97,19 @@ func capList(items []string) []string {
 func planView(p StagePlan, red *redact.Set) view {
 	counts, groups := Summary(p.Plan)
 	v := view{
-		Counts:   counts,
-		Marker:   Marker(p.Stage),
-		Stage:    p.Stage,
-		SHA:      ShortSHA(p.HeadSHA),
-		LockedBy: p.LockedBy,
-		Headline: counts.Headline(),
-		None:     counts.None(),
-		Drift:    capList(Drift(p.Plan)),
-		Warnings: warnings(fence(red.Redact(p.Log))),
-		Checks:   p.Checks,
-		Error:    fence(red.Redact(strings.TrimSpace(p.Error))),
-		Errors:   diagnostics(fence(red.Redact(p.Error)), "Error: "),
+		Counts:     counts,
+		Marker:     Marker(p.Stage),
+		Stage:      p.Stage,
+		SHA:        ShortSHA(p.HeadSHA),
+		LockedBy:   p.LockedBy,
+		DriftIssue: p.DriftIssue,
+		Headline:   counts.Headline(),
+		None:       counts.None(),
+		Drift:      capList(Drift(p.Plan)),
+		Warnings:   warnings(fence(red.Redact(p.Log))),
+		Checks:     p.Checks,
+		Error:      fence(red.Redact(strings.TrimSpace(p.Error))),
+		Errors:     diagnostics(fence(red.Redact(p.Error)), "Error: "),
 	}
 	if len(p.WaitingFor) > 0 {
 		v.WaitingFor = "`" + strings.Join(p.WaitingFor, "`, `") + "`"

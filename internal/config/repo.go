@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
+	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -30,6 +31,34 @@ type Repo struct {
 	Apply    ApplyRules   `yaml:"apply"`
 	Autoplan Autoplan     `yaml:"autoplan"`
 	Secrets  []SecretSync `yaml:"secrets"`
+	Drift    *Drift       `yaml:"drift"`
+}
+
+// Drift is when the bot looks for changes made outside pull requests.
+type Drift struct {
+	// Schedule is a cron expression (five fields, or @daily, @every 6h).
+	Schedule string `yaml:"schedule"`
+	// Stages are the stages checked; empty is every stage.
+	Stages []string `yaml:"stages"`
+}
+
+// DriftStages are the stages drift runs check, in apply order.
+func (r *Repo) DriftStages() []string {
+	if r.Drift == nil || len(r.Drift.Stages) == 0 {
+		return r.StageNames()
+	}
+	var out []string
+	for _, s := range r.Stages {
+		if slices.Contains(r.Drift.Stages, s.Name) {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// DriftSchedule parses a drift schedule.
+func DriftSchedule(expr string) (cron.Schedule, error) {
+	return cron.ParseStandard(expr)
 }
 
 // Stage is one Terraform root module.
@@ -280,6 +309,16 @@ func (r *Repo) validate(v *validator, root string) {
 	for i, sec := range r.Secrets {
 		r.validateSecret(v, seen, i, sec)
 		r.validateCopy(v, i, sec)
+	}
+	if d := r.Drift; d != nil {
+		if _, err := DriftSchedule(d.Schedule); err != nil {
+			v.fail(fmt.Sprintf("%q is not a cron schedule (five fields such as \"0 6 * * *\", or @daily, @every 6h): %v", d.Schedule, err), "drift", "schedule")
+		}
+		for j, st := range d.Stages {
+			if _, ok := seen[st]; !ok {
+				v.fail(fmt.Sprintf("unknown stage %q", st), "drift", "stages", j)
+			}
+		}
 	}
 }
 

@@ -56,6 +56,8 @@ type Settings struct {
 	RepoAllowlist []string
 	// MaxCheckoutBytes bounds what one checkout extracts.
 	MaxCheckoutBytes int64
+	// DriftTick is how often due drift checks are looked for.
+	DriftTick time.Duration
 }
 
 // setting describes one flag/env pair; the table below is the single place
@@ -151,6 +153,7 @@ var settings = []setting{
 		}
 		return nil
 	}},
+	{"drift-tick", "1m", "how often the bot looks for drift checks that are due (stagebot.yaml drift.schedule)", durationSetter(func(s *Settings) *time.Duration { return &s.DriftTick })},
 	{"max-checkout-bytes", "1073741824", "largest tree a checkout extracts, in bytes; a commit past it is refused", func(s *Settings, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1<<20 {

@@ -34,6 +34,8 @@ type Handlers interface {
 	Comment(ctx context.Context, job jobs.CommentJob) error
 	Push(ctx context.Context, job jobs.PushJob) error
 	CheckRun(ctx context.Context, job jobs.CheckRunJob) error
+	Drift(ctx context.Context, job jobs.DriftJob) error
+	DriftTick(ctx context.Context, job jobs.DriftTickJob) error
 }
 
 // Config configures Open.
@@ -54,6 +56,10 @@ type Config struct {
 	// NoWork opens the queue for inserting only: no job is run. Used by
 	// tools that inspect or fill the queue.
 	NoWork bool
+	// DriftTick is how often the periodic job looks for drift checks that
+	// are due (default a minute). With several replicas, only River's
+	// leader runs it.
+	DriftTick time.Duration
 }
 
 // Queue inserts jobs and runs them.
@@ -207,7 +213,15 @@ func newQueue[TTx any](cfg Config, m *metrics, driver riverdriver.Driver[TTx], p
 		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.Comment))
 		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.Push))
 		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.CheckRun))
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.Drift))
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.DriftTick))
 		rc.Workers = workers
+		tick := cfg.DriftTick
+		if tick == 0 {
+			tick = time.Minute
+		}
+		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(tick),
+			func() (river.JobArgs, *river.InsertOpts) { return jobs.DriftTickJob{}, nil }, nil)}
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(cfg.Workers, 1)}}
 	}
 	client, err := river.NewClient(driver, rc)

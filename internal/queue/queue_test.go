@@ -51,6 +51,10 @@ func (r *recorder) Push(_ context.Context, j jobs.PushJob) error       { return 
 func (r *recorder) CheckRun(_ context.Context, j jobs.CheckRunJob) error {
 	return r.record(j.DeliveryID)
 }
+func (r *recorder) Drift(_ context.Context, j jobs.DriftJob) error { return r.record(j.DeliveryID) }
+func (r *recorder) DriftTick(_ context.Context, j jobs.DriftTickJob) error {
+	return r.record("tick")
+}
 
 func prJob(delivery string) jobs.PullRequestJob {
 	return jobs.PullRequestJob{DeliveryID: delivery, Event: webhook.PullRequestEvent{

@@ -151,13 +151,16 @@ func decode(event, delivery string, body []byte) (jobs.Job, string, error) {
 		switch {
 		case action != "created":
 			return nil, "comment " + action, nil
-		case !isPR:
-			return nil, "comment on an issue, not a pull request", nil
 		case isBot:
 			return nil, "comment by a bot", nil
 		}
-		if _, err := command.Parse(ev.Body); errors.Is(err, command.ErrNotCommand) {
+		cmd, err := command.Parse(ev.Body)
+		switch {
+		case errors.Is(err, command.ErrNotCommand):
 			return nil, "comment is not a command", nil
+		case !isPR && (err != nil || cmd.Name != command.Drift):
+			// On an issue, only /drift means something.
+			return nil, "comment on an issue, not a pull request", nil
 		}
 		return jobs.CommentJob{DeliveryID: delivery, Event: ev}, "", nil
 	case "push":
@@ -174,7 +177,7 @@ func decode(event, delivery string, body []byte) (jobs.Job, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		if ev.Action != "rerequested" || !strings.HasPrefix(ev.Name, "stagebot/") {
+		if (ev.Action != "rerequested" && ev.Action != "requested_action") || !strings.HasPrefix(ev.Name, "stagebot/") {
 			return nil, "check_run " + ev.Action + " of " + ev.Name, nil
 		}
 		return jobs.CheckRunJob{DeliveryID: delivery, Event: ev}, "", nil

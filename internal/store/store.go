@@ -54,6 +54,8 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		mergeTables,
 		appliedCommitsTable,
 		applyResultsTable,
+		reposTable,
+		driftTable,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create store tables: %w", err)

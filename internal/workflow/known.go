@@ -173,6 +173,18 @@ func (c redacting) UpdateCheckRun(ctx context.Context, repo gh.Repo, id int64, c
 	return c.GitHub.UpdateCheckRun(ctx, repo, id, redactCheck(c.w.redactor(repo.FullName()), cr))
 }
 
+func (c redacting) CreateIssue(ctx context.Context, repo gh.Repo, is gh.Issue, marker string) (gh.Issue, error) {
+	r := c.w.redactor(repo.FullName())
+	is.Title, is.Body = r.Redact(is.Title), r.Redact(is.Body)
+	return c.GitHub.CreateIssue(ctx, repo, is, marker)
+}
+
+func (c redacting) EditIssue(ctx context.Context, repo gh.Repo, is gh.Issue) error {
+	r := c.w.redactor(repo.FullName())
+	is.Title, is.Body = r.Redact(is.Title), r.Redact(is.Body)
+	return c.GitHub.EditIssue(ctx, repo, is)
+}
+
 func redactCheck(r *redact.Set, cr gh.CheckRun) gh.CheckRun {
 	cr.Title, cr.Summary, cr.Text = r.Redact(cr.Title), r.Redact(cr.Summary), r.Redact(cr.Text)
 	return cr

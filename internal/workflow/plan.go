@@ -22,6 +22,8 @@ type PlanTarget struct {
 	BaseSHA string
 	// LockedBy maps a stage to the other PR that holds its lock.
 	LockedBy map[string]int
+	// Drift maps a stage to its open drift issue.
+	Drift map[string]int
 	// Managed are the objects the bot writes itself: a chart must not
 	// render them.
 	Managed []kube.Object
@@ -44,7 +46,7 @@ func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []
 	out := make([]StagePlanned, 0, len(affected))
 	for _, a := range affected {
 		sp := StagePlanned{Affected: a}
-		view := comments.StagePlan{Stage: a.Stage.Name, HeadSHA: t.HeadSHA, WaitingFor: a.WaitingFor, Reasons: a.Reasons, LockedBy: t.LockedBy[a.Stage.Name]}
+		view := comments.StagePlan{Stage: a.Stage.Name, HeadSHA: t.HeadSHA, WaitingFor: a.WaitingFor, Reasons: a.Reasons, LockedBy: t.LockedBy[a.Stage.Name], DriftIssue: t.Drift[a.Stage.Name]}
 		for _, rep := range checkCharts(t.Root, a.Files, t.Managed) {
 			view.Checks = append(view.Checks, rep.Summary())
 			view.ChecksFailed = view.ChecksFailed || !rep.OK()

@@ -89,6 +89,9 @@ func (w *Workflow) autoplan(ctx context.Context, installation int64, repo gh.Rep
 		log.Info("not planned: the default branch has no " + config.RepoFile)
 		return nil
 	}
+	if err := w.noteRepo(ctx, installation, repo, cfg); err != nil {
+		return err
+	}
 	switch {
 	case pr.Draft && !cfg.Autoplan.Drafts:
 		log.Info("not planned: draft pull request")
@@ -160,7 +163,7 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		}
 		checks[a.Stage.Name] = id
 	}
-	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, LockedBy: map[string]int{}, Managed: managedObjects(cfg)}
+	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, LockedBy: map[string]int{}, Drift: map[string]int{}, Managed: managedObjects(cfg)}
 	for _, a := range affected {
 		// A locked stage is still planned; its comment says who holds it.
 		owner, err := w.Store.LockOwner(ctx, repo.FullName(), a.Stage.Name)
@@ -169,6 +172,13 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		}
 		if owner != 0 && owner != pr.Number {
 			target.LockedBy[a.Stage.Name] = owner
+		}
+		// A stage in drift is marked: its plan includes someone else's
+		// change.
+		if d, ok, err := w.Store.Drift(ctx, repo.FullName(), a.Stage.Name); err != nil {
+			return err
+		} else if ok && d.Drifted {
+			target.Drift[a.Stage.Name] = d.Issue
 		}
 	}
 	w.learnUpstream(ctx, cfg, repo.FullName(), ws, runner.Run{Repo: repo.FullName(), PR: pr.Number, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}, affected)

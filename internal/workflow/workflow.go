@@ -13,6 +13,7 @@ import (
 	"github.com/stagebot/stagebot/internal/command"
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/config"
+	"github.com/stagebot/stagebot/internal/drift"
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/github/webhook"
 	"github.com/stagebot/stagebot/internal/jobs"
@@ -37,6 +38,9 @@ type GitHub interface {
 	FindCheckRun(ctx context.Context, repo gh.Repo, sha, name string) (int64, error)
 	Permission(ctx context.Context, repo gh.Repo, user string) (string, error)
 	Reviews(ctx context.Context, repo gh.Repo, number int) ([]gh.Review, error)
+	Issues(ctx context.Context, repo gh.Repo, label, state string) ([]gh.Issue, error)
+	CreateIssue(ctx context.Context, repo gh.Repo, is gh.Issue, marker string) (gh.Issue, error)
+	EditIssue(ctx context.Context, repo gh.Repo, is gh.Issue) error
 }
 
 // Workflow handles every kind of job. It implements queue.Handlers.
@@ -53,6 +57,10 @@ type Workflow struct {
 	// Shared says other bots use the same database (PostgreSQL): work on a
 	// PR is then also leased in the database.
 	Shared bool
+	// Drifts runs drift checks.
+	Drifts *drift.Checker
+	// Enqueue queues a job (drift checks the schedule starts).
+	Enqueue func(ctx context.Context, job jobs.Job) error
 
 	prs    prRuns
 	merges repoLocks
@@ -89,6 +97,11 @@ func (w *Workflow) Comment(ctx context.Context, job jobs.CommentJob) (err error)
 	case cmd.Name == command.Help:
 		cfg, _ := w.repoConfig(ctx, client, ev.Repo)
 		return w.reply(ctx, client, ev, comments.Help(helpInput(cfg, "")))
+	case cmd.Name == command.Drift:
+		log.Info("command taken", "command", cmd.String())
+		return w.driftCommand(ctx, client, ev, cmd)
+	case ev.IsIssue:
+		return nil // on an issue only /drift means something
 	}
 	log.Info("command taken", "command", cmd.String())
 	// Commands wait for the PR's running work and are never cancelled by

@@ -70,6 +70,15 @@ type Repo struct {
 // FullName is "owner/name".
 func (r Repo) FullName() string { return r.Owner + "/" + r.Name }
 
+// ParseRepo makes a Repo of "owner/name" and its default branch.
+func ParseRepo(fullName, defaultBranch string) (Repo, error) {
+	owner, name, ok := strings.Cut(fullName, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return Repo{}, fmt.Errorf("%q is not owner/name", fullName)
+	}
+	return Repo{Owner: owner, Name: name, DefaultBranch: defaultBranch}, nil
+}
+
 // PullRequestEvent is the part of a pull_request delivery the bot acts on.
 type PullRequestEvent struct {
 	InstallationID int64  `json:"installation_id"`
@@ -97,6 +106,8 @@ type CommentEvent struct {
 	Number         int    `json:"number"`
 	CommentID      int64  `json:"comment_id"`
 	Author         string `json:"author"`
+	// IsIssue says the comment is on an issue, not a pull request.
+	IsIssue bool `json:"is_issue,omitempty"`
 	// Body is only the comment's first line: commands live there, and
 	// nothing else of the comment is needed (or kept).
 	Body string `json:"body"`
@@ -122,6 +133,8 @@ type CheckRunEvent struct {
 	HeadSHA        string `json:"head_sha"`
 	PullRequests   []int  `json:"pull_requests,omitempty"`
 	Sender         string `json:"sender"`
+	// Identifier is the button pressed (action requested_action).
+	Identifier string `json:"identifier,omitempty"`
 }
 
 // The wire shapes below hold only the fields the bot reads; decoding into
@@ -243,6 +256,7 @@ func DecodeComment(body []byte) (ev CommentEvent, action string, isPR, isBot boo
 		CommentID:      w.Comment.ID,
 		Author:         w.Comment.User.Login,
 		Body:           strings.TrimRight(first, "\r"),
+		IsIssue:        w.Issue.PullRequest == nil,
 	}
 	isBot = w.Comment.User.Type == "Bot" || strings.HasSuffix(w.Comment.User.Login, "[bot]")
 	return ev, w.Action, w.Issue.PullRequest != nil, isBot, nil
@@ -287,6 +301,9 @@ func DecodeCheckRun(body []byte) (CheckRunEvent, error) {
 				Number int `json:"number"`
 			} `json:"pull_requests"`
 		} `json:"check_run"`
+		RequestedAction *struct {
+			Identifier string `json:"identifier"`
+		} `json:"requested_action"`
 	}
 	if err := json.Unmarshal(body, &w); err != nil {
 		return CheckRunEvent{}, fmt.Errorf("decode check_run payload: %w", err)
@@ -305,6 +322,9 @@ func DecodeCheckRun(body []byte) (CheckRunEvent, error) {
 		Name:           w.CheckRun.Name,
 		HeadSHA:        w.CheckRun.HeadSHA,
 		Sender:         w.Sender.Login,
+	}
+	if w.RequestedAction != nil {
+		ev.Identifier = w.RequestedAction.Identifier
 	}
 	for _, pr := range w.CheckRun.PullRequests {
 		ev.PullRequests = append(ev.PullRequests, pr.Number)
