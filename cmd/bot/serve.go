@@ -93,6 +93,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	wf.Drifts = &drift.Checker{Runner: wf.Runner, Store: st, Changes: driftGauge}
+	wf.Retention = runner.Retention{Logs: s.LogRetention, PluginCacheBytes: s.PluginCacheMaxBytes}
+	if wf.DiskUsage, err = workflow.NewDiskGauge(reg); err != nil {
+		return err
+	}
 	wf.Enqueue = func(ctx context.Context, job jobs.Job) error {
 		_, _, err := q.Enqueue(ctx, job)
 		return err

@@ -58,6 +58,9 @@ type Settings struct {
 	MaxCheckoutBytes int64
 	// DriftTick is how often due drift checks are looked for.
 	DriftTick time.Duration
+	// LogRetention and PluginCacheMaxBytes bound the data dir.
+	LogRetention        time.Duration
+	PluginCacheMaxBytes int64
 }
 
 // setting describes one flag/env pair; the table below is the single place
@@ -154,6 +157,15 @@ var settings = []setting{
 		return nil
 	}},
 	{"drift-tick", "1m", "how often the bot looks for drift checks that are due (stagebot.yaml drift.schedule)", durationSetter(func(s *Settings) *time.Duration { return &s.DriftTick })},
+	{"log-retention", "336h", "how long Terraform logs are kept (the newest 64 of a PR are kept until it closes, whatever their age)", durationSetter(func(s *Settings) *time.Duration { return &s.LogRetention })},
+	{"plugin-cache-max-bytes", "2147483648", "largest the provider plugin cache may grow; past it, the providers unused the longest are deleted", func(s *Settings, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("must be a number of bytes, got %q", v)
+		}
+		s.PluginCacheMaxBytes = n
+		return nil
+	}},
 	{"max-checkout-bytes", "1073741824", "largest tree a checkout extracts, in bytes; a commit past it is refused", func(s *Settings, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1<<20 {

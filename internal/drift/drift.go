@@ -97,6 +97,9 @@ func (c *Checker) Check(ctx context.Context, client GitHub, repo gh.Repo, cfg *c
 		res := c.checkStage(ctx, client, repo, run, open, red)
 		results = append(results, res)
 	}
+	if err := c.Runner.PruneWorkspaces(repo.FullName(), 0, sha); err != nil {
+		return results, err
+	}
 	return results, c.finishCheck(ctx, client, repo, sha, checkID, results)
 }
 

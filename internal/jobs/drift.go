@@ -38,3 +38,19 @@ func (DriftTickJob) LogAttrs() []any { return nil }
 
 // RepoName is empty: the tick serves every repository.
 func (DriftTickJob) RepoName() string { return "" }
+
+// MaintenanceJob is River's periodic job that keeps the data dir within
+// its bounds (retention, git packing) and measures it.
+type MaintenanceJob struct{}
+
+// Kind is River's job kind.
+func (MaintenanceJob) Kind() string { return "maintenance" }
+
+// Delivery returns the job's key: it has none.
+func (MaintenanceJob) Delivery() string { return "" }
+
+// LogAttrs are the attributes every log line of the job carries.
+func (MaintenanceJob) LogAttrs() []any { return nil }
+
+// RepoName is empty: maintenance serves every repository.
+func (MaintenanceJob) RepoName() string { return "" }

@@ -36,6 +36,7 @@ type Handlers interface {
 	CheckRun(ctx context.Context, job jobs.CheckRunJob) error
 	Drift(ctx context.Context, job jobs.DriftJob) error
 	DriftTick(ctx context.Context, job jobs.DriftTickJob) error
+	Maintenance(ctx context.Context, job jobs.MaintenanceJob) error
 }
 
 // Config configures Open.
@@ -215,13 +216,18 @@ func newQueue[TTx any](cfg Config, m *metrics, driver riverdriver.Driver[TTx], p
 		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.CheckRun))
 		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.Drift))
 		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.DriftTick))
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.Maintenance))
 		rc.Workers = workers
 		tick := cfg.DriftTick
 		if tick == 0 {
 			tick = time.Minute
 		}
-		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(tick),
-			func() (river.JobArgs, *river.InsertOpts) { return jobs.DriftTickJob{}, nil }, nil)}
+		rc.PeriodicJobs = []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(tick),
+				func() (river.JobArgs, *river.InsertOpts) { return jobs.DriftTickJob{}, nil }, nil),
+			river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute),
+				func() (river.JobArgs, *river.InsertOpts) { return jobs.MaintenanceJob{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}),
+		}
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(cfg.Workers, 1)}}
 	}
 	client, err := river.NewClient(driver, rc)

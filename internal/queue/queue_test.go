@@ -55,6 +55,9 @@ func (r *recorder) Drift(_ context.Context, j jobs.DriftJob) error { return r.re
 func (r *recorder) DriftTick(_ context.Context, j jobs.DriftTickJob) error {
 	return r.record("tick")
 }
+func (r *recorder) Maintenance(_ context.Context, j jobs.MaintenanceJob) error {
+	return r.record("maintenance")
+}
 
 func prJob(delivery string) jobs.PullRequestJob {
 	return jobs.PullRequestJob{DeliveryID: delivery, Event: webhook.PullRequestEvent{

@@ -61,7 +61,9 @@ func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr
 	if err := w.Store.FinishApply(ctx, repo.FullName(), run.Stage); err != nil {
 		return false, err
 	}
-	check := gh.CheckRun{Name: comments.CheckRunName(run.Stage), HeadSHA: run.HeadSHA, Status: "completed", Conclusion: "success", Title: ok.title, Summary: ok.summary}
+	check := gh.CheckRun{Name: comments.CheckRunName(run.Stage), HeadSHA: run.HeadSHA, Status: "completed", Conclusion: "success", Title: ok.title, Summary: ok.summary,
+		// Applied (or failed): the plan is spent, only planning again is left.
+		Actions: []gh.CheckRunAction{{Label: "Re-plan", Identifier: actionPlan, Description: cut("Run /plan "+run.Stage, 40)}}}
 	var secrets []string // the stage's sensitive outputs
 	if applyErr != nil {
 		view.Error = errorText(applyErr)

@@ -326,7 +326,7 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 	shown := gh.PullRequest{Number: pr.Number, HeadSHA: sha}
 	if sp.Err != nil {
 		sp.Check.Summary = "The plan of the merge commit failed; nothing was applied. " + sp.Check.Summary
-		return stageStopped, w.postStage(ctx, client, repo, shown, sp, checkID)
+		return stageStopped, w.postStage(ctx, client, repo, shown, sp, checkID, nil)
 	}
 	note := fmt.Sprintf("Applied on merge of #%d (merge commit %s).", pr.Number, comments.ShortSHA(sha))
 	if !sp.Result.HasChanges {
@@ -341,7 +341,7 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 	}
 	// The plan of the merge commit is shown before it is applied: what is
 	// applied is always a plan that was posted.
-	if err := w.postStage(ctx, client, repo, shown, sp, checkID); err != nil {
+	if err := w.postStage(ctx, client, repo, shown, sp, checkID, nil); err != nil {
 		return stageStopped, err
 	}
 	notes, err := w.syncSecrets(ctx, cfg, run, ws, stage)

@@ -186,10 +186,16 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		if errors.Is(sp.Err, context.Canceled) || ctx.Err() != nil {
 			return ctx.Err() // a newer push took over; it posts the plans
 		}
-		if err := w.postStage(ctx, client, repo, pr, sp, checks[sp.Affected.Stage.Name]); err != nil {
+		if err := w.postStage(ctx, client, repo, pr, sp, checks[sp.Affected.Stage.Name], func() []gh.CheckRunAction {
+			return w.stageActions(ctx, client, repo, pr, cfg, sp)
+		}); err != nil {
 			return err
 		}
 		log.Info("stage planned", "stage", sp.Affected.Stage.Name, "ready", sp.Affected.Ready(), "failed", sp.Err != nil)
+	}
+	// The head's checkout is the PR's only one now.
+	if err := w.Runner.PruneWorkspaces(repo.FullName(), pr.Number, pr.HeadSHA); err != nil {
+		return err
 	}
 	return w.applyCheck(ctx, client, repo, pr, cfg)
 }
@@ -310,7 +316,7 @@ func (w *Workflow) startCheck(ctx context.Context, client GitHub, repo gh.Repo, 
 
 // postStage writes a stage's comment (edited in place: one per stage, in as
 // many parts as it needs) and completes its check run.
-func (w *Workflow) postStage(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, sp StagePlanned, checkID int64) error {
+func (w *Workflow) postStage(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, sp StagePlanned, checkID int64, actions func() []gh.CheckRunAction) error {
 	stage := sp.Affected.Stage.Name
 	if err := w.postParts(ctx, client, repo, pr.Number, stage, sp.Comments); err != nil {
 		return err
@@ -324,6 +330,9 @@ func (w *Workflow) postStage(ctx context.Context, client GitHub, repo gh.Repo, p
 	}
 	out := sp.Check
 	cr := gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: pr.HeadSHA, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary, Text: out.Text}
+	if actions != nil {
+		cr.Actions = actions()
+	}
 	if checkID == 0 {
 		var err error
 		if checkID, err = client.FindCheckRun(ctx, repo, pr.HeadSHA, cr.Name); err != nil {
@@ -376,8 +385,12 @@ type prRuns struct {
 type prRun struct {
 	lock   chan struct{} // holds one token: the PR's turn
 	cancel context.CancelFunc
+	users  int // begin calls holding or waiting for the turn
 }
 
+// get returns the PR's entry, counting one more user of it; put ends that
+// use, and drops the entry once nobody uses it, so the map holds only PRs
+// with work running or waiting.
 func (p *prRuns) get(key string) *prRun {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -389,7 +402,23 @@ func (p *prRuns) get(key string) *prRun {
 		r = &prRun{lock: make(chan struct{}, 1)}
 		p.runs[key] = r
 	}
+	r.users++
 	return r
+}
+
+func (p *prRuns) put(key string, r *prRun) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r.users--; r.users == 0 {
+		delete(p.runs, key)
+	}
+}
+
+// size is how many PRs have work running or waiting.
+func (p *prRuns) size() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.runs)
 }
 
 // begin waits for the PR's turn and returns a context for the work; done
@@ -408,6 +437,7 @@ func (p *prRuns) begin(ctx context.Context, key string, supersede, cancellable b
 	select {
 	case r.lock <- struct{}{}:
 	case <-ctx.Done():
+		p.put(key, r)
 		return ctx, func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -423,6 +453,7 @@ func (p *prRuns) begin(ctx context.Context, key string, supersede, cancellable b
 		p.mu.Unlock()
 		cancel()
 		<-r.lock
+		p.put(key, r)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stagebot/stagebot/internal/command"
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/config"
@@ -61,6 +63,9 @@ type Workflow struct {
 	Drifts *drift.Checker
 	// Enqueue queues a job (drift checks the schedule starts).
 	Enqueue func(ctx context.Context, job jobs.Job) error
+	// Retention bounds the data dir; DiskUsage reports its size.
+	Retention runner.Retention
+	DiskUsage *prometheus.GaugeVec
 
 	prs    prRuns
 	merges repoLocks
@@ -147,6 +152,9 @@ func (w *Workflow) CheckRun(ctx context.Context, job jobs.CheckRunJob) (err erro
 	defer func() { err = w.scrub(ev.Repo.FullName(), err) }()
 	stage := strings.TrimPrefix(ev.Name, "stagebot/")
 	client := w.client(ev.InstallationID)
+	if ev.Action == "requested_action" {
+		return w.pressed(ctx, client, ev)
+	}
 	for _, number := range ev.PullRequests {
 		err := func() error {
 			prCtx, done, err := w.beginPR(ctx, ev.Repo, number, false, true)

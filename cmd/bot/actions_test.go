@@ -1,0 +1,57 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stagebot/stagebot/internal/github/githubtest"
+)
+
+// A stage's check run offers Apply when /apply would be allowed, and
+// Re-plan. Pressing Apply as a reader is refused and answered in the PR;
+// pressed by a writer, it applies the stage, and the check run then offers
+// only Re-plan.
+func TestCheckRunButtons(t *testing.T) {
+	f, state := mergeFlow(t)
+	f.pr(1, "main", resource("pressed"), f.base, 1)
+	f.stageComment(1, "infrastructure", "to add")
+	check := func() githubtest.CheckRun {
+		var c githubtest.CheckRun
+		for _, cr := range f.gh.CheckRuns(f.repo) {
+			if cr.Name == "stagebot/infrastructure" {
+				c = cr
+			}
+		}
+		return c
+	}
+	labels := func(c githubtest.CheckRun) string {
+		var out []string
+		for _, a := range c.Actions {
+			out = append(out, a.Label+"="+a.Identifier)
+		}
+		return strings.Join(out, ",")
+	}
+	cr := check()
+	if got := labels(cr); got != "Apply infrastructure=apply,Re-plan=plan" {
+		t.Fatalf("buttons = %q", got)
+	}
+	press := func(user string) {
+		f.deliver("check_run", f.gh.RequestedActionPayload(f.repo, cr.ID, "apply", user, 1))
+	}
+	press("eve") // read only
+	reply := f.reply(1, -cr.ID)
+	if !strings.Contains(reply, "`/apply infrastructure` was not run") || !strings.Contains(reply, "eve") {
+		t.Errorf("a reader's press: %s", reply)
+	}
+	if stateHas(t, state, "pressed") {
+		t.Fatal("a reader's press applied the stage")
+	}
+	press("alice")
+	f.stageComment(1, "infrastructure", "✅ stagebot applied `infrastructure`")
+	if !stateHas(t, state, "pressed") {
+		t.Error("a writer's press did not apply the stage")
+	}
+	if got := labels(check()); got != "Re-plan=plan" {
+		t.Errorf("buttons after the apply = %q", got)
+	}
+}
