@@ -213,30 +213,6 @@ func containsAll(have, want []string) bool {
 	return true
 }
 
-// IssueCommentPayload is an issue_comment "created" delivery for a comment
-// made with AddComment on an issue (not a pull request).
-func (s *Server) IssueCommentPayload(r *Repo, number int, commentID int64) []byte {
-	s.mu.Lock()
-	var c *Comment
-	for _, cm := range r.comments {
-		if cm.ID == commentID {
-			c = cm
-		}
-	}
-	s.mu.Unlock()
-	if c == nil {
-		panic(fmt.Sprintf("githubtest: no comment %d", commentID))
-	}
-	return mustJSON(&gogithub.IssueCommentEvent{
-		Action:       gogithub.String("created"),
-		Issue:        &gogithub.Issue{Number: gogithub.Int(number), State: gogithub.String("open")},
-		Comment:      &gogithub.IssueComment{ID: gogithub.Int64(c.ID), Body: gogithub.String(c.Body), User: user(c.User)},
-		Repo:         s.eventRepo(r),
-		Sender:       user(c.User),
-		Installation: &gogithub.Installation{ID: gogithub.Int64(InstallationID)},
-	})
-}
-
 // RequestedActionPayload is a check_run "requested_action" delivery: user
 // pressed the button identifier on a check run of the PR's head.
 func (s *Server) RequestedActionPayload(r *Repo, checkRunID int64, identifier, user_ string, prs ...int) []byte {

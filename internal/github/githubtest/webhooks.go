@@ -65,6 +65,16 @@ func (s *Server) PullRequestPayload(r *Repo, number int, action string, padding 
 // CommentPayload is an issue_comment "created" delivery for a comment made
 // with AddComment on a PR.
 func (s *Server) CommentPayload(r *Repo, number int, commentID int64) []byte {
+	return s.commentPayload(r, number, commentID, true)
+}
+
+// IssueCommentPayload is an issue_comment "created" delivery for a comment
+// made with AddComment on an issue (not a pull request).
+func (s *Server) IssueCommentPayload(r *Repo, number int, commentID int64) []byte {
+	return s.commentPayload(r, number, commentID, false)
+}
+
+func (s *Server) commentPayload(r *Repo, number int, commentID int64, pull bool) []byte {
 	s.mu.Lock()
 	var c *Comment
 	for _, cm := range r.comments {
@@ -76,14 +86,16 @@ func (s *Server) CommentPayload(r *Repo, number int, commentID int64) []byte {
 	if c == nil {
 		panic(fmt.Sprintf("githubtest: no comment %d", commentID))
 	}
+	issue := &gogithub.Issue{Number: gogithub.Int(number), State: gogithub.String("open")}
+	if pull {
+		issue.PullRequestLinks = &gogithub.PullRequestLinks{URL: gogithub.String(fmt.Sprintf("%s/repos/%s/pulls/%d", s.srv.URL, r.FullName(), number))}
+	}
 	return mustJSON(&gogithub.IssueCommentEvent{
-		Action: gogithub.String("created"),
-		Issue: &gogithub.Issue{
-			Number: gogithub.Int(number), State: gogithub.String("open"),
-			PullRequestLinks: &gogithub.PullRequestLinks{URL: gogithub.String(fmt.Sprintf("%s/repos/%s/pulls/%d", s.srv.URL, r.FullName(), number))},
-		},
-		Comment: &gogithub.IssueComment{ID: gogithub.Int64(c.ID), Body: gogithub.String(c.Body), User: user(c.User)},
-		Repo:    s.eventRepo(r), Sender: user(c.User),
+		Action:       gogithub.String("created"),
+		Issue:        issue,
+		Comment:      &gogithub.IssueComment{ID: gogithub.Int64(c.ID), Body: gogithub.String(c.Body), User: user(c.User)},
+		Repo:         s.eventRepo(r),
+		Sender:       user(c.User),
 		Installation: &gogithub.Installation{ID: gogithub.Int64(InstallationID)},
 	})
 }
