@@ -25,12 +25,24 @@ func (w *Workflow) Drift(ctx context.Context, job jobs.DriftJob) (err error) {
 	if err != nil || cfg == nil || cfg.Drift == nil {
 		return err
 	}
-	results, err := w.Drifts.Check(ctx, client, job.Repo, cfg, w.redactor(job.Repo.FullName()))
+	results, err := w.checkDrift(ctx, client, job.Repo, cfg)
 	if err != nil {
 		return err
 	}
 	logging.From(ctx).Info("drift checked", "stages", len(results))
 	return nil
+}
+
+// checkDrift runs a drift check, one at a time per repository (across bots
+// sharing PostgreSQL too): two checks of the default branch would share
+// its checkout and saved plans.
+func (w *Workflow) checkDrift(ctx context.Context, client GitHub, repo gh.Repo, cfg *config.Repo) ([]drift.Result, error) {
+	ctx, done, err := w.beginPR(ctx, repo, 0, false, false)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return w.Drifts.Check(ctx, client, repo, cfg, w.redactor(repo.FullName()))
 }
 
 // DriftTick starts the drift checks that are due, once each: of several
@@ -110,7 +122,7 @@ func (w *Workflow) driftCommand(ctx context.Context, client GitHub, ev webhook.C
 		only.Drift = &d
 		cfg = &only
 	}
-	results, err := w.Drifts.Check(ctx, client, ev.Repo, cfg, w.redactor(ev.Repo.FullName()))
+	results, err := w.checkDrift(ctx, client, ev.Repo, cfg)
 	if err != nil {
 		return err
 	}
