@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stagebot/stagebot/internal/github/githubtest"
 )
@@ -31,7 +32,12 @@ func TestCheckRunButtons(t *testing.T) {
 		}
 		return strings.Join(out, ",")
 	}
-	cr := check()
+	// The check run is completed just after the comment is posted.
+	var cr githubtest.CheckRun
+	eventually(t, 10*time.Second, "the completed check run", func() bool {
+		cr = check()
+		return cr.Status == "completed"
+	})
 	if got := labels(cr); got != "Apply infrastructure=apply,Re-plan=plan" {
 		t.Fatalf("buttons = %q", got)
 	}
@@ -51,7 +57,7 @@ func TestCheckRunButtons(t *testing.T) {
 	if !stateHas(t, state, "pressed") {
 		t.Error("a writer's press did not apply the stage")
 	}
-	if got := labels(check()); got != "Re-plan=plan" {
-		t.Errorf("buttons after the apply = %q", got)
-	}
+	eventually(t, 10*time.Second, "Re-plan as the only button after the apply", func() bool {
+		return labels(check()) == "Re-plan=plan"
+	})
 }
