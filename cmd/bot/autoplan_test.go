@@ -134,11 +134,16 @@ func TestAutoplanAllStagesWaitInOrder(t *testing.T) {
 	if !strings.Contains(got[1].Body, "Waiting for `infrastructure`") || !strings.Contains(got[2].Body, "Waiting for `infrastructure`, `platform`") {
 		t.Errorf("downstream stages do not say they wait:\n%s\n%s", got[1].Body, got[2].Body)
 	}
-	for _, c := range gh.CheckRuns(repo) {
-		if c.HeadSHA == head2 && c.Name != "stagebot/infrastructure" && c.Conclusion != "neutral" {
-			t.Errorf("check %s of a waiting stage: %s", c.Name, c.Conclusion)
+	// A check run is completed just after its comment is posted.
+	eventually(t, 10*time.Second, "neutral check runs for the waiting stages", func() bool {
+		n := 0
+		for _, c := range gh.CheckRuns(repo) {
+			if c.HeadSHA == head2 && c.Name != "stagebot/infrastructure" && c.Conclusion == "neutral" {
+				n++
+			}
 		}
-	}
+		return n == 2
+	})
 }
 
 func TestBrokenConfigOnMainIsReportedOnce(t *testing.T) {
