@@ -138,7 +138,7 @@ func TestAutoplanAllStagesWaitInOrder(t *testing.T) {
 	eventually(t, 10*time.Second, "neutral check runs for the waiting stages", func() bool {
 		n := 0
 		for _, c := range gh.CheckRuns(repo) {
-			if c.HeadSHA == head2 && c.Name != "stagebot/infrastructure" && c.Conclusion == "neutral" {
+			if c.HeadSHA == head2 && (c.Name == "stagebot/platform" || c.Name == "stagebot/tenant") && c.Conclusion == "neutral" {
 				n++
 			}
 		}
