@@ -97,7 +97,7 @@ func TestSetupInChromium(t *testing.T) {
 	hook := m[0]["hook_attributes"].(map[string]any)
 	perms := m[0]["default_permissions"].(map[string]any)
 	if hook["url"] != url+"/webhooks/github" || m[0]["redirect_url"] != url+"/setup/callback" || m[0]["public"] != false ||
-		perms["checks"] != "write" || perms["contents"] != "read" || len(perms) != 5 {
+		perms["checks"] != "write" || perms["contents"] != "read" || perms["members"] != "read" || len(perms) != 6 {
 		t.Errorf("manifest = %v", m[0])
 	}
 	// Credentials are stored 0600 and setup ends.

@@ -1,6 +1,9 @@
 package comments
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Refusal is a command the bot would not run: why, and what to do instead.
 type Refusal struct {
@@ -30,6 +33,34 @@ func NoPermission(command, user, have, need string) Refusal {
 		Why:     fmt.Sprintf("@%s has the `%s` role on this repository; `%s` needs `%s` or higher.", user, have, command, need),
 		Next:    fmt.Sprintf("ask someone with `%s` permission to comment `%s`.", need, command),
 	}
+}
+
+// NotAnApplier refuses an apply or unlock of a stage by someone not among
+// those stagebot.yaml names for it, and says whom to ask.
+func NotAnApplier(command, user, stage string, users, teams []string) Refusal {
+	ask := "someone named there"
+	if len(teams) > 0 {
+		ask = "a member of @" + teams[0]
+	} else if len(users) > 0 {
+		ask = "@" + users[0]
+	}
+	return Refusal{
+		Command: command,
+		Why:     fmt.Sprintf("@%s may not apply `%s`: `stagebot.yaml` lets only %s do that.", user, stage, Appliers(users, teams)),
+		Next:    fmt.Sprintf("ask %s to comment `%s`.", ask, command),
+	}
+}
+
+// Appliers names who may apply a stage: "members of @org/team or @user".
+func Appliers(users, teams []string) string {
+	var who []string
+	for _, t := range teams {
+		who = append(who, "members of @"+t)
+	}
+	for _, u := range users {
+		who = append(who, "@"+strings.TrimPrefix(u, "@"))
+	}
+	return strings.Join(who, " or ")
 }
 
 // RequirementFailed refuses an apply whose requirement does not hold.

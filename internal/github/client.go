@@ -125,6 +125,22 @@ func retryable(err error) bool {
 	return err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
+// TeamMember reports whether user is an active member of the team
+// (org/slug). GitHub answers 404 both for a non-member and for a team the
+// App cannot see (the App needs members: read).
+func (c *Client) TeamMember(ctx context.Context, team, user string) (bool, error) {
+	org, slug, _ := strings.Cut(team, "/")
+	m, _, err := c.gh.Teams.GetTeamMembershipBySlug(ctx, org, slug, user)
+	if err != nil {
+		err = c.errorf(err, "read membership of %s in %s", user, team)
+		if IsNotFound(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	return m.GetState() == "active", nil
+}
+
 // IsNotFound reports whether err is GitHub's 404.
 func IsNotFound(err error) bool {
 	var aerr *APIError

@@ -105,23 +105,31 @@ func (s *Store) LockOwner(ctx context.Context, repo, stage string) (int, error) 
 	return pr, nil
 }
 
-// Unlock releases the PR's locks on the stages (all its locks when none
-// are named) and returns the stages released.
-func (s *Store) Unlock(ctx context.Context, repo string, pr int, stages ...string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT stage FROM stagebot_locks WHERE repo = $1 AND pr = $2`, repo, pr)
+// Locks returns the stages pr holds locked.
+func (s *Store) Locks(ctx context.Context, repo string, pr int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT stage FROM stagebot_locks WHERE repo = $1 AND pr = $2 ORDER BY stage`, repo, pr)
 	if err != nil {
 		return nil, fmt.Errorf("list locks of %s#%d: %w", repo, pr, err)
 	}
+	defer rows.Close()
 	var held []string
 	for rows.Next() {
 		var st string
 		if err := rows.Scan(&st); err != nil {
-			rows.Close()
-			return nil, err
+			return nil, fmt.Errorf("list locks of %s#%d: %w", repo, pr, err)
 		}
 		held = append(held, st)
 	}
-	rows.Close()
+	return held, rows.Err()
+}
+
+// Unlock releases the PR's locks on the stages (all its locks when none
+// are named) and returns the stages released.
+func (s *Store) Unlock(ctx context.Context, repo string, pr int, stages ...string) ([]string, error) {
+	held, err := s.Locks(ctx, repo, pr)
+	if err != nil {
+		return nil, err
+	}
 	var released []string
 	for _, st := range held {
 		if len(stages) > 0 && !slices.Contains(stages, st) {

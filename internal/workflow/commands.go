@@ -38,14 +38,10 @@ func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.Com
 			return w.reply(ctx, client, ev, comments.Help(helpInput(cfg, fmt.Sprintf("there is no stage `%s` in this repository.", s))))
 		}
 	}
-	need := "write"
-	if cmd.Name != command.Plan {
-		need = cfg.Apply.Permission
-	}
-	if ok, have, err := w.allowed(ctx, client, ev.Repo, ev.Author, need, cfg); err != nil {
+	if r, err := w.mayRun(ctx, client, ev, cfg, cmd); err != nil {
 		return err
-	} else if !ok {
-		return w.refuse(ctx, client, ev, comments.NoPermission(cmd.String(), ev.Author, have, need))
+	} else if r != nil {
+		return w.refuse(ctx, client, ev, *r)
 	}
 	pr, err := client.PullRequest(ctx, ev.Repo, ev.Number)
 	if err != nil {
@@ -58,6 +54,21 @@ func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.Com
 	case command.Plan:
 		return w.planPR(ctx, client, ev.Repo, pr, cfg, cmd.Stages)
 	case command.Unlock:
+		held, err := w.Store.Locks(ctx, ev.Repo.FullName(), pr.Number)
+		if err != nil {
+			return err
+		}
+		for _, stage := range held {
+			if len(cmd.Stages) > 0 && !slices.Contains(cmd.Stages, stage) {
+				continue
+			}
+			if r, err := w.mayApply(ctx, client, ev.Repo, ev.Author, cfg, stage, cmd.String()); err != nil || r != nil {
+				if err != nil {
+					return err
+				}
+				return w.refuse(ctx, client, ev, *r)
+			}
+		}
 		released, err := w.Store.Unlock(ctx, ev.Repo.FullName(), pr.Number, cmd.Stages...)
 		if err != nil {
 			return err
@@ -74,6 +85,37 @@ func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.Com
 		return w.apply(ctx, client, ev, pr, cfg, cmd)
 	}
 	return nil
+}
+
+// mayRun refuses a command its author may not give: /plan needs write;
+// /apply and /unlock of named stages need the right to apply each (see
+// mayApply). Without named stages, and when no stage has an apply list,
+// the role rule is checked here; otherwise each stage is checked when it
+// is reached.
+func (w *Workflow) mayRun(ctx context.Context, client GitHub, ev webhook.CommentEvent, cfg *config.Repo, cmd command.Command) (*comments.Refusal, error) {
+	if cmd.Name == command.Plan {
+		ok, have, err := w.allowed(ctx, client, ev.Repo, ev.Author, "write", cfg)
+		if err != nil || ok {
+			return nil, err
+		}
+		r := comments.NoPermission(cmd.String(), ev.Author, have, "write")
+		return &r, nil
+	}
+	names := cmd.Stages
+	if len(names) == 0 {
+		for _, s := range cfg.Stages {
+			if !cfg.StageAppliers(s.Name).Empty() {
+				return nil, nil
+			}
+		}
+		names = cfg.StageNames()[:1] // every stage has the role rule
+	}
+	for _, stage := range names {
+		if r, err := w.mayApply(ctx, client, ev.Repo, ev.Author, cfg, stage, cmd.String()); err != nil || r != nil {
+			return r, err
+		}
+	}
+	return nil, nil
 }
 
 // allowed reports whether user may act with role need (or is named in the
@@ -244,6 +286,12 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 			Why:     fmt.Sprintf("`%s` reads the outputs of `%s`, which this pull request also changes and has not applied.", stage, strings.Join(a.WaitingFor, "`, `")),
 			Next:    fmt.Sprintf("comment `/apply %s` first; `%s` is planned again right after.", a.WaitingFor[0], stage),
 		})
+	}
+	if r, err := w.mayApply(ctx, client, ev.Repo, ev.Author, cfg, stage, label); err != nil || r != nil {
+		if err != nil {
+			return false, err
+		}
+		return false, w.refuse(ctx, client, ev, *r)
 	}
 	run := runner.Run{Repo: ev.Repo.FullName(), PR: pr.Number, Stage: stage, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig}
 	// The lock first: while another PR holds the stage nothing else matters.

@@ -166,6 +166,15 @@ func (w *Workflow) runMerge(ctx context.Context, client GitHub, repo gh.Repo, pr
 	if err != nil {
 		return err
 	}
+	var names []string
+	for _, a := range affected {
+		names = append(names, a.Stage.Name)
+	}
+	if why, err := w.mergeAppliers(ctx, client, repo, pr, cfg, names); err != nil {
+		return err
+	} else if why != "" {
+		return w.refuseMerge(ctx, client, repo, pr, cfg, why, "someone who may apply those stages approves the change in a new pull request, or merges it.")
+	}
 	for _, a := range affected {
 		a.WaitingFor = nil // applied in order: upstream is done by now
 		stage := a.Stage.Name

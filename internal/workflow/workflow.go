@@ -39,6 +39,7 @@ type GitHub interface {
 	UpdateCheckRun(ctx context.Context, repo gh.Repo, id int64, cr gh.CheckRun) error
 	FindCheckRun(ctx context.Context, repo gh.Repo, sha, name string) (int64, error)
 	Permission(ctx context.Context, repo gh.Repo, user string) (string, error)
+	TeamMember(ctx context.Context, team, user string) (bool, error)
 	Reviews(ctx context.Context, repo gh.Repo, number int) ([]gh.Review, error)
 	Issues(ctx context.Context, repo gh.Repo, label, state string) ([]gh.Issue, error)
 	CreateIssue(ctx context.Context, repo gh.Repo, is gh.Issue, marker string) (gh.Issue, error)
@@ -124,12 +125,29 @@ func helpInput(cfg *config.Repo, problem string) comments.HelpInput {
 	in := comments.HelpInput{Problem: problem}
 	if cfg != nil {
 		in.Stages = cfg.StageNames()
-		in.WhoMayApply = fmt.Sprintf("users with the `%s` role or higher", cfg.Apply.Permission)
-		if len(cfg.Apply.Users) > 0 {
-			in.WhoMayApply += ", and @" + strings.Join(cfg.Apply.Users, ", @")
-		}
+		in.WhoMayApply = whoMayApply(cfg)
 	}
 	return in
+}
+
+// whoMayApply says, for /help, who may apply which stage.
+func whoMayApply(cfg *config.Repo) string {
+	role := fmt.Sprintf("users with the `%s` role or higher", cfg.Apply.Permission)
+	var parts []string
+	listed := false
+	for _, s := range cfg.Stages {
+		who := cfg.StageAppliers(s.Name)
+		if who.Empty() {
+			parts = append(parts, fmt.Sprintf("`%s`: %s", s.Name, role))
+		} else {
+			listed = true
+			parts = append(parts, fmt.Sprintf("`%s`: %s", s.Name, comments.Appliers(who.Users, who.Teams)))
+		}
+	}
+	if !listed {
+		return role
+	}
+	return "per stage, " + strings.Join(parts, "; ")
 }
 
 func (w *Workflow) reply(ctx context.Context, client GitHub, ev webhook.CommentEvent, body string) error {

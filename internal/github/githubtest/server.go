@@ -70,6 +70,7 @@ type Server struct {
 	manifests     []map[string]any
 	codes         map[string]bool
 	stalls        []*stall
+	teams         map[string]map[string]bool // org/slug -> members
 	// now lets tests move the fake's clock (token expiry).
 	now func() time.Time
 }

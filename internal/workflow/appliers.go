@@ -1,0 +1,86 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/stagebot/stagebot/internal/comments"
+	"github.com/stagebot/stagebot/internal/config"
+	gh "github.com/stagebot/stagebot/internal/github"
+)
+
+// mayApply says whether user may apply (or unlock) stage, and when not,
+// the refusal of command. A stage with an apply list (its own, else
+// apply.users and apply.teams) may be applied only by the users it names
+// and the members of the teams it names, whatever their role; a stage
+// without one by anyone with the apply.permission role.
+func (w *Workflow) mayApply(ctx context.Context, client GitHub, repo gh.Repo, user string, cfg *config.Repo, stage, command string) (*comments.Refusal, error) {
+	who := cfg.StageAppliers(stage)
+	if who.Empty() {
+		ok, have, err := w.allowed(ctx, client, repo, user, cfg.Apply.Permission, cfg)
+		if err != nil || ok {
+			return nil, err
+		}
+		r := comments.NoPermission(command, user, have, cfg.Apply.Permission)
+		return &r, nil
+	}
+	ok, err := w.named(ctx, client, user, who)
+	if err != nil || ok {
+		return nil, err
+	}
+	r := comments.NotAnApplier(command, user, stage, who.Users, who.Teams)
+	return &r, nil
+}
+
+// named reports whether user is one of who's users or a member of one of
+// its teams.
+func (w *Workflow) named(ctx context.Context, client GitHub, user string, who config.Appliers) (bool, error) {
+	for _, u := range who.Users {
+		if strings.EqualFold(strings.TrimPrefix(u, "@"), user) {
+			return true, nil
+		}
+	}
+	for _, team := range who.Teams {
+		member, err := client.TeamMember(ctx, team, user)
+		if err != nil {
+			return false, fmt.Errorf("check whether @%s may apply: %w", user, err)
+		}
+		if member {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// mergeAppliers says why a merge may not apply one of stagesOf ("" when it
+// may): for each stage, who merged it or an approver of its head must be
+// allowed to apply that stage.
+func (w *Workflow) mergeAppliers(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, stagesOf []string) (string, error) {
+	approvers, _, err := w.approvals(ctx, client, repo, pr)
+	if err != nil {
+		return "", err
+	}
+	people := append([]string{pr.MergedBy}, approvers...)
+	for _, stage := range stagesOf {
+		who := cfg.StageAppliers(stage)
+		if who.Empty() {
+			continue // the role rule, checked by mergeRules
+		}
+		ok := false
+		for _, user := range people {
+			if user == "" {
+				continue
+			}
+			if ok, err = w.named(ctx, client, user, who); err != nil {
+				return "", err
+			} else if ok {
+				break
+			}
+		}
+		if !ok {
+			return fmt.Sprintf("neither who merged it (@%s) nor an approver may apply `%s`: `stagebot.yaml` lets only %s do that.", pr.MergedBy, stage, comments.Appliers(who.Users, who.Teams)), nil
+		}
+	}
+	return "", nil
+}
