@@ -119,7 +119,14 @@ type ApplyRules struct {
 type Autoplan struct {
 	Drafts bool `yaml:"drafts"`
 	Forks  bool `yaml:"forks"`
+	// SkipLabel is the label that keeps a PR from being planned on its
+	// own (default stagebot:skip); removing it plans the PR. /plan still
+	// plans it.
+	SkipLabel string `yaml:"skip_label"`
 }
+
+// DefaultSkipLabel is autoplan.skip_label's default.
+const DefaultSkipLabel = "stagebot:skip"
 
 // SecretSync is a Kubernetes Secret kept in sync from stage outputs.
 type SecretSync struct {
@@ -331,6 +338,9 @@ func (r *Repo) validate(v *validator, root string) {
 		if a := r.Stages[i].Apply; a != nil {
 			a.Teams = checkTeams(v, a.Teams, "stages", i, "apply", "teams")
 		}
+	}
+	if r.Autoplan.SkipLabel == "" {
+		r.Autoplan.SkipLabel = DefaultSkipLabel
 	}
 	if r.Apply.Permission == "" {
 		r.Apply.Permission = "write"

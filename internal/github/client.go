@@ -34,6 +34,8 @@ type PullRequest struct {
 	MergeCommitSHA string
 	// MergedBy is who merged it.
 	MergedBy string
+	// Labels are its labels' names.
+	Labels []string
 }
 
 // ChangedFile is one file of a PR's diff.
@@ -168,6 +170,9 @@ func (c *Client) PullRequest(ctx context.Context, repo Repo, number int) (PullRe
 		MergedBy:       pr.GetMergedBy().GetLogin(),
 	}
 	out.Fork = !strings.EqualFold(pr.GetHead().GetRepo().GetFullName(), pr.GetBase().GetRepo().GetFullName())
+	for _, l := range pr.Labels {
+		out.Labels = append(out.Labels, l.GetName())
+	}
 	return out, nil
 }
 

@@ -129,6 +129,8 @@ func eventLabel(event string) string {
 // pullRequestActions are the pull_request actions the workflow acts on.
 var pullRequestActions = map[string]bool{
 	"opened": true, "synchronize": true, "reopened": true, "ready_for_review": true, "closed": true,
+	// Only the skip label matters; the workflow knows its name.
+	"labeled": true, "unlabeled": true,
 }
 
 // decode turns a verified delivery into a job, or says why it is ignored.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/config"
 	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/github/webhook"
 	"github.com/stagebot/stagebot/internal/jobs"
 	"github.com/stagebot/stagebot/internal/kube"
 	"github.com/stagebot/stagebot/internal/logging"
@@ -27,6 +29,13 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 	ev := job.Event
 	defer func() { err = w.scrub(ev.Repo.FullName(), err) }()
 	log := logging.From(ctx)
+	if ev.Action == "labeled" || ev.Action == "unlabeled" {
+		// Any other label leaves a running plan alone.
+		if skip, err := w.isSkipLabel(ctx, ev); err != nil || !skip {
+			return err
+		}
+		log.Info("skip label "+ev.Action, "label", ev.Label)
+	}
 	// A newer event supersedes whatever still runs for the PR.
 	prCtx, done, err := w.beginPR(ctx, ev.Repo, ev.Number, true, ev.Action != "closed")
 	if err != nil {
@@ -93,6 +102,9 @@ func (w *Workflow) autoplan(ctx context.Context, installation int64, repo gh.Rep
 		return err
 	}
 	switch {
+	case slices.Contains(pr.Labels, cfg.Autoplan.SkipLabel):
+		log.Info("not planned: the pull request is labelled " + cfg.Autoplan.SkipLabel)
+		return nil
 	case pr.Draft && !cfg.Autoplan.Drafts:
 		log.Info("not planned: draft pull request")
 		return nil
@@ -102,6 +114,21 @@ func (w *Workflow) autoplan(ctx context.Context, installation int64, repo gh.Rep
 		return nil
 	}
 	return w.planPR(ctx, client, repo, pr, cfg, nil)
+}
+
+// isSkipLabel reports whether a labeled or unlabeled event is about the
+// repository's skip label: adding it stops a plan that runs, removing it
+// plans the PR.
+func (w *Workflow) isSkipLabel(ctx context.Context, ev webhook.PullRequestEvent) (bool, error) {
+	cfg, err := w.repoConfig(ctx, w.client(ev.InstallationID), ev.Repo)
+	var cerr configError
+	if errors.As(err, &cerr) || cfg == nil {
+		return false, nil // nothing to plan; opening the PR said why
+	}
+	if err != nil {
+		return false, err
+	}
+	return ev.Label == cfg.Autoplan.SkipLabel, nil
 }
 
 // repoConfig reads stagebot.yaml from the default branch: a PR cannot change

@@ -84,9 +84,7 @@ func (s *Server) issueJSON(r *http.Request, repo *Repo, is *Issue) *gogithub.Iss
 		State: gogithub.String(is.State), User: user(is.Author),
 		HTMLURL: gogithub.String(fmt.Sprintf("https://github.com/%s/issues/%d", repo.FullName(), is.Number)),
 	}
-	for _, l := range is.Labels {
-		out.Labels = append(out.Labels, &gogithub.Label{Name: gogithub.String(l)})
-	}
+	out.Labels = labels(is.Labels)
 	return out
 }
 

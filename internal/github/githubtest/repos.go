@@ -46,6 +46,8 @@ type Pull struct {
 	HeadRepo string
 	Files    []File
 	Reviews  []Review
+	// Labels are the names of its labels.
+	Labels []string
 }
 
 // File is a changed file of a PR.
@@ -290,6 +292,7 @@ func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
 	if p.MergedBy != "" {
 		pr.MergedBy = user(p.MergedBy)
 	}
+	pr.Labels = labels(p.Labels)
 	writeJSON(w, http.StatusOK, pr)
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	gogithub "github.com/google/go-github/v60/github"
@@ -55,11 +56,41 @@ func (s *Server) PullRequestPayload(r *Repo, number int, action string, padding 
 	if p.MergeCommitSHA != "" {
 		pr.MergeCommitSHA = gogithub.String(p.MergeCommitSHA)
 	}
+	pr.Labels = labels(p.Labels)
 	return mustJSON(&gogithub.PullRequestEvent{
 		Action: gogithub.String(action), Number: gogithub.Int(p.Number), PullRequest: pr, Repo: repo,
 		Sender:       user(p.Author),
 		Installation: &gogithub.Installation{ID: gogithub.Int64(InstallationID)},
 	})
+}
+
+// LabelPayload labels a PR (action "labeled") or removes the label
+// ("unlabeled") as user, and returns the pull_request delivery GitHub
+// sends for it: the PR with its labels now, and the label in question.
+func (s *Server) LabelPayload(r *Repo, number int, action, label, by string) []byte {
+	s.mu.Lock()
+	p := r.pulls[number]
+	p.Labels = slices.DeleteFunc(p.Labels, func(l string) bool { return l == label })
+	if action == "labeled" {
+		p.Labels = append(p.Labels, label)
+	}
+	s.mu.Unlock()
+	var ev gogithub.PullRequestEvent
+	if err := json.Unmarshal(s.PullRequestPayload(r, number, action, 0), &ev); err != nil {
+		panic(err)
+	}
+	ev.Label = labels([]string{label})[0]
+	ev.Sender = user(by)
+	return mustJSON(&ev)
+}
+
+// labels are GitHub's label objects for names.
+func labels(names []string) []*gogithub.Label {
+	out := make([]*gogithub.Label, len(names))
+	for i, n := range names {
+		out[i] = &gogithub.Label{ID: gogithub.Int64(int64(1000 + i)), Name: gogithub.String(n), Color: gogithub.String("ededed"), Default: gogithub.Bool(false)}
+	}
+	return out
 }
 
 // CommentPayload is an issue_comment "created" delivery for a comment made

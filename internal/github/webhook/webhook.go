@@ -97,6 +97,8 @@ type PullRequestEvent struct {
 	// Fork is true when the head branch lives in another repository: its
 	// code is not trusted with the bot's credentials.
 	Fork bool `json:"fork,omitempty"`
+	// Label is the label added or removed (actions labeled, unlabeled).
+	Label string `json:"label,omitempty"`
 }
 
 // CommentEvent is a created comment on a pull request.
@@ -184,6 +186,9 @@ func DecodePullRequest(body []byte) (PullRequestEvent, error) {
 	var w struct {
 		wireCommon
 		Number      int `json:"number"`
+		Label       *struct {
+			Name string `json:"name"`
+		} `json:"label"`
 		PullRequest *struct {
 			Number         int        `json:"number"`
 			User           wireUser   `json:"user"`
@@ -204,6 +209,10 @@ func DecodePullRequest(body []byte) (PullRequestEvent, error) {
 	if pr == nil || pr.Number == 0 || pr.Head.SHA == "" {
 		return PullRequestEvent{}, errors.New("decode pull_request payload: no pull_request number or head sha")
 	}
+	var label string
+	if w.Label != nil {
+		label = w.Label.Name
+	}
 	base := w.Repository.repo()
 	fork := pr.Head.Repo == nil || !strings.EqualFold(pr.Head.Repo.FullName, w.Repository.FullName)
 	return PullRequestEvent{
@@ -221,6 +230,7 @@ func DecodePullRequest(body []byte) (PullRequestEvent, error) {
 		Merged:         pr.Merged,
 		MergeCommitSHA: pr.MergeCommitSHA,
 		Fork:           fork,
+		Label:          label,
 	}, nil
 }
 
