@@ -185,8 +185,8 @@ type wireBranch struct {
 func DecodePullRequest(body []byte) (PullRequestEvent, error) {
 	var w struct {
 		wireCommon
-		Number      int `json:"number"`
-		Label       *struct {
+		Number int `json:"number"`
+		Label  *struct {
 			Name string `json:"name"`
 		} `json:"label"`
 		PullRequest *struct {
