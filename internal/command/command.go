@@ -1,5 +1,5 @@
 // Package command parses the comment commands: /plan, /apply, /unlock,
-// /drift and /help, from the first line of a comment.
+// /approve, /drift and /help, from the first line of a comment.
 package command
 
 import (
@@ -18,10 +18,12 @@ const (
 	Unlock = "unlock"
 	Drift  = "drift"
 	Help   = "help"
+	// Approve approves plans that the stages' policies deny.
+	Approve = "approve"
 )
 
 // Known lists the commands in the order /help shows them.
-var Known = []string{Plan, Apply, Unlock, Drift, Help}
+var Known = []string{Plan, Apply, Unlock, Approve, Drift, Help}
 
 // MaxLineBytes bounds the first line the parser looks at; a longer line is
 // refused rather than scanned.
@@ -76,7 +78,7 @@ func Parse(line string) (Command, error) {
 	}
 	name := word
 	switch name {
-	case Plan, Apply, Unlock, Drift, Help:
+	case Plan, Apply, Unlock, Approve, Drift, Help:
 	default:
 		if lower := strings.ToLower(word); isKnown(lower) {
 			return Command{}, &UsageError{Msg: fmt.Sprintf("commands are lower case: write `/%s`", lower)}

@@ -54,6 +54,10 @@ func PlanCheck(p StagePlan, red *redact.Set) CheckOutput {
 		out.Summary = b.String()
 		out.Text = "```\n" + v.Text + "\n```"
 	}
+	if pv := p.Policy; pv != nil && out.Conclusion == "success" && pv.Denied() {
+		pc := PolicyCheckRun(*pv, v.Headline)
+		out.Conclusion, out.Title, out.Summary = pc.Conclusion, pc.Title, pc.Summary
+	}
 	if p.ChecksFailed {
 		if out.Conclusion != "failure" {
 			out.Title = "Helm chart check failed"

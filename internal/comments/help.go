@@ -35,6 +35,7 @@ func Help(in HelpInput) string {
 	b.WriteString("| `/plan [stage...]` | plan the named stages, or every stage this PR affects |\n")
 	b.WriteString("| `/apply [stage...]` | apply the saved plans of the named stages (or all ready ones) in order |\n")
 	b.WriteString("| `/unlock [stage...]` | release this PR's lock on the stages |\n")
+	b.WriteString("| `/approve [stage...]` | as a policy owner, approve the current plans of the stages although their policies deny them |\n")
 	b.WriteString("| `/drift [stage...]` | look for changes made outside pull requests now, on the default branch (also in an issue); drift is reported in issues labelled `" + DriftLabel + "` |\n")
 	b.WriteString("| `/help` | show this message |\n")
 	b.WriteString("\nA stage's check run has buttons too: **Re-plan** runs `/plan <stage>`, and **Apply** (offered when `/apply` would be allowed) runs `/apply <stage>`, as whoever presses it.\n")

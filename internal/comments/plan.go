@@ -37,6 +37,11 @@ type StagePlan struct {
 	// as Markdown; ChecksFailed makes the stage's check run fail.
 	Checks       []string
 	ChecksFailed bool
+	// Policy is what the stage's policies said of the plan; nil when the
+	// stage has none (or was not planned).
+	Policy *PolicyView
+	// Engine is the binary that planned: "Terraform" or "OpenTofu".
+	Engine string
 }
 
 // Counts is a plan's headline.

@@ -50,6 +50,9 @@ type view struct {
 	Text, Cut                string
 	Reasons                  string
 	Checks                   []string
+	Policy                   string
+	PolicyDenied             bool
+	Engine                   string
 }
 
 // MaxParts bounds how many comments one stage's plan may take; a plan
@@ -110,6 +113,11 @@ func planView(p StagePlan, red *redact.Set) view {
 		Checks:     p.Checks,
 		Error:      fence(red.Redact(strings.TrimSpace(p.Error))),
 		Errors:     diagnostics(fence(red.Redact(p.Error)), "Error: "),
+		Engine:     p.Engine,
+	}
+	if p.Policy != nil {
+		v.Policy = PolicySection(*p.Policy)
+		v.PolicyDenied = p.Policy.Denied()
 	}
 	if len(p.WaitingFor) > 0 {
 		v.WaitingFor = "`" + strings.Join(p.WaitingFor, "`, `") + "`"

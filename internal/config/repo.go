@@ -77,26 +77,11 @@ type Stage struct {
 	// Apply names who may apply (and unlock) this stage, instead of
 	// apply.users and apply.teams.
 	Apply *Appliers `yaml:"apply"`
-}
-
-// Appliers are the people who may apply a stage: users, and members of
-// teams (org/slug).
-type Appliers struct {
-	Users []string `yaml:"users"`
-	Teams []string `yaml:"teams"`
-}
-
-// Empty reports whether it names nobody.
-func (a Appliers) Empty() bool { return len(a.Users) == 0 && len(a.Teams) == 0 }
-
-// StageAppliers returns who may apply a stage: its own apply list, else
-// apply.users and apply.teams. Empty means the role rule
-// (apply.permission) decides.
-func (r *Repo) StageAppliers(name string) Appliers {
-	if s := r.Stage(name); s != nil && s.Apply != nil && !s.Apply.Empty() {
-		return *s.Apply
-	}
-	return Appliers{Users: r.Apply.Users, Teams: r.Apply.Teams}
+	// Policies are doublestar globs of Rego files (from the repo root,
+	// read from the default branch) the stage's plans are checked against.
+	Policies []string `yaml:"policies"`
+	// PolicyOwners may approve a plan the policies deny.
+	PolicyOwners *Appliers `yaml:"policy_owners"`
 }
 
 // ApplyRules says who may apply and when.
@@ -333,12 +318,7 @@ func (r *Repo) validate(v *validator, root string) {
 		v.fail("depends_on makes a cycle: "+strings.Join(cycle, " -> "), "stages", i, "depends_on")
 	}
 	checkRequirements(v, r.Apply.Requirements, "apply", "requirements")
-	r.Apply.Teams = checkTeams(v, r.Apply.Teams, "apply", "teams")
-	for i := range r.Stages {
-		if a := r.Stages[i].Apply; a != nil {
-			a.Teams = checkTeams(v, a.Teams, "stages", i, "apply", "teams")
-		}
-	}
+	r.validateGovernance(v)
 	if r.Autoplan.SkipLabel == "" {
 		r.Autoplan.SkipLabel = DefaultSkipLabel
 	}
@@ -380,23 +360,6 @@ func (r *Repo) validateDir(v *validator, root string, i int, dir string) {
 	if st, err := os.Stat(filepath.Join(root, filepath.FromSlash(clean))); err != nil || !st.IsDir() {
 		v.fail(fmt.Sprintf("directory %q does not exist in the repository", dir), "stages", i, "dir")
 	}
-}
-
-var teamName = regexp.MustCompile(`^@?([A-Za-z0-9][A-Za-z0-9-]*)/([A-Za-z0-9][A-Za-z0-9_.-]*)$`)
-
-// checkTeams validates teams as org/slug (a leading @ allowed) and returns
-// them without the @.
-func checkTeams(v *validator, teams []string, path ...any) []string {
-	out := make([]string, 0, len(teams))
-	for j, t := range teams {
-		m := teamName.FindStringSubmatch(t)
-		if m == nil {
-			v.fail(fmt.Sprintf("%q is not a team: write org/team-slug", t), append(path, j)...)
-			continue
-		}
-		out = append(out, m[1]+"/"+m[2])
-	}
-	return out
 }
 
 func checkRequirements(v *validator, reqs []string, path ...any) {

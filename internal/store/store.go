@@ -56,6 +56,7 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		applyResultsTable,
 		reposTable,
 		driftTable,
+		policyTable,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create store tables: %w", err)

@@ -36,6 +36,9 @@ func (w *Workflow) stageActions(ctx context.Context, client GitHub, repo gh.Repo
 	if r := w.checkRequirements(ctx, client, repo, pr, cfg, run, "/apply "+stage); r != nil {
 		return actions
 	}
+	if sp.Policy != nil && sp.Policy.Blocked() {
+		return actions
+	}
 	label := "Apply " + stage
 	if len(label) > 20 {
 		label = "Apply"

@@ -83,6 +83,8 @@ func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.Com
 		return w.resumeMerges(ctx, client, ev.Repo)
 	case command.Apply:
 		return w.apply(ctx, client, ev, pr, cfg, cmd)
+	case command.Approve:
+		return w.approvePolicies(ctx, client, ev, pr, cfg, cmd)
 	}
 	return nil
 }
@@ -93,6 +95,9 @@ func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.Com
 // the role rule is checked here; otherwise each stage is checked when it
 // is reached.
 func (w *Workflow) mayRun(ctx context.Context, client GitHub, ev webhook.CommentEvent, cfg *config.Repo, cmd command.Command) (*comments.Refusal, error) {
+	if cmd.Name == command.Approve {
+		return nil, nil // a policy owner of each stage, checked there
+	}
 	if cmd.Name == command.Plan {
 		ok, have, err := w.allowed(ctx, client, ev.Repo, ev.Author, "write", cfg)
 		if err != nil || ok {
@@ -301,6 +306,9 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 		return false, w.refuse(ctx, client, ev, comments.Locked(label, stage, owner))
 	}
 	if r := w.checkRequirements(ctx, client, ev.Repo, pr, cfg, run, label); r != nil {
+		return false, w.refuse(ctx, client, ev, *r)
+	}
+	if r := w.checkPolicies(ctx, cfg, run, label); r != nil {
 		return false, w.refuse(ctx, client, ev, *r)
 	}
 	if err := w.Store.Lock(ctx, ev.Repo.FullName(), stage, pr.Number, pr.HeadSHA); err != nil {

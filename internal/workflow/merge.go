@@ -166,11 +166,7 @@ func (w *Workflow) runMerge(ctx context.Context, client GitHub, repo gh.Repo, pr
 	if err != nil {
 		return err
 	}
-	var names []string
-	for _, a := range affected {
-		names = append(names, a.Stage.Name)
-	}
-	if why, err := w.mergeAppliers(ctx, client, repo, pr, cfg, names); err != nil {
+	if why, err := w.mergeAppliers(ctx, client, repo, pr, cfg, stageNames(affected)); err != nil {
 		return err
 	} else if why != "" {
 		return w.refuseMerge(ctx, client, repo, pr, cfg, why, "someone who may apply those stages approves the change in a new pull request, or merges it.")
@@ -330,12 +326,31 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 	if err != nil {
 		return stageStopped, err
 	}
-	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: sha, BaseSHA: pr.BaseSHA}
+	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: sha, BaseSHA: pr.BaseSHA, Approved: map[string]store.PolicyCheck{}}
+	if target.Policies, err = w.loadPolicies(ctx, client, repo, cfg, []string{stage}); err != nil {
+		return stageStopped, err
+	}
+	if ap, ok, err := w.Store.ApprovedAtHead(ctx, repo.FullName(), pr.Number, stage, pr.HeadSHA); err != nil {
+		return stageStopped, err
+	} else if ok {
+		target.Approved[stage] = ap
+	}
 	sp := PlanStages(ctx, w.Runner, target, []stages.Affected{a}, w.redactor(repo.FullName()))[0]
 	shown := gh.PullRequest{Number: pr.Number, HeadSHA: sha}
 	if sp.Err != nil {
 		sp.Check.Summary = "The plan of the merge commit failed; nothing was applied. " + sp.Check.Summary
 		return stageStopped, w.postStage(ctx, client, repo, shown, sp, checkID, nil)
+	}
+	if sp.Result.HasChanges && sp.Policy != nil && sp.Policy.Blocked() {
+		sp.Check.Summary = "Nothing was applied on merge. " + sp.Check.Summary
+		if err := w.postStage(ctx, client, repo, shown, sp, checkID, nil); err != nil {
+			return stageStopped, err
+		}
+		marker := "<!-- stagebot:merge -->"
+		body := fmt.Sprintf("%s\n### 🛑 stagebot did not apply `%s` on merge\n\nThe policies of `%s` deny the plan of merge commit %s, and no policy owner approved this pull request's plan at its head %s (an approval there carries over to the merge).\n\n**What to do:** fix what the policies deny in a new pull request, or have a policy owner approve its plan with `/approve %s` before it is merged.\n",
+			marker, stage, stage, comments.ShortSHA(sha), comments.ShortSHA(pr.HeadSHA), stage)
+		_, err := client.UpsertComment(ctx, repo, pr.Number, marker, body)
+		return stageStopped, err
 	}
 	note := fmt.Sprintf("Applied on merge of #%d (merge commit %s).", pr.Number, comments.ShortSHA(sha))
 	if !sp.Result.HasChanges {

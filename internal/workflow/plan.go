@@ -11,6 +11,7 @@ import (
 	"github.com/stagebot/stagebot/internal/kube"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/stages"
+	"github.com/stagebot/stagebot/internal/store"
 )
 
 // PlanTarget is a checkout to plan stages in.
@@ -27,6 +28,11 @@ type PlanTarget struct {
 	// Managed are the objects the bot writes itself: a chart must not
 	// render them.
 	Managed []kube.Object
+	// Policies are the policies of the stages that have any.
+	Policies map[string]*StagePolicy
+	// Approved are approvals of denied plans that carry over (a merge
+	// commit's plan, from the PR's plan at its merged head).
+	Approved map[string]store.PolicyCheck
 }
 
 // StagePlanned is one affected stage after planning (or not, when it waits).
@@ -37,6 +43,9 @@ type StagePlanned struct {
 	// Comments are the stage's comment: one, or more parts when long.
 	Comments []string
 	Check    comments.CheckOutput
+	// Policy is what the stage's policies said of the plan (nil when the
+	// stage has none, or its plan failed).
+	Policy *comments.PolicyView
 }
 
 // PlanStages plans the affected stages that are ready, in order, and renders
@@ -67,6 +76,13 @@ func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []
 		red := secrets
 		if sp.Result != nil {
 			red = secrets.With(redact.PlanValues(sp.Result.JSON)...)
+			if pol := t.Policies[a.Stage.Name]; pol != nil {
+				sp.Policy = pol.evaluate(ctx, a.Stage.Name, sp.Result.JSON, red)
+				if ap, ok := t.Approved[a.Stage.Name]; ok && sp.Policy.Denied() {
+					sp.Policy.ApprovedBy, sp.Policy.ApprovedAt = ap.ApprovedBy, ap.ApprovedAt
+				}
+				view.Policy = sp.Policy
+			}
 		}
 		sp.Comments = comments.Plan(view, red)
 		sp.Check = comments.PlanCheck(view, red)

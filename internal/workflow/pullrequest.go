@@ -21,6 +21,7 @@ import (
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/stages"
+	"github.com/stagebot/stagebot/internal/store"
 )
 
 // PullRequest acts on a PR being opened, pushed to, reopened, marked ready or
@@ -191,6 +192,9 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		checks[a.Stage.Name] = id
 	}
 	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, LockedBy: map[string]int{}, Drift: map[string]int{}, Managed: managedObjects(cfg)}
+	if target.Policies, err = w.loadPolicies(ctx, client, repo, cfg, stageNames(affected)); err != nil {
+		return err
+	}
 	for _, a := range affected {
 		// A locked stage is still planned; its comment says who holds it.
 		owner, err := w.Store.LockOwner(ctx, repo.FullName(), a.Stage.Name)
@@ -225,6 +229,14 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		return err
 	}
 	return w.applyCheck(ctx, client, repo, pr, cfg)
+}
+
+func stageNames(affected []stages.Affected) []string {
+	out := make([]string, len(affected))
+	for i, a := range affected {
+		out[i] = a.Stage.Name
+	}
+	return out
 }
 
 // applyCheck keeps the stagebot/apply check run of the PR's head: which
@@ -347,6 +359,12 @@ func (w *Workflow) postStage(ctx context.Context, client GitHub, repo gh.Repo, p
 	stage := sp.Affected.Stage.Name
 	if err := w.postParts(ctx, client, repo, pr.Number, stage, sp.Comments); err != nil {
 		return err
+	}
+	// What the policies said is recorded before the plan may be applied.
+	if sp.Result != nil && sp.Policy != nil {
+		if err := w.Store.RecordPolicyCheck(ctx, repo.FullName(), pr.Number, stage, store.PolicyCheck{PlanSHA256: sp.Result.Meta.SHA256, HeadSHA: pr.HeadSHA, Deny: denials(sp.Policy)}); err != nil {
+			return err
+		}
 	}
 	// Reviewers have the plan in front of them: from now on, and not
 	// before, it may be applied.

@@ -1,0 +1,77 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
+)
+
+// Appliers are the people who may apply a stage: users, and members of
+// teams (org/slug).
+type Appliers struct {
+	Users []string `yaml:"users"`
+	Teams []string `yaml:"teams"`
+}
+
+// Empty reports whether it names nobody.
+func (a Appliers) Empty() bool { return len(a.Users) == 0 && len(a.Teams) == 0 }
+
+// StageAppliers returns who may apply a stage: its own apply list, else
+// apply.users and apply.teams. Empty means the role rule
+// (apply.permission) decides.
+func (r *Repo) StageAppliers(name string) Appliers {
+	if s := r.Stage(name); s != nil && s.Apply != nil && !s.Apply.Empty() {
+		return *s.Apply
+	}
+	return Appliers{Users: r.Apply.Users, Teams: r.Apply.Teams}
+}
+
+// PolicyOwners returns who may approve a plan of the stage its policies
+// deny (nobody when the stage names none).
+func (r *Repo) PolicyOwners(name string) Appliers {
+	if s := r.Stage(name); s != nil && s.PolicyOwners != nil {
+		return *s.PolicyOwners
+	}
+	return Appliers{}
+}
+
+// validateGovernance checks the apply lists, policies and policy owners.
+func (r *Repo) validateGovernance(v *validator) {
+	r.Apply.Teams = checkTeams(v, r.Apply.Teams, "apply", "teams")
+	for i := range r.Stages {
+		s := &r.Stages[i]
+		if s.Apply != nil {
+			s.Apply.Teams = checkTeams(v, s.Apply.Teams, "stages", i, "apply", "teams")
+		}
+		if s.PolicyOwners != nil {
+			s.PolicyOwners.Teams = checkTeams(v, s.PolicyOwners.Teams, "stages", i, "policy_owners", "teams")
+		}
+		for j, g := range s.Policies {
+			if !doublestar.ValidatePattern(g) || strings.HasPrefix(g, "/") || g == ".." || strings.HasPrefix(g, "../") || !strings.HasSuffix(g, ".rego") {
+				v.fail(fmt.Sprintf("%q is not a glob of .rego files relative to the repo root", g), "stages", i, "policies", j)
+			}
+		}
+		if s.PolicyOwners != nil && len(s.Policies) == 0 {
+			v.fail("policy_owners without policies: add policies, or remove it", "stages", i, "policy_owners")
+		}
+	}
+}
+
+var teamName = regexp.MustCompile(`^@?([A-Za-z0-9][A-Za-z0-9-]*)/([A-Za-z0-9][A-Za-z0-9_.-]*)$`)
+
+// checkTeams validates teams as org/slug (a leading @ allowed) and returns
+// them without the @.
+func checkTeams(v *validator, teams []string, path ...any) []string {
+	out := make([]string, 0, len(teams))
+	for j, t := range teams {
+		m := teamName.FindStringSubmatch(t)
+		if m == nil {
+			v.fail(fmt.Sprintf("%q is not a team: write org/team-slug", t), append(path, j)...)
+			continue
+		}
+		out = append(out, m[1]+"/"+m[2])
+	}
+	return out
+}
