@@ -43,10 +43,14 @@ helm_releases contains rc if {
 # The release's values files and, when the provider renders it, its
 # manifest, each parsed as YAML.
 release_documents(after) := [doc |
-	some text in array.concat(object.get(after, "values", []), manifest_documents(after))
+	some text in array.concat(values_of(after), manifest_documents(after))
 	is_string(text)
 	doc := yaml.unmarshal(text)
 ]
+
+# values is null when a release sets none.
+values_of(after) := after.values if is_array(after.values)
+else := []
 
 manifest_documents(after) := split(after.manifest, "\n---") if is_string(after.manifest)
 else := []

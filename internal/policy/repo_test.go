@@ -78,6 +78,7 @@ func TestRepositoryPolicies(t *testing.T) {
 		{"tenant db secret", change("kubernetes_secret_v1.db", "kubernetes_secret_v1", []string{"create"}, `{"metadata":[{"name":"wordpress-db","namespace":"tenant-blog"}]}`), ""},
 		{"secret in values", change("helm_release.authentik", "helm_release", []string{"update"}, release("additionalObjects:\n  - apiVersion: v1\n    kind: Secret\n    metadata:\n      name: openwebui-oidc\n    stringData:\n      client-secret: x\n")),
 			"helm_release.authentik renders Secret openwebui-oidc, which stagebot manages"},
+		{"no values", change(`helm_release.wordpress["acme"]`, "helm_release", []string{"create"}, `{"name":"wordpress","values":null,"manifest":null,"set":[{"name":"x","value":"y"}]}`), ""},
 		{"ordinary values", change("helm_release.authentik", "helm_release", []string{"update"}, release("global:\n  env:\n    - name: X\n      value: y\nauthentik:\n  existingSecret:\n    secretName: authentik-env-secrets\n")), ""},
 		{"secret in manifest", change("helm_release.openwebui", "helm_release", []string{"create"}, `{"values":[],"manifest":"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: authentik-env-secrets\n"}`),
 			"helm_release.openwebui renders Secret authentik-env-secrets"},
