@@ -90,7 +90,7 @@ func terraformConfig(s config.Settings, log *slog.Logger, secrets *redact.Set) (
 		}
 	}
 	return runner.Config{
-		TerraformBin: s.TerraformBin, DataDir: s.DataDir, Timeout: s.JobTimeout, GracePeriod: applyGrace,
+		TerraformBin: s.TerraformBin, TofuBin: s.TofuBin, DataDir: s.DataDir, Timeout: s.JobTimeout, GracePeriod: applyGrace,
 		Env: shared, PlanEnv: creds.Plan, ApplyEnv: creds.Apply, Stages: stages,
 		Sandbox: sb, Secrets: secrets, MaxCheckoutBytes: s.MaxCheckoutBytes,
 	}, nil
@@ -109,6 +109,13 @@ func sandboxPaths(s config.Settings) error {
 	}
 	if err := sandbox.Reachable(filepath.Dir(data)); err != nil {
 		return err
+	}
+	if s.TofuBin != "" {
+		if tofu, err := exec.LookPath(s.TofuBin); err == nil {
+			if err := sandbox.Reachable(tofu); err != nil {
+				return err
+			}
+		}
 	}
 	return sandbox.Reachable(bin)
 }

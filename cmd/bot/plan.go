@@ -30,6 +30,7 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	head := fs.String("head", "HEAD", "git ref to plan (the PR's head); uncommitted changes are not planned")
 	dataDir := fs.String("data-dir", envOr("data-dir", "./data"), "directory for workspaces, plan files and logs ["+config.EnvName("data-dir")+"]")
 	tfBin := fs.String("terraform-bin", envOr("terraform-bin", "terraform"), "Terraform binary ["+config.EnvName("terraform-bin")+"]")
+	tofuBin := fs.String("tofu-bin", envOr("tofu-bin", ""), "OpenTofu binary, for stages with terraform_bin: tofu ["+config.EnvName("tofu-bin")+"]")
 	tfEnv := fs.String("terraform-env", envOr("terraform-env", ""), "comma-separated env vars passed to Terraform ["+config.EnvName("terraform-env")+"]")
 	timeout := fs.Duration("timeout", 30*time.Minute, "longest one stage's plan may take")
 	if err := fs.Parse(args); err != nil {
@@ -71,7 +72,7 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			secrets.AddCredentials(os.Getenv(name))
 		}
 	}
-	r, err := runner.New(ctx, runner.Config{TerraformBin: *tfBin, DataDir: *dataDir, Env: env, Timeout: *timeout})
+	r, err := runner.New(ctx, runner.Config{TerraformBin: *tfBin, TofuBin: *tofuBin, DataDir: *dataDir, Env: env, Timeout: *timeout})
 	if err != nil {
 		return fmt.Errorf("bot plan: %w", err)
 	}

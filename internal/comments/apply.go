@@ -31,6 +31,8 @@ type StageApply struct {
 	Error string
 	// Notes are extra lines (e.g. which secret keys the bot synced).
 	Notes []string
+	// Engine is what applied: "Terraform 1.13.3", "OpenTofu 1.12.6".
+	Engine string
 }
 
 var failedResource = regexp.MustCompile(`(?m)^\s*[│]?\s*with ([A-Za-z0-9_.\-\[\]"]+),`)
@@ -60,15 +62,19 @@ func Apply(a StageApply, red *redact.Set) []string {
 	var b strings.Builder
 	b.WriteString(Marker(a.Stage) + "\n")
 	counts, _ := Summary(a.Plan)
+	engine := ""
+	if a.Engine != "" {
+		engine = " · " + a.Engine
+	}
 	if a.Error != "" {
-		fmt.Fprintf(&b, "### ❌ stagebot apply failed: `%s` at %s\n\n", a.Stage, ShortSHA(a.HeadSHA))
+		fmt.Fprintf(&b, "### ❌ stagebot apply failed: `%s` at %s%s\n\n", a.Stage, ShortSHA(a.HeadSHA), engine)
 		if failed := FailedResources(a.Error); len(failed) > 0 {
 			fmt.Fprintf(&b, "Failing resource(s): `%s`\n\n", strings.Join(failed, "`, `"))
 		}
 		b.WriteString("Terraform may have applied part of the plan. The stage stays locked to this PR; fix the error, push, and `/apply` again after the new plan.\n\n")
 		fmt.Fprintf(&b, "```\n%s\n```\n", fence(red.Redact(strings.TrimSpace(a.Error))))
 	} else {
-		fmt.Fprintf(&b, "### ✅ stagebot applied `%s` at %s\n\n**%s**\n", a.Stage, ShortSHA(a.HeadSHA), strings.Replace(counts.Headline(), "to ", "", -1))
+		fmt.Fprintf(&b, "### ✅ stagebot applied `%s` at %s%s\n\n**%s**\n", a.Stage, ShortSHA(a.HeadSHA), engine, strings.Replace(counts.Headline(), "to ", "", -1))
 	}
 	for _, n := range a.Notes {
 		fmt.Fprintf(&b, "\n%s\n", n)

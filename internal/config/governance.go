@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -37,11 +38,34 @@ func (r *Repo) PolicyOwners(name string) Appliers {
 	return Appliers{}
 }
 
-// validateGovernance checks the apply lists, policies and policy owners.
+// Engines are the values of terraform_bin.
+var Engines = []string{"terraform", "tofu"}
+
+// Engine is what runs a stage: terraform or tofu.
+func (r *Repo) Engine(stage string) string {
+	if s := r.Stage(stage); s != nil && s.TerraformBin != "" {
+		return s.TerraformBin
+	}
+	if r.TerraformBin != "" {
+		return r.TerraformBin
+	}
+	return "terraform"
+}
+
+func checkEngine(v *validator, e string, path ...any) {
+	if e != "" && !slices.Contains(Engines, e) {
+		v.fail(fmt.Sprintf("%q is not an engine: write terraform or tofu (the bot's STAGEBOT_TERRAFORM_BIN or STAGEBOT_TOFU_BIN; a path is not accepted)", e), path...)
+	}
+}
+
+// validateGovernance checks the apply lists, policies and policy owners,
+// and the engines.
 func (r *Repo) validateGovernance(v *validator) {
+	checkEngine(v, r.TerraformBin, "terraform_bin")
 	r.Apply.Teams = checkTeams(v, r.Apply.Teams, "apply", "teams")
 	for i := range r.Stages {
 		s := &r.Stages[i]
+		checkEngine(v, s.TerraformBin, "stages", i, "terraform_bin")
 		if s.Apply != nil {
 			s.Apply.Teams = checkTeams(v, s.Apply.Teams, "stages", i, "apply", "teams")
 		}
@@ -56,6 +80,10 @@ func (r *Repo) validateGovernance(v *validator) {
 		if s.PolicyOwners != nil && len(s.Policies) == 0 {
 			v.fail("policy_owners without policies: add policies, or remove it", "stages", i, "policy_owners")
 		}
+	}
+	// Each stage says its engine from here on.
+	for i := range r.Stages {
+		r.Stages[i].TerraformBin = r.Engine(r.Stages[i].Name)
 	}
 }
 

@@ -32,6 +32,11 @@ type Repo struct {
 	Autoplan Autoplan     `yaml:"autoplan"`
 	Secrets  []SecretSync `yaml:"secrets"`
 	Drift    *Drift       `yaml:"drift"`
+	// TerraformBin is the engine of stages without their own: terraform
+	// (default) or tofu (OpenTofu). The binaries are the bot's
+	// (STAGEBOT_TERRAFORM_BIN, STAGEBOT_TOFU_BIN): a repository picks one,
+	// it cannot name a path.
+	TerraformBin string `yaml:"terraform_bin"`
 }
 
 // Drift is when the bot looks for changes made outside pull requests.
@@ -82,6 +87,8 @@ type Stage struct {
 	Policies []string `yaml:"policies"`
 	// PolicyOwners may approve a plan the policies deny.
 	PolicyOwners *Appliers `yaml:"policy_owners"`
+	// TerraformBin overrides the repository's terraform_bin.
+	TerraformBin string `yaml:"terraform_bin"`
 }
 
 // ApplyRules says who may apply and when.

@@ -77,6 +77,8 @@ func TestParseRepoErrorsPointAtKeyAndLine(t *testing.T) {
 		{"copy across stages", "version: 1\nstages:\n  - name: a\n    dir: a\n  - name: b\n    dir: b\nsecrets:\n  - name: s\n    namespace: n\n    after: a\n    kubeconfig: a.kubeconfig\n    generate:\n      K: hex32\n  - name: c\n    namespace: n\n    after: b\n    kubeconfig: a.kubeconfig\n    copy:\n      K: s.K\n", []string{"copy needs the same after"}},
 		{"bad drift schedule", "version: 1\nstages:\n  - name: a\n    dir: a\ndrift:\n  schedule: every morning\n", []string{"line 6", "drift.schedule", "not a cron schedule"}},
 		{"drift of an unknown stage", "version: 1\nstages:\n  - name: a\n    dir: a\ndrift:\n  schedule: \"0 6 * * *\"\n  stages: [b]\n", []string{"line 7", "drift.stages[0]", `unknown stage "b"`}},
+		{"engine path", "version: 1\nterraform_bin: /tmp/evil\nstages:\n  - name: a\n    dir: a\n", []string{"line 2", "terraform_bin", "not an engine"}},
+		{"stage engine", "version: 1\nstages:\n  - name: a\n    dir: a\n    terraform_bin: opentofu\n", []string{"line 5", "stages[0].terraform_bin", "write terraform or tofu"}},
 		{"bad team", "version: 1\nstages:\n  - name: a\n    dir: a\n    apply:\n      teams: [\"platform-admins\"]\n", []string{"line 6", "stages[0].apply.teams[0]", "write org/team-slug"}},
 		{"secret generator", "version: 1\nstages:\n  - name: a\n    dir: a\nsecrets:\n  - name: s\n    namespace: n\n    after: a\n    kubeconfig: a.kubeconfig\n    generate:\n      K: rand\n", []string{"line 11", `unknown generator "rand"`}},
 	}

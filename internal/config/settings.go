@@ -33,6 +33,7 @@ type Settings struct {
 	DataDir              string
 	DatabaseURL          string
 	TerraformBin         string
+	TofuBin              string
 	Workers              int
 	JobTimeout           time.Duration
 	ShutdownTimeout      time.Duration
@@ -97,6 +98,7 @@ var settings = []setting{
 	{"data-dir", "./data", "directory for the SQLite database, workspaces and plan files", func(s *Settings, v string) error { s.DataDir = v; return nil }},
 	{"database-url", "", "postgres://... to share one queue between replicas; default: SQLite in the data dir", func(s *Settings, v string) error { s.DatabaseURL = v; return nil }},
 	{"terraform-bin", "terraform", "Terraform binary (name on PATH or path)", func(s *Settings, v string) error { s.TerraformBin = v; return nil }},
+	{"tofu-bin", "", "OpenTofu binary, for stages with terraform_bin: tofu (empty: tofu on PATH, if any)", func(s *Settings, v string) error { s.TofuBin = v; return nil }},
 	{"workers", "4", "jobs run at once (different PRs run in parallel)", func(s *Settings, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {

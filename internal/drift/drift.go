@@ -93,7 +93,7 @@ func (c *Checker) Check(ctx context.Context, client GitHub, repo gh.Repo, cfg *c
 	var results []Result
 	for _, name := range cfg.DriftStages() {
 		s := cfg.Stage(name)
-		run := runner.Run{Repo: repo.FullName(), Stage: name, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(s.Dir)), HeadSHA: sha, BaseSHA: sha, BackendConfig: s.BackendConfig, Redact: red}
+		run := runner.Run{Repo: repo.FullName(), Stage: name, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(s.Dir)), HeadSHA: sha, BaseSHA: sha, BackendConfig: s.BackendConfig, Redact: red, Engine: s.TerraformBin}
 		res := c.checkStage(ctx, client, repo, run, open, red)
 		results = append(results, res)
 	}

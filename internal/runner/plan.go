@@ -33,6 +33,9 @@ type Run struct {
 	// Redact are values to keep out of the run's log besides the
 	// runner's own secrets (what the caller knows is secret).
 	Redact *redact.Set
+	// Engine runs the stage: Terraform ("" or "terraform") or OpenTofu
+	// ("tofu").
+	Engine string
 }
 
 func (run Run) root() string {

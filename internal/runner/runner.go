@@ -30,6 +30,9 @@ import (
 type Config struct {
 	// TerraformBin is the binary's name on PATH or its path.
 	TerraformBin string
+	// TofuBin is OpenTofu's, for stages with terraform_bin: tofu; empty
+	// means tofu on PATH, when there is one.
+	TofuBin string
 	// DataDir holds workspaces, plan files, logs and the plugin cache.
 	DataDir string
 	// Env is what every Terraform run gets besides the bot's own settings:
@@ -64,6 +67,8 @@ type Credentials struct{ Plan, Apply map[string]string }
 
 // Runner runs Terraform.
 type Runner struct {
+	terraform   *engine
+	tofu        *engine
 	bin         string
 	dataDir     string
 	cacheDir    string
@@ -100,11 +105,17 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("terraform binary %s: %w", bin, err)
 	}
+	tofu, err := findTofu(ctx, cfg.TofuBin)
+	if err != nil {
+		return nil, err
+	}
 	data, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	r := &Runner{
+		terraform:   &engine{name: "Terraform", bin: bin, version: v},
+		tofu:        tofu,
 		bin:         bin,
 		dataDir:     data,
 		cacheDir:    filepath.Join(data, "terraform", "plugin-cache"),
@@ -180,7 +191,11 @@ func (r *Runner) layout() error {
 		return err
 	}
 	// The runs' users must reach the data dir and the Terraform binary.
-	for _, p := range []string{filepath.Dir(r.dataDir), r.bin} {
+	reach := []string{filepath.Dir(r.dataDir), r.bin}
+	if r.tofu != nil {
+		reach = append(reach, r.tofu.bin)
+	}
+	for _, p := range reach {
 		if err := sandbox.Reachable(p); err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
@@ -289,7 +304,12 @@ func (r *Runner) open(ctx context.Context, run Run, op, logName string) (*sessio
 		s.log = r.secrets.With(run.Redact.Values()...).Writer(s.file)
 		s.output = io.MultiWriter(s.log, &s.out)
 	}
-	bin, extra, err := lease.Command(r.bin)
+	eng, err := r.engine(run)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	bin, extra, err := lease.Command(eng.bin)
 	if err != nil {
 		s.close()
 		return nil, err

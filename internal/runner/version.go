@@ -47,12 +47,18 @@ type VersionError struct {
 	Required string
 	Have     string
 	Bin      string
+	Engine   string // Terraform or OpenTofu
 }
 
 func (e *VersionError) Error() string {
 	where := "its required_version"
 	if e.Module != "" {
 		where = "required_version of module " + e.Module
+	}
+	if e.Engine == "OpenTofu" {
+		return fmt.Sprintf("stage %s needs %s (%s), but the bot runs OpenTofu %s (%s): "+
+			"point STAGEBOT_TOFU_BIN at an OpenTofu that satisfies it, or change required_version",
+			e.Stage, e.Required, where, e.Have, e.Bin)
 	}
 	return fmt.Sprintf("stage %s needs Terraform %s (%s), but the bot runs Terraform %s (%s): "+
 		"point STAGEBOT_TERRAFORM_BIN at a Terraform that satisfies it, or change required_version",
@@ -63,7 +69,11 @@ func (e *VersionError) Error() string {
 // module and of the local modules it calls with the runner's Terraform. A
 // prerelease counts as its release, as Terraform itself does.
 func (r *Runner) checkRequiredVersion(run Run) error {
-	have := r.version.Core()
+	eng, err := r.engine(run)
+	if err != nil {
+		return err
+	}
+	have := eng.version.Core()
 	seen := map[string]bool{}
 	var check func(dir string) error
 	check = func(dir string) error {
@@ -80,7 +90,7 @@ func (r *Runner) checkRequiredVersion(run Run) error {
 			if err != nil || c.Check(have) {
 				continue // Terraform reports a malformed constraint
 			}
-			e := &VersionError{Stage: run.Stage, Required: req, Have: r.version.String(), Bin: r.bin}
+			e := &VersionError{Stage: run.Stage, Required: req, Have: eng.version.String(), Bin: eng.bin, Engine: eng.name}
 			if rel, err := filepath.Rel(run.Dir, dir); err == nil && rel != "." {
 				e.Module = filepath.ToSlash(rel)
 			}

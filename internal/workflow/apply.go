@@ -54,6 +54,7 @@ func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr
 	// The apply runs to its end even if the job is cancelled: Terraform cut
 	// off half-way leaves state and lock behind. The runner's timeout, and
 	// a stopping bot (SIGINT, then waiting for Terraform), still bound it.
+	view.Engine = w.Runner.EngineOf(run)
 	res, applyErr := w.Runner.Apply(context.WithoutCancel(ctx), run)
 	// Everything below is recorded whatever the job's context says: the
 	// apply happened.

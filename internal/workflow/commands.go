@@ -298,7 +298,7 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 		}
 		return false, w.refuse(ctx, client, ev, *r)
 	}
-	run := runner.Run{Repo: ev.Repo.FullName(), PR: pr.Number, Stage: stage, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig}
+	run := runner.Run{Repo: ev.Repo.FullName(), PR: pr.Number, Stage: stage, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig, Engine: a.Stage.TerraformBin}
 	// The lock first: while another PR holds the stage nothing else matters.
 	if owner, err := w.Store.LockOwner(ctx, ev.Repo.FullName(), stage); err != nil {
 		return false, err

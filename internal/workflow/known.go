@@ -125,7 +125,7 @@ func (w *Workflow) learnUpstream(ctx context.Context, cfg *config.Repo, repo, ro
 		}
 		s := cfg.Stage(name)
 		run := base
-		run.Stage, run.Root, run.Dir, run.BackendConfig = name, root, filepath.Join(root, filepath.FromSlash(s.Dir)), s.BackendConfig
+		run.Stage, run.Root, run.Dir, run.BackendConfig, run.Engine = name, root, filepath.Join(root, filepath.FromSlash(s.Dir)), s.BackendConfig, s.TerraformBin
 		outs, err := w.Runner.StageOutputs(ctx, run)
 		if err != nil {
 			logging.From(ctx).Warn("could not read the outputs of an upstream stage for redaction", "stage", name, "error", w.redactor(repo).Redact(err.Error()))

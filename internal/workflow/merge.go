@@ -303,7 +303,7 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 		}
 		return stageStopped, nil
 	}
-	run := runner.Run{Repo: repo.FullName(), PR: pr.Number, Stage: stage, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: sha, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig, Redact: w.redactor(repo.FullName())}
+	run := runner.Run{Repo: repo.FullName(), PR: pr.Number, Stage: stage, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: sha, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig, Redact: w.redactor(repo.FullName()), Engine: a.Stage.TerraformBin}
 	// The stage is claimed before it is planned: an apply this merge
 	// started and a crash cut off may have written its resources already,
 	// so that a new plan would show nothing to do and hide it.

@@ -61,12 +61,15 @@ func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []
 			view.ChecksFailed = view.ChecksFailed || !rep.OK()
 		}
 		if a.Ready() {
-			sp.Result, sp.Err = r.Plan(ctx, runner.Run{
+			run := runner.Run{
 				Repo: t.Repo, PR: t.PR, Stage: a.Stage.Name, Redact: secrets,
 				Root:    t.Root,
 				Dir:     filepath.Join(t.Root, filepath.FromSlash(a.Stage.Dir)),
 				HeadSHA: t.HeadSHA, BaseSHA: t.BaseSHA, BackendConfig: a.Stage.BackendConfig,
-			})
+				Engine: a.Stage.TerraformBin,
+			}
+			view.Engine = r.EngineOf(run)
+			sp.Result, sp.Err = r.Plan(ctx, run)
 			if sp.Err != nil {
 				view.Error = errorText(sp.Err)
 			} else {

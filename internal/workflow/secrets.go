@@ -32,7 +32,7 @@ func (w *Workflow) syncSecrets(ctx context.Context, cfg *config.Repo, base runne
 			if outputs[st] == nil {
 				s := cfg.Stage(st)
 				run := base
-				run.Stage, run.Dir, run.BackendConfig = st, filepath.Join(root, filepath.FromSlash(s.Dir)), s.BackendConfig
+				run.Stage, run.Dir, run.BackendConfig, run.Engine = st, filepath.Join(root, filepath.FromSlash(s.Dir)), s.BackendConfig, s.TerraformBin
 				outs, err := w.Runner.StageOutputs(ctx, run)
 				if err != nil {
 					return "", fmt.Errorf("read outputs of stage %s: %w", st, err)
