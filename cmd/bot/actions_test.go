@@ -16,15 +16,7 @@ func TestCheckRunButtons(t *testing.T) {
 	f, state := mergeFlow(t)
 	f.pr(1, "main", resource("pressed"), f.base, 1)
 	f.stageComment(1, "infrastructure", "to add")
-	check := func() githubtest.CheckRun {
-		var c githubtest.CheckRun
-		for _, cr := range f.gh.CheckRuns(f.repo) {
-			if cr.Name == "stagebot/infrastructure" {
-				c = cr
-			}
-		}
-		return c
-	}
+	check := func() githubtest.CheckRun { return f.checkRun("stagebot/infrastructure") }
 	labels := func(c githubtest.CheckRun) string {
 		var out []string
 		for _, a := range c.Actions {
@@ -60,4 +52,15 @@ func TestCheckRunButtons(t *testing.T) {
 	eventually(t, 10*time.Second, "Re-plan as the only button after the apply", func() bool {
 		return labels(check()) == "Re-plan=plan"
 	})
+}
+
+// checkRun is the newest check run of that name.
+func (f *prFlow) checkRun(name string) githubtest.CheckRun {
+	var c githubtest.CheckRun
+	for _, cr := range f.gh.CheckRuns(f.repo) {
+		if cr.Name == name {
+			c = cr
+		}
+	}
+	return c
 }

@@ -70,15 +70,7 @@ func TestPolicyDeniesUntilOwnerApproves(t *testing.T) {
 			t.Errorf("the plan comment lacks %q:\n%s", want, body)
 		}
 	}
-	check := func() githubtest.CheckRun {
-		var c githubtest.CheckRun
-		for _, cr := range f.gh.CheckRuns(f.repo) {
-			if cr.Name == "stagebot/infrastructure" {
-				c = cr
-			}
-		}
-		return c
-	}
+	check := func() githubtest.CheckRun { return f.checkRun("stagebot/infrastructure") }
 	eventually(t, 10*time.Second, "the failed check run", func() bool { return check().Conclusion == "failure" })
 	if cr := check(); cr.Title != "Denied by policy" || len(cr.Actions) != 1 || cr.Actions[0].Identifier != "plan" {
 		t.Errorf("check run of a denied plan: %q %+v", cr.Title, cr.Actions)

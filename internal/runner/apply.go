@@ -67,6 +67,9 @@ func (r *Runner) CheckPlan(ctx context.Context, run Run) (PlanMeta, error) {
 	if _, err := os.Stat(r.planPath(run.Repo, run.PR, run.Stage)); err != nil {
 		return meta, &StaleError{Reason: fmt.Sprintf("the plan file of stage %s is gone", run.Stage)}
 	}
+	if made, err := os.ReadFile(r.planPath(run.Repo, run.PR, run.Stage) + ".engine"); err == nil && string(made) != engineKey(run.Engine) {
+		return meta, &StaleError{Reason: fmt.Sprintf("stage %s was planned with %s and now runs with %s (terraform_bin changed)", run.Stage, string(made), engineKey(run.Engine))}
+	}
 	return meta, nil
 }
 

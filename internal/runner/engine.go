@@ -76,6 +76,14 @@ func (r *Runner) engine(run Run) (*engine, error) {
 	return nil, fmt.Errorf("%w: stage %s asks for %q (terraform or tofu)", ErrNoEngine, run.Stage, run.Engine)
 }
 
+// engineKey is how a plan records its engine: terraform or tofu.
+func engineKey(e string) string {
+	if e == "" {
+		return Terraform
+	}
+	return e
+}
+
 // EngineOf says what runs a run: "Terraform 1.13.3", "OpenTofu 1.12.6";
 // "" when the runner has no such engine.
 func (r *Runner) EngineOf(run Run) string {

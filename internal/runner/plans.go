@@ -134,6 +134,10 @@ func (r *Runner) keepPlan(ctx context.Context, run Run, name string) (PlanMeta, 
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return PlanMeta{}, err
 	}
+	// Which engine made it: only that one may apply it.
+	if err := os.WriteFile(dst+".engine", []byte(engineKey(run.Engine)), 0o600); err != nil {
+		return PlanMeta{}, err
+	}
 	meta := PlanMeta{Repo: run.Repo, PR: run.PR, Stage: run.Stage, SHA256: hex.EncodeToString(h.Sum(nil)), HeadSHA: run.HeadSHA, BaseSHA: run.BaseSHA, CreatedAt: time.Now().UTC()}
 	if err := r.plans.SavePlan(context.WithoutCancel(ctx), meta); err != nil {
 		return PlanMeta{}, fmt.Errorf("record the plan of stage %s: %w", run.Stage, err)
@@ -179,5 +183,6 @@ func (r *Runner) copyPlan(meta PlanMeta, dst string, uid, gid int) error {
 // forgetPlan deletes a stage's kept plan and its record.
 func (r *Runner) forgetPlan(ctx context.Context, repo string, pr int, stage string) error {
 	os.Remove(r.planPath(repo, pr, stage))
+	os.Remove(r.planPath(repo, pr, stage) + ".engine")
 	return r.plans.DeletePlan(context.WithoutCancel(ctx), repo, pr, stage)
 }

@@ -249,6 +249,7 @@ func TestStalePlanRefused(t *testing.T) {
 		}, "changed since it was made"},
 		{"plan file gone", func(run *Run) { os.Remove(r.planPath(run.Repo, run.PR, run.Stage)) }, "is gone"},
 		{"never shown", func(run *Run) {}, "never shown in the pull request"},
+		{"engine changed", func(run *Run) { run.Engine = OpenTofu }, "planned with terraform and now runs with tofu"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -399,5 +400,21 @@ func TestRequiredVersionExcludesOurTerraform(t *testing.T) {
 	ok := stage(t, root, "fine", map[string]string{"main.tf": "terraform {\n  required_version = \">= 1.10.0\"\n}\n"})
 	if _, err := r.Plan(context.Background(), ok); err != nil {
 		t.Fatalf("plan with a satisfied required_version: %v", logOf(err))
+	}
+}
+
+// A stage that asks for OpenTofu on a bot without it fails with what to
+// do, before anything runs.
+func TestNoOpenTofu(t *testing.T) {
+	r := newRunner(t, nil)
+	r.tofu = nil // whatever the machine has on PATH
+	run := stage(t, t.TempDir(), "s", map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n"})
+	run.Engine = OpenTofu
+	_, err := r.Plan(context.Background(), run)
+	if !errors.Is(err, ErrNoEngine) || !strings.Contains(err.Error(), "STAGEBOT_TOFU_BIN") {
+		t.Fatalf("plan with no OpenTofu: %v", err)
+	}
+	if r.EngineOf(run) != "" {
+		t.Errorf("EngineOf = %q", r.EngineOf(run))
 	}
 }
