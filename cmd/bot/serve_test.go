@@ -153,8 +153,10 @@ func TestWebhookEndpoint(t *testing.T) {
 		{"comment that is not a command", func() *http.Request {
 			return signed("issue_comment", "a12", gh.CommentPayload(repo, 1, chatID)).Request(b.URL + "/webhooks/github")
 		}, 200, 0},
-		{"pull request labeled", func() *http.Request {
-			return signed("pull_request", "a13", gh.PullRequestPayload(repo, 1, "labeled", 0)).Request(b.URL + "/webhooks/github")
+		// labeled and unlabeled are queued (the skip label); an assignee
+		// changes nothing.
+		{"pull request assigned", func() *http.Request {
+			return signed("pull_request", "a13", gh.PullRequestPayload(repo, 1, "assigned", 0)).Request(b.URL + "/webhooks/github")
 		}, 200, 0},
 		{"pull request opened", func() *http.Request {
 			return signed("pull_request", "a14", gh.PullRequestPayload(repo, 1, "opened", 0)).Request(b.URL + "/webhooks/github")
