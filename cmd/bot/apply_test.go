@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stagebot/stagebot/internal/dbtest"
 	"github.com/stagebot/stagebot/internal/github/githubtest"
 )
 
@@ -282,40 +281,5 @@ func TestApplyOnMerge(t *testing.T) {
 	platform := f.stageComment(2, "platform", "✅ stagebot applied `platform`")
 	if !strings.Contains(platform, "Applied on merge of #2 (merge commit "+merge2[:7]) || !strings.Contains(platform, "+2 add") {
 		t.Errorf("platform comment:\n%s", platform)
-	}
-}
-
-// TestReplicasOnPostgres runs two bots on one PostgreSQL queue: the
-// deliveries reach either, the work on the PR is done once, in order.
-func TestReplicasOnPostgres(t *testing.T) {
-	db := dbtest.FreshPostgres(t)
-	gh := githubtest.New(t)
-	repo := gh.AddRepo("acme", "platform")
-	base := gh.Commit(repo, "main", "", sharedState(t, quickstartFiles(t)), "quickstart")
-	gh.SetPermission(repo, "alice", "write")
-	gh.SetPermission(repo, "carol", "maintain")
-	head := gh.Commit(repo, "pr-1", "main", map[string]string{"terraform/infrastructure/a.tf": "resource \"terraform_data\" \"a\" {\n  input = 1\n}\n"}, "a")
-	gh.AddPull(repo, githubtest.Pull{Number: 1, Author: "alice", HeadRef: "pr-1", HeadSHA: head, BaseSHA: base})
-	gh.AddReview(repo, 1, githubtest.Review{User: "carol", State: "APPROVED", CommitID: head})
-	shared := t.TempDir() // replicas share the data volume (plan files)
-	env := func() []string {
-		e := autoplanEnv(gh, t.TempDir())
-		for i, kv := range e {
-			if strings.HasPrefix(kv, "STAGEBOT_DATA_DIR=") {
-				e[i] = "STAGEBOT_DATA_DIR=" + shared
-			}
-		}
-		return append(e, "STAGEBOT_DATABASE_URL="+db)
-	}
-	a := startBot(t, env())
-	b := startBot(t, env())
-	f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: a}
-	f.deliver("pull_request", gh.PullRequestPayload(repo, 1, "opened", 0))
-	f.stageComment(1, "infrastructure", "+3 to add")
-	f.bot = b
-	f.say(1, "alice", "/apply")
-	f.stageComment(1, "infrastructure", "✅ stagebot applied `infrastructure`")
-	if n := len(gh.BotComments(repo, 1)); n != 1 {
-		t.Errorf("%d bot comments, want the one stage comment", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,6 +35,9 @@ func protectProcess() error {
 func botSecrets(s config.Settings, keyPEM []byte) *redact.Set {
 	secrets := redact.New()
 	secrets.AddCredentials(s.GitHubWebhookSecret, string(keyPEM), s.DatabaseURL)
+	for _, k := range strings.Split(s.PlanKeys, ",") {
+		secrets.AddCredentials(strings.TrimSpace(k))
+	}
 	if u, err := url.Parse(s.DatabaseURL); err == nil && u.User != nil {
 		if pw, ok := u.User.Password(); ok {
 			secrets.AddCredentials(pw, url.QueryEscape(pw))

@@ -20,6 +20,7 @@ import (
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/queue"
 	"github.com/stagebot/stagebot/internal/runner"
+	"github.com/stagebot/stagebot/internal/seal"
 	"github.com/stagebot/stagebot/internal/server"
 	"github.com/stagebot/stagebot/internal/store"
 	"github.com/stagebot/stagebot/internal/workflow"
@@ -59,6 +60,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cannot start: %w", err)
 	}
+	if s.PlanKeys != "" {
+		if tfCfg.PlanKeys, err = seal.Parse(s.PlanKeys); err != nil {
+			return fmt.Errorf("cannot start: setting %s: %w", config.EnvName("plan-keys"), err)
+		}
+	}
 	wf := &workflow.Workflow{
 		Installation: func(id int64) workflow.GitHub { return app.Installation(id) },
 		Secrets:      secrets,
@@ -69,6 +75,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		SQLitePath:  s.DatabasePath(),
 		Workers:     s.Workers,
 		JobTimeout:  s.JobTimeout,
+		Takeover:    s.Takeover,
 		Handlers:    wf,
 		Logger:      log,
 		Registerer:  reg,
@@ -84,7 +91,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	wf.Store = st
 	wf.Shared = s.DatabaseURL != ""
+	wf.LeaseTTL = s.Takeover
 	tfCfg.Plans = st.Plans()
+	if s.DatabaseURL != "" {
+		// Any replica shows and applies any plan: none is on one's disk.
+		tfCfg.Files = st.PlanFiles()
+	}
 	if wf.Runner, err = runner.New(ctx, tfCfg); err != nil {
 		return fmt.Errorf("cannot start: %w", err)
 	}

@@ -33,6 +33,8 @@ func TestServeRefusesToStartWithoutSettings(t *testing.T) {
 		{"key file missing", []string{"STAGEBOT_GITHUB_APP_ID=1", "STAGEBOT_GITHUB_PRIVATE_KEY_FILE=" + dir + "/nope.pem", "STAGEBOT_GITHUB_WEBHOOK_SECRET=x"}, []string{"read GitHub App private key", "no such file"}, ""},
 		{"key malformed", []string{"STAGEBOT_GITHUB_APP_ID=1", "STAGEBOT_GITHUB_PRIVATE_KEY_FILE=" + garbage, "STAGEBOT_GITHUB_WEBHOOK_SECRET=x"}, []string{"not a PEM-encoded key"}, "SECRETKEYMATERIAL"},
 		{"inline key malformed", []string{"STAGEBOT_GITHUB_APP_ID=1", "STAGEBOT_GITHUB_PRIVATE_KEY=SECRETKEYMATERIAL", "STAGEBOT_GITHUB_WEBHOOK_SECRET=x"}, []string{"not a PEM-encoded key"}, "SECRETKEYMATERIAL"},
+		{"database without plan keys", []string{"STAGEBOT_GITHUB_APP_ID=1", "STAGEBOT_GITHUB_PRIVATE_KEY_FILE=" + garbage, "STAGEBOT_GITHUB_WEBHOOK_SECRET=x", "STAGEBOT_DATABASE_URL=postgres://u:hunter3@db/x"}, []string{"missing setting STAGEBOT_PLAN_KEYS", "openssl rand -base64 32"}, "hunter3"},
+		{"plan key malformed", []string{"STAGEBOT_GITHUB_APP_ID=1", "STAGEBOT_GITHUB_PRIVATE_KEY=" + string(githubtest.AppKeyPEM()), "STAGEBOT_GITHUB_WEBHOOK_SECRET=x", "STAGEBOT_PLAN_KEYS=c2VjcmV0LWJ1dC1zaG9ydA=="}, []string{"STAGEBOT_PLAN_KEYS", "not 32 bytes in base64"}, "c2VjcmV0LWJ1dC1zaG9ydA"},
 		{"database url not postgres", []string{"STAGEBOT_GITHUB_APP_ID=1", "STAGEBOT_GITHUB_PRIVATE_KEY_FILE=" + garbage, "STAGEBOT_GITHUB_WEBHOOK_SECRET=x", "STAGEBOT_DATABASE_URL=mysql://u:hunter2@db/x"}, []string{"STAGEBOT_DATABASE_URL", "postgres://"}, "hunter2"},
 	}
 	for _, tt := range tests {

@@ -32,10 +32,12 @@ type Settings struct {
 	GitHubAPIURL         string
 	DataDir              string
 	DatabaseURL          string
+	PlanKeys             string
 	TerraformBin         string
 	TofuBin              string
 	Workers              int
 	JobTimeout           time.Duration
+	Takeover             time.Duration
 	ShutdownTimeout      time.Duration
 	LogLevel             string
 	// TerraformEnv lists the names of environment variables passed to
@@ -97,6 +99,7 @@ var settings = []setting{
 	{"github-api-url", "https://api.github.com/", "GitHub REST API base URL; GitHub Enterprise: https://HOST/api/v3/", func(s *Settings, v string) error { s.GitHubAPIURL = v; return nil }},
 	{"data-dir", "./data", "directory for the SQLite database, workspaces and plan files", func(s *Settings, v string) error { s.DataDir = v; return nil }},
 	{"database-url", "", "postgres://... to share one queue between replicas; default: SQLite in the data dir", func(s *Settings, v string) error { s.DatabaseURL = v; return nil }},
+	{"plan-keys", "", "keys sealing saved plans at rest (AES-256-GCM): comma-separated, each 32 bytes in base64 (openssl rand -base64 32); the first seals, every one opens. Required with a database URL, where plans are kept", func(s *Settings, v string) error { s.PlanKeys = v; return nil }},
 	{"terraform-bin", "terraform", "Terraform binary (name on PATH or path)", func(s *Settings, v string) error { s.TerraformBin = v; return nil }},
 	{"tofu-bin", "", "OpenTofu binary, for stages with terraform_bin: tofu (empty: tofu on PATH, if any)", func(s *Settings, v string) error { s.TofuBin = v; return nil }},
 	{"workers", "4", "jobs run at once (different PRs run in parallel)", func(s *Settings, v string) error {
@@ -108,6 +111,7 @@ var settings = []setting{
 		return nil
 	}},
 	{"job-timeout", "2h", "longest a job (all its Terraform runs) may take", durationSetter(func(s *Settings) *time.Duration { return &s.JobTimeout })},
+	{"takeover", "2m", "with replicas on PostgreSQL: how long a replica that died (kill -9, a lost node) holds a PR before another takes it over; its running job is run again after job-timeout plus this", durationSetter(func(s *Settings) *time.Duration { return &s.Takeover })},
 	{"shutdown-timeout", "5m", "on SIGTERM, how long running jobs may take to finish before they are cancelled", durationSetter(func(s *Settings) *time.Duration { return &s.ShutdownTimeout })},
 	{"log-level", "info", "debug, info, warn or error", func(s *Settings, v string) error {
 		switch v {
@@ -271,6 +275,9 @@ func (s Settings) Validate() error {
 	if s.DatabaseURL != "" && !strings.HasPrefix(s.DatabaseURL, "postgres://") && !strings.HasPrefix(s.DatabaseURL, "postgresql://") {
 		// The URL may hold a password: never echo it.
 		errs = append(errs, fmt.Errorf("setting %s: must start with postgres:// (leave it empty for SQLite in the data dir)", EnvName("database-url")))
+	}
+	if s.DatabaseURL != "" && s.PlanKeys == "" {
+		errs = append(errs, fmt.Errorf("missing setting %s: with %s saved plans are kept in the database, sealed with it (make a key with: openssl rand -base64 32)", EnvName("plan-keys"), EnvName("database-url")))
 	}
 	return errors.Join(errs...)
 }

@@ -224,3 +224,59 @@ func TestBotChartCredentials(t *testing.T) {
 		t.Error("STAGEBOT_CREDENTIALS_DIR is not set")
 	}
 }
+
+// With PostgreSQL the chart runs the replicas asked for with no volume
+// claim: the database holds the queue, the locks and the sealed plans,
+// whose keys come from the database Secret.
+func TestBotChartStatelessReplicas(t *testing.T) {
+	docs, err := RenderChart(botChart, "stagebot", "stagebot", chartValues(map[string]any{
+		"replicas": 3,
+		"database": map[string]any{"existingSecret": "stagebot-db"},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dep appsv1.Deployment
+	for _, d := range docs {
+		var meta struct{ Kind string }
+		yaml.Unmarshal([]byte(d), &meta)
+		switch meta.Kind {
+		case "PersistentVolumeClaim":
+			t.Error("a volume claim with a database: replicas would need ReadWriteMany")
+		case "Deployment":
+			if err := yaml.Unmarshal([]byte(d), &dep); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 3 || dep.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("replicas %v, strategy %q", dep.Spec.Replicas, dep.Spec.Strategy.Type)
+	}
+	for _, v := range dep.Spec.Template.Spec.Volumes {
+		if v.Name == "data" && (v.EmptyDir == nil || v.PersistentVolumeClaim != nil) {
+			t.Errorf("the data volume is not a cache: %+v", v.VolumeSource)
+		}
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e
+	}
+	for _, name := range []string{"STAGEBOT_DATABASE_URL", "STAGEBOT_PLAN_KEYS"} {
+		if e := env[name]; e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != "stagebot-db" {
+			t.Errorf("%s is not read from the database Secret: %+v", name, e)
+		}
+	}
+	// Without a database: one replica, whatever replicas says.
+	docs, err = RenderChart(botChart, "stagebot", "stagebot", chartValues(map[string]any{"replicas": 3}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		if strings.Contains(d, "kind: Deployment") {
+			yaml.Unmarshal([]byte(d), &dep)
+		}
+	}
+	if *dep.Spec.Replicas != 1 {
+		t.Errorf("SQLite with %d replicas", *dep.Spec.Replicas)
+	}
+}

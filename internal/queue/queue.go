@@ -3,6 +3,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -48,6 +49,9 @@ type Config struct {
 	Workers int
 	// JobTimeout bounds one job.
 	JobTimeout time.Duration
+	// Takeover is how long after JobTimeout a job still marked running is
+	// taken for a dead worker's and run again (default 10 minutes).
+	Takeover time.Duration
 	Handlers   Handlers
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -197,7 +201,7 @@ func newQueue[TTx any](cfg Config, m *metrics, driver riverdriver.Driver[TTx], p
 		MaxAttempts: 10,
 		JobTimeout:  cfg.JobTimeout,
 		// Only jobs running longer than any job may run are stuck.
-		RescueStuckJobsAfter: cfg.JobTimeout + 10*time.Minute,
+		RescueStuckJobsAfter: cfg.JobTimeout + cmp.Or(cfg.Takeover, 10*time.Minute),
 		// Completed jobs are the record of which deliveries were
 		// handled: keep them past GitHub's 3-day redelivery window.
 		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,

@@ -64,11 +64,14 @@ func (r *Runner) CheckPlan(ctx context.Context, run Run) (PlanMeta, error) {
 	case !meta.Posted:
 		return meta, &StaleError{Reason: fmt.Sprintf("the plan of stage %s was never shown in the pull request", run.Stage)}
 	}
-	if _, err := os.Stat(r.planPath(run.Repo, run.PR, run.Stage)); err != nil {
+	made, ok, err := r.files.PlanFileEngine(ctx, planKeyOf(meta))
+	switch {
+	case err != nil:
+		return meta, fmt.Errorf("read the plan file of stage %s: %w", run.Stage, err)
+	case !ok:
 		return meta, &StaleError{Reason: fmt.Sprintf("the plan file of stage %s is gone", run.Stage)}
-	}
-	if made, err := os.ReadFile(r.planPath(run.Repo, run.PR, run.Stage) + ".engine"); err == nil && string(made) != engineKey(run.Engine) {
-		return meta, &StaleError{Reason: fmt.Sprintf("stage %s was planned with %s and now runs with %s (terraform_bin changed)", run.Stage, string(made), engineKey(run.Engine))}
+	case made != "" && made != engineKey(run.Engine):
+		return meta, &StaleError{Reason: fmt.Sprintf("stage %s was planned with %s and now runs with %s (terraform_bin changed)", run.Stage, made, engineKey(run.Engine))}
 	}
 	return meta, nil
 }
@@ -107,7 +110,15 @@ func (r *Runner) Apply(ctx context.Context, run Run) (*ApplyResult, error) {
 		return nil, err
 	}
 	defer s.close()
-	file, err := r.planCopy(s, meta)
+	// Workspaces are a cache: a replica that did not plan the stage has a
+	// fresh checkout, which Terraform must initialise (providers, backend)
+	// before it applies the saved plan.
+	if _, err := os.Stat(filepath.Join(run.Dir, ".terraform")); errors.Is(err, os.ErrNotExist) {
+		if err := r.init(ctx, s.tf, run); err != nil {
+			return nil, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
+		}
+	}
+	file, err := r.planCopy(ctx, s, meta)
 	if err != nil {
 		return nil, err
 	}

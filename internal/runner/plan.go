@@ -150,7 +150,7 @@ func (r *Runner) show(ctx context.Context, run Run, meta PlanMeta) (*tfjson.Plan
 		return nil, "", err
 	}
 	defer s.close()
-	file, err := r.planCopy(s, meta)
+	file, err := r.planCopy(ctx, s, meta)
 	if err != nil {
 		return nil, "", err
 	}
@@ -173,7 +173,7 @@ func (r *Runner) show(ctx context.Context, run Run, meta PlanMeta) (*tfjson.Plan
 
 // planCopy puts a checked copy of meta's plan where the session's
 // Terraform may read it: its own temporary directory.
-func (r *Runner) planCopy(s *session, meta PlanMeta) (string, error) {
+func (r *Runner) planCopy(ctx context.Context, s *session, meta PlanMeta) (string, error) {
 	dir := s.lease.Tmp
 	if dir == "" {
 		var err error
@@ -183,7 +183,7 @@ func (r *Runner) planCopy(s *session, meta PlanMeta) (string, error) {
 	}
 	file := filepath.Join(dir, "stagebot-"+safe(meta.Stage)+".tfplan")
 	os.Remove(file)
-	return file, r.copyPlan(meta, file, s.lease.UID, s.lease.GID)
+	return file, r.copyPlan(ctx, meta, file, s.lease.UID, s.lease.GID)
 }
 
 func (r *Runner) init(ctx context.Context, tf *tfexec.Terraform, run Run) error {

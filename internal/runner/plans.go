@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 )
@@ -89,16 +87,10 @@ func (p *MemoryPlans) DeletePlan(_ context.Context, repo string, pr int, stage s
 	return nil
 }
 
-// planPath is where the bot keeps a PR stage's saved plan: under the data
-// dir, mode 0600, never in a checkout the PR's code can write.
-func (r *Runner) planPath(repo string, pr int, stage string) string {
-	return filepath.Join(r.dataDir, "plans", safe(strings.ReplaceAll(repo, "/", "__")), fmt.Sprintf("pr-%d", pr), safe(stage)+".tfplan")
-}
-
 // keepPlan moves the plan Terraform wrote in the checkout (name, relative
-// to root) into the bot's plan store, hashing it on the way, and records
-// it. It is read through root: a symlink the PR's code left cannot lead
-// out of the checkout.
+// to root) into the bot's plan files, hashing it (and sealing it, with plan
+// keys) on the way, and records it. It is read through root: a symlink the
+// PR's code left cannot lead out of the checkout.
 func (r *Runner) keepPlan(ctx context.Context, run Run, name string) (PlanMeta, error) {
 	rt, err := os.OpenRoot(run.root())
 	if err != nil {
@@ -114,65 +106,57 @@ func (r *Runner) keepPlan(ctx context.Context, run Run, name string) (PlanMeta, 
 	if st, err := src.Stat(); err != nil || !st.Mode().IsRegular() {
 		return PlanMeta{}, fmt.Errorf("the plan of stage %s is not a file", run.Stage)
 	}
-	dst := r.planPath(run.Repo, run.PR, run.Stage)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return PlanMeta{}, err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".plan-*")
-	if err != nil {
-		return PlanMeta{}, err
-	}
-	defer os.Remove(tmp.Name())
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(tmp, h), src)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	data, err := io.ReadAll(src)
 	if err != nil {
 		return PlanMeta{}, fmt.Errorf("keep the plan of stage %s: %w", run.Stage, err)
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return PlanMeta{}, err
+	sum := sha256.Sum256(data)
+	meta := PlanMeta{Repo: run.Repo, PR: run.PR, Stage: run.Stage, SHA256: hex.EncodeToString(sum[:]), HeadSHA: run.HeadSHA, BaseSHA: run.BaseSHA, CreatedAt: time.Now().UTC()}
+	if r.keys != nil {
+		if data, err = r.keys.Seal(data, sealContext(meta)); err != nil {
+			return PlanMeta{}, fmt.Errorf("seal the plan of stage %s: %w", run.Stage, err)
+		}
 	}
 	// Which engine made it: only that one may apply it.
-	if err := os.WriteFile(dst+".engine", []byte(engineKey(run.Engine)), 0o600); err != nil {
-		return PlanMeta{}, err
+	if err := r.files.PutPlanFile(context.WithoutCancel(ctx), planKeyOf(meta), engineKey(run.Engine), data); err != nil {
+		return PlanMeta{}, fmt.Errorf("keep the plan of stage %s: %w", run.Stage, err)
 	}
-	meta := PlanMeta{Repo: run.Repo, PR: run.PR, Stage: run.Stage, SHA256: hex.EncodeToString(h.Sum(nil)), HeadSHA: run.HeadSHA, BaseSHA: run.BaseSHA, CreatedAt: time.Now().UTC()}
 	if err := r.plans.SavePlan(context.WithoutCancel(ctx), meta); err != nil {
 		return PlanMeta{}, fmt.Errorf("record the plan of stage %s: %w", run.Stage, err)
 	}
 	return meta, nil
 }
 
+func planKeyOf(m PlanMeta) PlanKey { return PlanKey{Repo: m.Repo, PR: m.PR, Stage: m.Stage} }
+
+// sealContext binds a sealed plan to its PR stage and content: a blob moved
+// to another PR or stage, or swapped for another plan, does not open.
+func sealContext(m PlanMeta) []byte {
+	return []byte(fmt.Sprintf("%s#%d/%s@%s", m.Repo, m.PR, m.Stage, m.SHA256))
+}
+
 // copyPlan copies the kept plan of meta to dst (in the sandbox's own
-// directory, for show or apply), verifying on the way that it is the file
-// that was planned and shown. The copy is what Terraform reads: nothing can
-// change it between the check and the use.
-func (r *Runner) copyPlan(meta PlanMeta, dst string, uid, gid int) error {
-	src, err := os.Open(r.planPath(meta.Repo, meta.PR, meta.Stage))
+// directory, for show or apply), opening its seal and verifying that it is
+// the file that was planned and shown. The copy is what Terraform reads:
+// nothing can change it between the check and the use.
+func (r *Runner) copyPlan(ctx context.Context, meta PlanMeta, dst string, uid, gid int) error {
+	_, data, err := r.files.PlanFile(ctx, planKeyOf(meta))
 	if errors.Is(err, os.ErrNotExist) {
 		return &StaleError{Reason: fmt.Sprintf("the plan file of stage %s is gone", meta.Stage)}
 	}
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
+	if r.keys != nil {
+		if data, err = r.keys.Open(data, sealContext(meta)); err != nil {
+			return &StaleError{Reason: fmt.Sprintf("the plan file of stage %s cannot be used: %v", meta.Stage, err)}
+		}
 	}
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(out, h), src)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if hex.EncodeToString(h.Sum(nil)) != meta.SHA256 {
-		os.Remove(dst)
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != meta.SHA256 {
 		return &StaleError{Reason: fmt.Sprintf("the plan file of stage %s changed since it was made", meta.Stage)}
+	}
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		return err
 	}
 	if uid != 0 {
 		return os.Chown(dst, uid, gid)
@@ -182,7 +166,6 @@ func (r *Runner) copyPlan(meta PlanMeta, dst string, uid, gid int) error {
 
 // forgetPlan deletes a stage's kept plan and its record.
 func (r *Runner) forgetPlan(ctx context.Context, repo string, pr int, stage string) error {
-	os.Remove(r.planPath(repo, pr, stage))
-	os.Remove(r.planPath(repo, pr, stage) + ".engine")
+	r.files.DeletePlanFile(context.WithoutCancel(ctx), PlanKey{Repo: repo, PR: pr, Stage: stage})
 	return r.plans.DeletePlan(context.WithoutCancel(ctx), repo, pr, stage)
 }

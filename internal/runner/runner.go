@@ -24,6 +24,7 @@ import (
 
 	"github.com/stagebot/stagebot/internal/redact"
 	"github.com/stagebot/stagebot/internal/sandbox"
+	"github.com/stagebot/stagebot/internal/seal"
 )
 
 // Config configures New.
@@ -48,6 +49,10 @@ type Config struct {
 	Stages map[string]Credentials
 	// Plans records saved plans (nil: in memory, for bot plan).
 	Plans PlanStore
+	// Files keeps the plan files (nil: on disk, under the data dir).
+	Files PlanFiles
+	// PlanKeys seal plan files at rest (nil: kept as Terraform wrote them).
+	PlanKeys *seal.Keyring
 	// Sandbox runs Terraform away from the bot's secrets (nil: as the
 	// bot's own user).
 	Sandbox *sandbox.Sandbox
@@ -67,6 +72,8 @@ type Credentials struct{ Plan, Apply map[string]string }
 
 // Runner runs Terraform.
 type Runner struct {
+	files       PlanFiles
+	keys        *seal.Keyring
 	terraform   *engine
 	tofu        *engine
 	bin         string
@@ -125,6 +132,8 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		applyEnv:    cfg.ApplyEnv,
 		stages:      cfg.Stages,
 		plans:       cfg.Plans,
+		files:       cfg.Files,
+		keys:        cfg.PlanKeys,
 		sandbox:     cfg.Sandbox,
 		secrets:     cfg.Secrets,
 		maxCheckout: cfg.MaxCheckoutBytes,
@@ -135,6 +144,9 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	if r.plans == nil {
 		r.plans = &MemoryPlans{}
+	}
+	if r.files == nil {
+		r.files = diskPlans{dir: filepath.Join(data, "plans")}
 	}
 	if r.maxCheckout == 0 {
 		r.maxCheckout = 1 << 30
@@ -387,7 +399,10 @@ func (r *Runner) WorkspaceDir(repo string, pr int, sha string) string {
 }
 
 // RemovePR deletes every workspace, plan file and log of a PR (it closed).
-func (r *Runner) RemovePR(repo string, pr int) error {
+func (r *Runner) RemovePR(ctx context.Context, repo string, pr int) error {
+	if err := r.files.DeletePRPlanFiles(context.WithoutCancel(ctx), repo, pr); err != nil {
+		return fmt.Errorf("remove the plan files of %s#%d: %w", repo, pr, err)
+	}
 	key := safe(strings.ReplaceAll(repo, "/", "__"))
 	for _, d := range []string{
 		filepath.Join(r.dataDir, "workspaces", key, fmt.Sprintf("pr-%d", pr)),

@@ -418,3 +418,8 @@ func TestNoOpenTofu(t *testing.T) {
 		t.Errorf("EngineOf = %q", r.EngineOf(run))
 	}
 }
+
+// planPath is where a disk-kept plan file is.
+func (r *Runner) planPath(repo string, pr int, stage string) string {
+	return r.files.(diskPlans).path(PlanKey{Repo: repo, PR: pr, Stage: stage})
+}

@@ -57,6 +57,7 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		reposTable,
 		driftTable,
 		policyTable,
+		planFilesTable,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create store tables: %w", err)

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -57,7 +58,7 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 		if err := w.resumeMerges(prCtx, w.client(ev.InstallationID), ev.Repo); err != nil {
 			return err
 		}
-		if err := w.Runner.RemovePR(ev.Repo.FullName(), ev.Number); err != nil {
+		if err := w.Runner.RemovePR(ctx, ev.Repo.FullName(), ev.Number); err != nil {
 			return err
 		}
 		log.Info("pull request closed: locks released, workspaces and plan files removed", "merged", ev.Merged, "released", released)
@@ -511,9 +512,9 @@ func managedObjects(cfg *config.Repo) []kube.Object {
 	return out
 }
 
-// leaseTTL bounds how long a dead bot's lease on a PR holds others back;
-// a live one renews it every third of that.
-const leaseTTL = 2 * time.Minute
+// defaultLeaseTTL bounds how long a dead bot's lease on a PR holds others
+// back (Workflow.LeaseTTL); a live one renews it every third of that.
+const defaultLeaseTTL = 2 * time.Minute
 
 // beginPR is prRuns.begin across bots: after the PR's turn in this process,
 // it also takes the PR's lease in the database, so bots sharing PostgreSQL
@@ -524,6 +525,7 @@ func (w *Workflow) beginPR(ctx context.Context, repo gh.Repo, number int, supers
 		return prCtx, done, nil // one bot on the database: the process lock is enough
 	}
 	holder := w.holder()
+	leaseTTL := cmp.Or(w.LeaseTTL, defaultLeaseTTL)
 	for {
 		ok, err := w.Store.TakePR(prCtx, repo.FullName(), number, holder, leaseTTL)
 		if err != nil || prCtx.Err() != nil {

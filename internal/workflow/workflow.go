@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/stagebot/stagebot/internal/redact"
 	"strings"
+	"time"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,6 +61,9 @@ type Workflow struct {
 	// Shared says other bots use the same database (PostgreSQL): work on a
 	// PR is then also leased in the database.
 	Shared bool
+	// LeaseTTL is how long a dead bot's lease on a PR holds the others
+	// back (default 2 minutes).
+	LeaseTTL time.Duration
 	// Drifts runs drift checks.
 	Drifts *drift.Checker
 	// Enqueue queues a job (drift checks the schedule starts).
