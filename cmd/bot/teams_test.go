@@ -85,4 +85,11 @@ func TestTeamGatesApply(t *testing.T) {
 	if stateHas(t, state, "merged") {
 		t.Fatal("a merge nobody in the team approved was applied")
 	}
+
+	// An installation without members: read: GitHub answers 403, and the
+	// refusal says what to grant rather than failing the job.
+	f.gh.WithoutMembersPermission()
+	if r := f.reply(1, f.say(1, "frank", "/unlock infrastructure")); !strings.Contains(r, "`members: read`") || !strings.Contains(r, "organization owner accepts") {
+		t.Errorf("/unlock without members: read:\n%s", r)
+	}
 }

@@ -127,13 +127,20 @@ func retryable(err error) bool {
 	return err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
+// ErrNoMembersPermission is GitHub refusing to show team membership: the
+// installation was not granted members: read.
+var ErrNoMembersPermission = errors.New("the GitHub App cannot read team membership: it needs the organization permission members: read (accept it in the installation's settings)")
+
 // TeamMember reports whether user is an active member of the team
 // (org/slug). GitHub answers 404 both for a non-member and for a team the
 // App cannot see (the App needs members: read).
 func (c *Client) TeamMember(ctx context.Context, team, user string) (bool, error) {
 	org, slug, _ := strings.Cut(team, "/")
-	m, _, err := c.gh.Teams.GetTeamMembershipBySlug(ctx, org, slug, user)
+	m, resp, err := c.gh.Teams.GetTeamMembershipBySlug(ctx, org, slug, user)
 	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusForbidden {
+			return false, ErrNoMembersPermission
+		}
 		err = c.errorf(err, "read membership of %s in %s", user, team)
 		if IsNotFound(err) {
 			return false, nil

@@ -51,7 +51,7 @@ type Config struct {
 	JobTimeout time.Duration
 	// Takeover is how long after JobTimeout a job still marked running is
 	// taken for a dead worker's and run again (default 10 minutes).
-	Takeover time.Duration
+	Takeover   time.Duration
 	Handlers   Handlers
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -26,11 +27,24 @@ func (w *Workflow) mayApply(ctx context.Context, client GitHub, repo gh.Repo, us
 		return &r, nil
 	}
 	ok, err := w.named(ctx, client, user, who)
+	if errors.Is(err, gh.ErrNoMembersPermission) {
+		return noMembers(command), nil
+	}
 	if err != nil || ok {
 		return nil, err
 	}
 	r := comments.NotAnApplier(command, user, stage, who.Users, who.Teams)
 	return &r, nil
+}
+
+// noMembers refuses a command whose rights rest on team membership that
+// GitHub will not show the App.
+func noMembers(command string) *comments.Refusal {
+	return &comments.Refusal{
+		Command: command,
+		Why:     "stagebot cannot tell who is in the teams `stagebot.yaml` names: GitHub refuses to show team membership to the App, which lacks the organization permission `members: read`.",
+		Next:    "an organization owner accepts the permission in the App installation's settings (GitHub asks once the App requests it), then comment again.",
+	}
 }
 
 // named reports whether user is one of who's users or a member of one of
@@ -72,7 +86,9 @@ func (w *Workflow) mergeAppliers(ctx context.Context, client GitHub, repo gh.Rep
 			if user == "" {
 				continue
 			}
-			if ok, err = w.named(ctx, client, user, who); err != nil {
+			if ok, err = w.named(ctx, client, user, who); errors.Is(err, gh.ErrNoMembersPermission) {
+				return noMembers("").Why, nil
+			} else if err != nil {
 				return "", err
 			} else if ok {
 				break

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -157,7 +158,9 @@ func (w *Workflow) approvePolicies(ctx context.Context, client GitHub, ev webhoo
 		if who.Empty() {
 			return w.refuse(ctx, client, ev, comments.Refusal{Command: label, Why: "`" + stage + "` has no `policy_owners` in `stagebot.yaml`: nobody may approve what its policies deny.", Next: "change the pull request so that the policies pass."})
 		}
-		if ok, err := w.named(ctx, client, ev.Author, who); err != nil {
+		if ok, err := w.named(ctx, client, ev.Author, who); errors.Is(err, gh.ErrNoMembersPermission) {
+			return w.refuse(ctx, client, ev, *noMembers(label))
+		} else if err != nil {
 			return err
 		} else if !ok {
 			return w.refuse(ctx, client, ev, comments.Refusal{Command: label, Why: fmt.Sprintf("@%s is not a policy owner of `%s`: `stagebot.yaml` names %s.", ev.Author, stage, comments.Appliers(who.Users, who.Teams)), Next: "ask one of them to review the plan and comment `" + label + "`."})

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"github.com/stagebot/stagebot/internal/redact"
 	"strings"
-	"time"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 

@@ -63,6 +63,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		Permissions: &gogithub.InstallationPermissions{
 			PullRequests: gogithub.String("write"), Issues: gogithub.String("write"),
 			Checks: gogithub.String("write"), Contents: gogithub.String("read"), Metadata: gogithub.String("read"),
+			Members: gogithub.String("read"),
 		},
 	})
 }

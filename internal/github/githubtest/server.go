@@ -71,6 +71,7 @@ type Server struct {
 	codes         map[string]bool
 	stalls        []*stall
 	teams         map[string]map[string]bool // org/slug -> members
+	noMembers     bool                       // the installation lacks members: read
 	// now lets tests move the fake's clock (token expiry).
 	now func() time.Time
 }
