@@ -81,7 +81,7 @@ func (f *prFlow) reply(number int, id int64) string {
 // stageComment waits until the stage's comment contains want.
 func (f *prFlow) stageComment(number int, stage, want string) string {
 	var body string
-	eventually(f.t, 60*time.Second, stage+" comment with "+want, func() bool {
+	eventually(f.t, 3*time.Minute, stage+" comment with "+want, func() bool {
 		for _, c := range f.gh.BotComments(f.repo, number) {
 			if strings.Contains(c.Body, "<!-- stagebot:stage="+stage+" -->") && strings.Contains(c.Body, want) {
 				body = c.Body
