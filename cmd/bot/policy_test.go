@@ -100,8 +100,8 @@ func TestPolicyDeniesUntilOwnerApproves(t *testing.T) {
 	if !strings.Contains(body, "by @dana") || !strings.Contains(body, "terraform_data.database would be destroyed") {
 		t.Errorf("the comment does not show the approval:\n%s", body)
 	}
-	if cr := check(); cr.Conclusion != "success" || !strings.Contains(cr.Title, "@dana") {
-		t.Errorf("check run after the approval: %s %q", cr.Conclusion, cr.Title)
+	if cr := check(); cr.Conclusion != "success" || !strings.Contains(cr.Title, "@dana") || len(cr.Actions) != 2 || cr.Actions[0].Identifier != "apply" {
+		t.Errorf("check run after the approval: %s %q %+v", cr.Conclusion, cr.Title, cr.Actions)
 	}
 	f.say(1, "alice", "/apply infrastructure")
 	f.stageComment(1, "infrastructure", "✅ stagebot applied `infrastructure`")

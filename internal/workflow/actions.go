@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 
 	"github.com/stagebot/stagebot/internal/command"
@@ -25,18 +24,25 @@ const (
 // lock, the requirements hold). Who presses it is checked when they do.
 func (w *Workflow) stageActions(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, sp StagePlanned) []gh.CheckRunAction {
 	stage := sp.Affected.Stage.Name
-	actions := []gh.CheckRunAction{{Label: "Re-plan", Identifier: actionPlan, Description: cut("Run /plan "+stage, 40)}}
-	if sp.Err != nil || sp.Result == nil || !sp.Result.HasChanges || !sp.Affected.Ready() {
-		return actions
+	if sp.Err != nil || sp.Result == nil || !sp.Result.HasChanges || !sp.Affected.Ready() || (sp.Policy != nil && sp.Policy.Blocked()) {
+		return []gh.CheckRunAction{replanButton(stage)}
 	}
+	return w.buttons(ctx, client, repo, pr, cfg, stage)
+}
+
+func replanButton(stage string) gh.CheckRunAction {
+	return gh.CheckRunAction{Label: "Re-plan", Identifier: actionPlan, Description: cut("Run /plan "+stage, 40)}
+}
+
+// buttons are Re-plan, and Apply when no other PR holds the stage's lock
+// and its requirements hold, for a stage whose plan may be applied.
+func (w *Workflow) buttons(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, stage string) []gh.CheckRunAction {
+	actions := []gh.CheckRunAction{replanButton(stage)}
 	if owner, err := w.Store.LockOwner(ctx, repo.FullName(), stage); err != nil || (owner != 0 && owner != pr.Number) {
 		return actions
 	}
-	run := runner.Run{Repo: repo.FullName(), PR: pr.Number, Stage: stage, Dir: filepath.Join("", sp.Affected.Stage.Dir), HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}
+	run := runner.Run{Repo: repo.FullName(), PR: pr.Number, Stage: stage, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}
 	if r := w.checkRequirements(ctx, client, repo, pr, cfg, run, "/apply "+stage); r != nil {
-		return actions
-	}
-	if sp.Policy != nil && sp.Policy.Blocked() {
 		return actions
 	}
 	label := "Apply " + stage

@@ -238,5 +238,5 @@ func (w *Workflow) showApproval(ctx context.Context, client GitHub, repo gh.Repo
 	}
 	out := comments.PolicyCheckRun(v, headline)
 	return client.UpdateCheckRun(ctx, repo, id, gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: pr.HeadSHA, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary,
-		Actions: []gh.CheckRunAction{{Label: "Re-plan", Identifier: actionPlan, Description: cut("Run /plan "+stage, 40)}}})
+		Actions: w.buttons(ctx, client, repo, pr, cfg, stage)})
 }
