@@ -40,7 +40,7 @@ type StagePlan struct {
 	// Policy is what the stage's policies said of the plan; nil when the
 	// stage has none (or was not planned).
 	Policy *PolicyView
-	// Engine is the binary that planned: "Terraform" or "OpenTofu".
+	// Engine is what planned: "Terraform 1.13.3", "OpenTofu 1.12.6".
 	Engine string
 }
 

@@ -41,6 +41,19 @@ func findEngine(ctx context.Context, name, bin string) (*engine, error) {
 	return &engine{name: name, bin: path, version: v}, nil
 }
 
+// findTerraform finds Terraform: bin, else terraform on PATH.
+func findTerraform(ctx context.Context, bin string) (*engine, error) {
+	if bin == "" {
+		bin = "terraform"
+	}
+	e, err := findEngine(ctx, "Terraform", bin)
+	var notFound *exec.Error
+	if errors.As(err, &notFound) {
+		return nil, fmt.Errorf("terraform binary %q not found: install Terraform >= 1.10 or set STAGEBOT_TERRAFORM_BIN", bin)
+	}
+	return e, err
+}
+
 // findTofu finds OpenTofu: bin when set (then it must exist), else tofu
 // on PATH when there is one. nil means stages cannot use OpenTofu.
 func findTofu(ctx context.Context, bin string) (*engine, error) {

@@ -21,9 +21,8 @@ type PlanKey struct {
 // On disk they are one replica's; in the database any replica reads them.
 type PlanFiles interface {
 	PutPlanFile(ctx context.Context, k PlanKey, engine string, data []byte) error
-	// PlanFile returns the file and the engine that made it;
-	// os.ErrNotExist when there is none.
-	PlanFile(ctx context.Context, k PlanKey) (engine string, data []byte, err error)
+	// PlanFile returns the file; os.ErrNotExist when there is none.
+	PlanFile(ctx context.Context, k PlanKey) ([]byte, error)
 	// PlanFileEngine says whether the file exists, and its engine.
 	PlanFileEngine(ctx context.Context, k PlanKey) (engine string, ok bool, err error)
 	DeletePlanFile(ctx context.Context, k PlanKey) error
@@ -66,13 +65,8 @@ func (d diskPlans) PutPlanFile(_ context.Context, k PlanKey, engine string, data
 	return os.Rename(tmp.Name(), dst)
 }
 
-func (d diskPlans) PlanFile(_ context.Context, k PlanKey) (string, []byte, error) {
-	data, err := os.ReadFile(d.path(k))
-	if err != nil {
-		return "", nil, err
-	}
-	engine, _ := os.ReadFile(d.path(k) + ".engine")
-	return string(engine), data, nil
+func (d diskPlans) PlanFile(_ context.Context, k PlanKey) ([]byte, error) {
+	return os.ReadFile(d.path(k))
 }
 
 func (d diskPlans) PlanFileEngine(_ context.Context, k PlanKey) (string, bool, error) {

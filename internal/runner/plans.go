@@ -140,7 +140,7 @@ func sealContext(m PlanMeta) []byte {
 // the file that was planned and shown. The copy is what Terraform reads:
 // nothing can change it between the check and the use.
 func (r *Runner) copyPlan(ctx context.Context, meta PlanMeta, dst string, uid, gid int) error {
-	_, data, err := r.files.PlanFile(ctx, planKeyOf(meta))
+	data, err := r.files.PlanFile(ctx, planKeyOf(meta))
 	if errors.Is(err, os.ErrNotExist) {
 		return &StaleError{Reason: fmt.Sprintf("the plan file of stage %s is gone", meta.Stage)}
 	}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -76,7 +75,6 @@ type Runner struct {
 	keys        *seal.Keyring
 	terraform   *engine
 	tofu        *engine
-	bin         string
 	dataDir     string
 	cacheDir    string
 	cliConfig   string
@@ -90,7 +88,6 @@ type Runner struct {
 	maxCheckout int64
 	timeout     time.Duration
 	grace       time.Duration
-	version     *version.Version
 
 	// stopping closes when the bot stops for good: running applies get
 	// SIGINT, Terraform's own graceful stop. applies counts them.
@@ -104,13 +101,9 @@ type Runner struct {
 // isolated sandbox, the data dir is laid out so that a run's user reaches
 // its own checkout, the plugin cache and the CLI config, and nothing else.
 func New(ctx context.Context, cfg Config) (*Runner, error) {
-	bin, err := findTerraform(cfg.TerraformBin)
+	terraform, err := findTerraform(ctx, cfg.TerraformBin)
 	if err != nil {
 		return nil, err
-	}
-	v, err := TerraformVersion(ctx, bin)
-	if err != nil {
-		return nil, fmt.Errorf("terraform binary %s: %w", bin, err)
 	}
 	tofu, err := findTofu(ctx, cfg.TofuBin)
 	if err != nil {
@@ -121,9 +114,8 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{
-		terraform:   &engine{name: "Terraform", bin: bin, version: v},
+		terraform:   terraform,
 		tofu:        tofu,
-		bin:         bin,
 		dataDir:     data,
 		cacheDir:    filepath.Join(data, "terraform", "plugin-cache"),
 		cliConfig:   filepath.Join(data, "terraform", "terraformrc"),
@@ -139,7 +131,6 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		maxCheckout: cfg.MaxCheckoutBytes,
 		timeout:     cfg.Timeout,
 		grace:       cfg.GracePeriod,
-		version:     v,
 		stopping:    make(chan struct{}),
 	}
 	if r.plans == nil {
@@ -203,7 +194,7 @@ func (r *Runner) layout() error {
 		return err
 	}
 	// The runs' users must reach the data dir and the Terraform binary.
-	reach := []string{filepath.Dir(r.dataDir), r.bin}
+	reach := []string{filepath.Dir(r.dataDir), r.terraform.bin}
 	if r.tofu != nil {
 		reach = append(reach, r.tofu.bin)
 	}
@@ -213,17 +204,6 @@ func (r *Runner) layout() error {
 		}
 	}
 	return nil
-}
-
-func findTerraform(bin string) (string, error) {
-	if bin == "" {
-		bin = "terraform"
-	}
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		return "", fmt.Errorf("terraform binary %q not found: install Terraform >= 1.10 or set STAGEBOT_TERRAFORM_BIN", bin)
-	}
-	return filepath.Abs(path)
 }
 
 // Interrupt stops running applies the way Terraform stops gracefully: each
@@ -246,7 +226,7 @@ func (r *Runner) Wait(ctx context.Context) error {
 }
 
 // Version is the version of the Terraform the runner runs.
-func (r *Runner) Version() *version.Version { return r.version }
+func (r *Runner) Version() *version.Version { return r.terraform.version }
 
 // Operations, for the credentials they get.
 const (

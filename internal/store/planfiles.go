@@ -41,17 +41,16 @@ func (p PlanFiles) PutPlanFile(ctx context.Context, k runner.PlanKey, engine str
 	return nil
 }
 
-func (p PlanFiles) PlanFile(ctx context.Context, k runner.PlanKey) (string, []byte, error) {
-	var engine string
+func (p PlanFiles) PlanFile(ctx context.Context, k runner.PlanKey) ([]byte, error) {
 	var data []byte
-	err := p.s.db.QueryRowContext(ctx, `SELECT engine, data FROM stagebot_plan_files WHERE repo = $1 AND pr = $2 AND stage = $3`, k.Repo, k.PR, k.Stage).Scan(&engine, &data)
+	err := p.s.db.QueryRowContext(ctx, `SELECT data FROM stagebot_plan_files WHERE repo = $1 AND pr = $2 AND stage = $3`, k.Repo, k.PR, k.Stage).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil, os.ErrNotExist
+		return nil, os.ErrNotExist
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("read the plan file of stage %s of %s#%d: %w", k.Stage, k.Repo, k.PR, err)
+		return nil, fmt.Errorf("read the plan file of stage %s of %s#%d: %w", k.Stage, k.Repo, k.PR, err)
 	}
-	return engine, data, nil
+	return data, nil
 }
 
 func (p PlanFiles) PlanFileEngine(ctx context.Context, k runner.PlanKey) (string, bool, error) {
