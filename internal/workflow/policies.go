@@ -36,6 +36,8 @@ func (w *Workflow) loadPolicies(ctx context.Context, client GitHub, repo gh.Repo
 	out := map[string]*StagePolicy{}
 	var src runner.Source
 	var tip string
+	// Stages that name the same files share one read and one compilation.
+	compiled := map[string]StagePolicy{}
 	for _, name := range names {
 		st := cfg.Stage(name)
 		if st == nil || len(st.Policies) == 0 {
@@ -51,26 +53,30 @@ func (w *Workflow) loadPolicies(ctx context.Context, client GitHub, repo gh.Repo
 				return nil, err
 			}
 		}
-		sp := &StagePolicy{}
+		key := strings.Join(st.Policies, "\n")
+		sp, ok := compiled[key]
+		if !ok {
+			files, err := w.Runner.ReadFiles(ctx, src, tip, st.Policies)
+			if err != nil {
+				return nil, err
+			}
+			var mods []policy.Module
+			for _, path := range sortedKeys(files) {
+				mods = append(mods, policy.Module{Path: path, Source: files[path]})
+				sp.Files = append(sp.Files, path)
+			}
+			if len(mods) == 0 {
+				sp.Err = fmt.Errorf("no file on %s matches %s", repo.DefaultBranch, strings.Join(st.Policies, ", "))
+				sp.Files = st.Policies
+			} else {
+				sp.Set, sp.Err = policy.Compile(ctx, mods)
+			}
+			compiled[key] = sp
+		}
 		if who := cfg.PolicyOwners(name); !who.Empty() {
 			sp.Owners = comments.Appliers(who.Users, who.Teams)
 		}
-		files, err := w.Runner.ReadFiles(ctx, src, tip, st.Policies)
-		if err != nil {
-			return nil, err
-		}
-		var mods []policy.Module
-		for _, path := range sortedKeys(files) {
-			mods = append(mods, policy.Module{Path: path, Source: files[path]})
-			sp.Files = append(sp.Files, path)
-		}
-		if len(mods) == 0 {
-			sp.Err = fmt.Errorf("no file on %s matches %s", repo.DefaultBranch, strings.Join(st.Policies, ", "))
-			sp.Files = st.Policies
-		} else {
-			sp.Set, sp.Err = policy.Compile(ctx, mods)
-		}
-		out[name] = sp
+		out[name] = &sp
 	}
 	return out, nil
 }
