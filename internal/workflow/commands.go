@@ -22,6 +22,7 @@ import (
 
 // runCommand runs /plan, /apply or /unlock for the comment's author.
 func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.CommentEvent, cmd command.Command) error {
+	client = newAskOnce(client)
 	cfg, err := w.repoConfig(ctx, client, ev.Repo)
 	var cerr configError
 	if errors.As(err, &cerr) {
