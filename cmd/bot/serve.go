@@ -92,6 +92,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	wf.Store = st
 	wf.Shared = s.DatabaseURL != ""
 	wf.LeaseTTL = s.Takeover
+	wf.Parallelism = s.InstanceParallelism
 	tfCfg.Plans = st.Plans()
 	if s.DatabaseURL != "" {
 		// Any replica shows and applies any plan: none is on one's disk.

@@ -50,7 +50,8 @@ func (c Command) String() string {
 	return strings.TrimSpace("/" + c.Name + " " + strings.Join(c.Stages, " "))
 }
 
-var stageName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+// stageName is a stage, or one instance of it (tenant:acme).
+var stageName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}(:[a-z0-9][a-z0-9_-]{0,62})?$`)
 
 // Parse reads a command from a comment's first line. It returns ErrNotCommand
 // for lines that are not addressed to the bot and a *UsageError for lines that
@@ -95,7 +96,7 @@ func Parse(line string) (Command, error) {
 			return Command{}, &UsageError{Msg: fmt.Sprintf("`/%s` takes stage names, not flags such as `%s`; Terraform's flags are set by the bot", name, printable(arg))}
 		}
 		if !stageName.MatchString(arg) {
-			return Command{}, &UsageError{Msg: fmt.Sprintf("`%s` is not a stage name; stage names are lower-case letters, digits, `-` and `_`", printable(arg))}
+			return Command{}, &UsageError{Msg: fmt.Sprintf("`%s` is not a stage name; stage names are lower-case letters, digits, `-` and `_` (and `stage:instance` for one instance)", printable(arg))}
 		}
 		if !seen[arg] {
 			seen[arg] = true

@@ -26,6 +26,10 @@ func PlanCheck(p StagePlan, red *redact.Set) CheckOutput {
 	v := planView(p, red)
 	out := CheckOutput{Status: "completed"}
 	switch {
+	case v.Removed:
+		out.Conclusion = "neutral"
+		out.Title = "Instance file removed: not planned"
+		out.Summary = removedText(v)
 	case v.WaitingFor != "":
 		out.Conclusion = "neutral"
 		out.Title = "Waiting for " + strings.Join(p.WaitingFor, ", ") + " to be applied"
@@ -87,4 +91,10 @@ func fitChecks(s string) string {
 // RunningCheck is a stage's check run while the bot works on it.
 func RunningCheck(stage, what string) CheckOutput {
 	return CheckOutput{Status: "in_progress", Title: what, Summary: fmt.Sprintf("stagebot is running `%s` of `%s`.", what, stage)}
+}
+
+// removedText says what becomes of an instance whose file a PR deletes.
+func removedText(v view) string {
+	return fmt.Sprintf("This pull request deletes the file of instance `%s` of stage `%s`. stagebot does not destroy an instance on its own: its resources and state stay as they are. "+
+		"To remove them, destroy them first (empty the instance's resources in a pull request that keeps the file, or run `terraform destroy` on its state), then delete the file.", v.Instance, v.Base)
 }

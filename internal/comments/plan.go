@@ -42,6 +42,8 @@ type StagePlan struct {
 	Policy *PolicyView
 	// Engine is what planned: "Terraform 1.13.3", "OpenTofu 1.12.6".
 	Engine string
+	// Removed is an instance whose file the PR deletes: not planned.
+	Removed bool
 }
 
 // Counts is a plan's headline.

@@ -14,7 +14,7 @@ import (
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-var templates = template.Must(template.New("").ParseFS(templateFS, "templates/*.tmpl"))
+var templates = template.Must(template.New("").Funcs(template.FuncMap{"removed": removedText}).ParseFS(templateFS, "templates/*.tmpl"))
 
 // MaxCommentChars is GitHub's limit on a comment body.
 const MaxCommentChars = 65536
@@ -53,6 +53,8 @@ type view struct {
 	Policy                   string
 	PolicyDenied             bool
 	Engine                   string
+	Removed                  bool
+	Instance, Base           string
 }
 
 // MaxParts bounds how many comments one stage's plan may take; a plan
@@ -114,7 +116,9 @@ func planView(p StagePlan, red *redact.Set) view {
 		Error:      fence(red.Redact(strings.TrimSpace(p.Error))),
 		Errors:     diagnostics(fence(red.Redact(p.Error)), "Error: "),
 		Engine:     p.Engine,
+		Removed:    p.Removed,
 	}
+	v.Base, v.Instance, _ = strings.Cut(p.Stage, ":")
 	if p.Policy != nil {
 		v.Policy = PolicySection(*p.Policy)
 		v.PolicyDenied = p.Policy.Denied()
@@ -123,6 +127,8 @@ func planView(p StagePlan, red *redact.Set) view {
 		v.WaitingFor = "`" + strings.Join(p.WaitingFor, "`, `") + "`"
 	}
 	switch {
+	case v.Removed:
+		v.Icon = "🗑️"
 	case v.WaitingFor != "":
 		v.Icon = "⏳"
 	case v.Error != "":

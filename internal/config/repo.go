@@ -47,20 +47,6 @@ type Drift struct {
 	Stages []string `yaml:"stages"`
 }
 
-// DriftStages are the stages drift runs check, in apply order.
-func (r *Repo) DriftStages() []string {
-	if r.Drift == nil || len(r.Drift.Stages) == 0 {
-		return r.StageNames()
-	}
-	var out []string
-	for _, s := range r.Stages {
-		if slices.Contains(r.Drift.Stages, s.Name) {
-			out = append(out, s.Name)
-		}
-	}
-	return out
-}
-
 // DriftSchedule parses a drift schedule.
 func DriftSchedule(expr string) (cron.Schedule, error) {
 	return cron.ParseStandard(expr)
@@ -89,6 +75,14 @@ type Stage struct {
 	PolicyOwners *Appliers `yaml:"policy_owners"`
 	// TerraformBin overrides the repository's terraform_bin.
 	TerraformBin string `yaml:"terraform_bin"`
+	// Instances, when set, runs the stage once per file (see Unit).
+	Instances *Instances `yaml:"instances"`
+
+	// Base, Instance and VarFile are set on a unit: instance Instance of
+	// stage Base, whose variables are in VarFile (repo-relative).
+	Base     string `yaml:"-"`
+	Instance string `yaml:"-"`
+	VarFile  string `yaml:"-"`
 }
 
 // ApplyRules says who may apply and when.
@@ -156,11 +150,19 @@ func (r *Repo) StageRequirements(name string) []string {
 	return r.Apply.Requirements
 }
 
-// Stage returns the stage of that name, or nil.
+// Stage returns the stage of that name, or nil. A unit's name
+// (tenant:acme) gives that instance of an instanced stage, whether or not
+// its file exists.
 func (r *Repo) Stage(name string) *Stage {
+	base, instance := SplitUnit(name)
 	for i := range r.Stages {
-		if r.Stages[i].Name == name {
-			return &r.Stages[i]
+		s := &r.Stages[i]
+		switch {
+		case s.Name == name:
+			return s
+		case s.Name == base && s.Instanced() && ValidUnitName(name):
+			u := s.Unit(instance)
+			return &u
 		}
 	}
 	return nil
@@ -310,6 +312,7 @@ func (r *Repo) validate(v *validator, root string) {
 			}
 		}
 		checkRequirements(v, s.Requirements, "stages", i, "requirements")
+		r.validateInstances(v, i, s)
 	}
 	for i, s := range r.Stages {
 		for j, d := range s.DependsOn {

@@ -36,6 +36,7 @@ type Settings struct {
 	TerraformBin         string
 	TofuBin              string
 	Workers              int
+	InstanceParallelism  int
 	JobTimeout           time.Duration
 	Takeover             time.Duration
 	ShutdownTimeout      time.Duration
@@ -108,6 +109,14 @@ var settings = []setting{
 			return fmt.Errorf("must be an integer from 1 to 1000, got %q", v)
 		}
 		s.Workers = n
+		return nil
+	}},
+	{"instance-parallelism", "2", "instances of one stage planned at once within a job, each in its own copy of the checkout (a PR that changes the code of a stage with instances plans them all)", func(s *Settings, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			return fmt.Errorf("must be an integer from 1 to 64, got %q", v)
+		}
+		s.InstanceParallelism = n
 		return nil
 	}},
 	{"job-timeout", "2h", "longest a job (all its Terraform runs) may take", durationSetter(func(s *Settings) *time.Duration { return &s.JobTimeout })},

@@ -8,7 +8,6 @@ package drift
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +17,7 @@ import (
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/redact"
 	"github.com/stagebot/stagebot/internal/runner"
+	"github.com/stagebot/stagebot/internal/stages"
 	"github.com/stagebot/stagebot/internal/store"
 )
 
@@ -91,9 +91,12 @@ func (c *Checker) Check(ctx context.Context, client GitHub, repo gh.Repo, cfg *c
 		return nil, err
 	}
 	var results []Result
-	for _, name := range cfg.DriftStages() {
-		s := cfg.Stage(name)
-		run := runner.Run{Repo: repo.FullName(), Stage: name, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(s.Dir)), HeadSHA: sha, BaseSHA: sha, BackendConfig: s.BackendConfig, Redact: red, Engine: s.TerraformBin}
+	units, err := driftUnits(cfg, ws)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range units {
+		run := stages.Run(s, runner.Run{Repo: repo.FullName(), Root: ws, HeadSHA: sha, BaseSHA: sha, Redact: red})
 		res := c.checkStage(ctx, client, repo, run, open, red)
 		results = append(results, res)
 	}
@@ -218,4 +221,24 @@ func Summary(results []Result) string {
 		}
 	}
 	return b.String()
+}
+
+// driftUnits are the stages drift checks, each instance of an instanced
+// stage on its own (its own state, its own issue).
+func driftUnits(cfg *config.Repo, root string) ([]config.Stage, error) {
+	all, err := cfg.Units(root)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Drift == nil || len(cfg.Drift.Stages) == 0 {
+		return all, nil
+	}
+	names := cfg.Drift.Stages // stages, or instances (/drift tenant:acme)
+	var out []config.Stage
+	for _, s := range all {
+		if config.IsStageOrUnitOf(names, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }

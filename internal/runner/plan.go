@@ -36,6 +36,12 @@ type Run struct {
 	// Engine runs the stage: Terraform ("" or "terraform") or OpenTofu
 	// ("tofu").
 	Engine string
+	// Instance, when set, is the instance of the stage this run is for:
+	// init reconfigures the backend (each instance has its own state),
+	// VarFile (relative to Root) is passed to plan as -var-file, and the
+	// name is the variable instance (TF_VAR_instance).
+	Instance string
+	VarFile  string
 }
 
 func (run Run) root() string {
@@ -135,7 +141,11 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 	if err := r.init(ctx, s.tf, run); err != nil {
 		return false, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
 	}
-	hasChanges, err := s.tf.Plan(ctx, tfexec.Out(filepath.Base(run.planName())), tfexec.Lock(true), tfexec.LockTimeout("60s"))
+	opts := []tfexec.PlanOption{tfexec.Out(filepath.Base(run.planName())), tfexec.Lock(true), tfexec.LockTimeout("60s")}
+	if run.VarFile != "" {
+		opts = append(opts, tfexec.VarFile(filepath.Join(run.root(), filepath.FromSlash(run.VarFile))))
+	}
+	hasChanges, err := s.tf.Plan(ctx, opts...)
 	if err != nil {
 		return false, &RunError{Stage: run.Stage, Step: "plan", Output: s.out.String(), Err: ctxErr(ctx, err)}
 	}
@@ -193,6 +203,10 @@ func (r *Runner) init(ctx context.Context, tf *tfexec.Terraform, run Run) error 
 	}
 	defer unlock()
 	opts := []tfexec.InitOption{tfexec.Upgrade(false)}
+	if run.Instance != "" {
+		// The checkout's .terraform may hold another instance's backend.
+		opts = append(opts, tfexec.Reconfigure(true))
+	}
 	for _, k := range slices.Sorted(maps.Keys(run.BackendConfig)) {
 		opts = append(opts, tfexec.BackendConfig(k+"="+run.BackendConfig[k]))
 	}

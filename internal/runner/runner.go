@@ -238,6 +238,7 @@ const (
 // global ones of that kind.
 func (r *Runner) credentials(stage, op string) map[string]string {
 	out := map[string]string{}
+	stage, _, _ = strings.Cut(stage, ":") // an instance has its stage's
 	global, own := r.planEnv, r.stages[stage].Plan
 	if op == opApply {
 		global, own = r.applyEnv, r.stages[stage].Apply
@@ -311,6 +312,9 @@ func (r *Runner) open(ctx context.Context, run Run, op, logName string) (*sessio
 		return nil, fmt.Errorf("terraform in %s: %w", run.Dir, err)
 	}
 	env := r.env(lease, run.Stage, op)
+	if run.Instance != "" {
+		env["TF_VAR_instance"] = run.Instance
+	}
 	maps.Copy(env, extra)
 	if err := s.tf.SetEnv(env); err != nil {
 		s.close()

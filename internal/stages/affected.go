@@ -32,6 +32,12 @@ type Affected struct {
 	// planned truthfully until they are applied, since their outputs may
 	// change.
 	WaitingFor []string
+	// Removed is an instance whose file the change deletes: it is not
+	// planned (stagebot does not destroy an instance on its own).
+	Removed bool
+	// Problem, when set, is why the stage cannot be planned at all (an
+	// instance file whose name is no instance's): it is reported instead.
+	Problem string
 }
 
 // Ready reports whether the stage can be planned now.
@@ -47,6 +53,17 @@ func Detect(repo *config.Repo, root string, changes []Change) ([]Affected, error
 		modules, err := LocalModules(root, s.Dir)
 		if err != nil {
 			return nil, fmt.Errorf("stage %s: %w", s.Name, err)
+		}
+		if s.Instanced() {
+			units, err := detectInstances(s, modules, root, changes)
+			if err != nil {
+				return nil, err
+			}
+			for _, u := range units {
+				affected[u.Stage.Name] = true
+			}
+			out = append(out, units...)
+			continue
 		}
 		var reasons, files []string
 		for _, c := range changes {

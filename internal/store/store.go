@@ -58,6 +58,7 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		driftTable,
 		policyTable,
 		planFilesTable,
+		sectionsTable,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create store tables: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -59,8 +58,9 @@ func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.Com
 		if err != nil {
 			return err
 		}
+		var release []string // `/unlock tenant` releases every instance's lock
 		for _, stage := range held {
-			if len(cmd.Stages) > 0 && !slices.Contains(cmd.Stages, stage) {
+			if st := cfg.Stage(stage); len(cmd.Stages) > 0 && (st == nil || !config.IsStageOrUnitOf(cmd.Stages, *st)) {
 				continue
 			}
 			if r, err := w.mayApply(ctx, client, ev.Repo, ev.Author, cfg, stage, cmd.String()); err != nil || r != nil {
@@ -69,10 +69,13 @@ func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.Com
 				}
 				return w.refuse(ctx, client, ev, *r)
 			}
+			release = append(release, stage)
 		}
-		released, err := w.Store.Unlock(ctx, ev.Repo.FullName(), pr.Number, cmd.Stages...)
-		if err != nil {
-			return err
+		var released []string
+		if len(release) > 0 {
+			if released, err = w.Store.Unlock(ctx, ev.Repo.FullName(), pr.Number, release...); err != nil {
+				return err
+			}
 		}
 		msg := "This pull request held no lock on those stages."
 		if len(released) > 0 {
@@ -226,7 +229,10 @@ func (w *Workflow) apply(ctx context.Context, client GitHub, ev webhook.CommentE
 	}
 	var targets []stages.Affected
 	for _, a := range affected {
-		if len(cmd.Stages) == 0 || slices.Contains(cmd.Stages, a.Stage.Name) {
+		if a.Removed || a.Problem != "" {
+			continue // nothing was planned
+		}
+		if len(cmd.Stages) == 0 || config.IsStageOrUnitOf(cmd.Stages, a.Stage) {
 			targets = append(targets, a)
 		}
 	}
@@ -299,7 +305,7 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 		}
 		return false, w.refuse(ctx, client, ev, *r)
 	}
-	run := runner.Run{Repo: ev.Repo.FullName(), PR: pr.Number, Stage: stage, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig, Engine: a.Stage.TerraformBin}
+	run := stages.Run(a.Stage, runner.Run{Repo: ev.Repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA})
 	// The lock first: while another PR holds the stage nothing else matters.
 	if owner, err := w.Store.LockOwner(ctx, ev.Repo.FullName(), stage); err != nil {
 		return false, err

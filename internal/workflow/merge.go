@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 
 	"github.com/stagebot/stagebot/internal/comments"
@@ -172,6 +171,9 @@ func (w *Workflow) runMerge(ctx context.Context, client GitHub, repo gh.Repo, pr
 		return w.refuseMerge(ctx, client, repo, pr, cfg, why, "someone who may apply those stages approves the change in a new pull request, or merges it.")
 	}
 	for _, a := range affected {
+		if a.Removed || a.Problem != "" {
+			continue // nothing to plan: the PR showed why
+		}
 		a.WaitingFor = nil // applied in order: upstream is done by now
 		stage := a.Stage.Name
 		last, err := w.Store.AppliedCommit(ctx, name, stage)
@@ -303,7 +305,7 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 		}
 		return stageStopped, nil
 	}
-	run := runner.Run{Repo: repo.FullName(), PR: pr.Number, Stage: stage, Root: ws, Dir: filepath.Join(ws, filepath.FromSlash(a.Stage.Dir)), HeadSHA: sha, BaseSHA: pr.BaseSHA, BackendConfig: a.Stage.BackendConfig, Redact: w.redactor(repo.FullName()), Engine: a.Stage.TerraformBin}
+	run := stages.Run(a.Stage, runner.Run{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: sha, BaseSHA: pr.BaseSHA, Redact: w.redactor(repo.FullName())})
 	// The stage is claimed before it is planned: an apply this merge
 	// started and a crash cut off may have written its resources already,
 	// so that a new plan would show nothing to do and hide it.

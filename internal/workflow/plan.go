@@ -6,6 +6,7 @@ import (
 	"github.com/stagebot/stagebot/internal/redact"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/kube"
@@ -33,6 +34,8 @@ type PlanTarget struct {
 	// Approved are approvals of denied plans that carry over (a merge
 	// commit's plan, from the PR's plan at its merged head).
 	Approved map[string]store.PolicyCheck
+	// Parallelism bounds how many instances of a stage plan at once.
+	Parallelism int
 }
 
 // StagePlanned is one affected stage after planning (or not, when it waits).
@@ -51,47 +54,89 @@ type StagePlanned struct {
 // PlanStages plans the affected stages that are ready, in order, and renders
 // each stage's comment. Waiting stages get a comment that says so. Secrets
 // (what secrets holds, and the sensitive values of the plans) are redacted.
+// The instances of a stage are planned t.Parallelism at a time, each lane
+// in its own copy of the checkout.
 func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []stages.Affected, secrets *redact.Set) []StagePlanned {
-	out := make([]StagePlanned, 0, len(affected))
-	for _, a := range affected {
-		sp := StagePlanned{Affected: a}
-		view := comments.StagePlan{Stage: a.Stage.Name, HeadSHA: t.HeadSHA, WaitingFor: a.WaitingFor, Reasons: a.Reasons, LockedBy: t.LockedBy[a.Stage.Name], DriftIssue: t.Drift[a.Stage.Name]}
-		for _, rep := range checkCharts(t.Root, a.Files, t.Managed) {
-			view.Checks = append(view.Checks, rep.Summary())
-			view.ChecksFailed = view.ChecksFailed || !rep.OK()
+	out := make([]StagePlanned, len(affected))
+	for i := 0; i < len(affected); {
+		j := i + 1
+		for j < len(affected) && affected[i].Stage.Base != "" && affected[j].Stage.Base == affected[i].Stage.Base {
+			j++
 		}
-		if a.Ready() {
-			run := runner.Run{
-				Repo: t.Repo, PR: t.PR, Stage: a.Stage.Name, Redact: secrets,
-				Root:    t.Root,
-				Dir:     filepath.Join(t.Root, filepath.FromSlash(a.Stage.Dir)),
-				HeadSHA: t.HeadSHA, BaseSHA: t.BaseSHA, BackendConfig: a.Stage.BackendConfig,
-				Engine: a.Stage.TerraformBin,
-			}
-			view.Engine = r.EngineOf(run)
-			sp.Result, sp.Err = r.Plan(ctx, run)
-			if sp.Err != nil {
-				view.Error = errorText(sp.Err)
-			} else {
-				view.Plan, view.Text, view.Log = sp.Result.JSON, sp.Result.Text, sp.Result.Log
-			}
-		}
-		red := secrets
-		if sp.Result != nil {
-			red = secrets.With(redact.PlanValues(sp.Result.JSON)...)
-			if pol := t.Policies[a.Stage.Name]; pol != nil {
-				sp.Policy = pol.evaluate(ctx, a.Stage.Name, sp.Result.JSON, red)
-				if ap, ok := t.Approved[a.Stage.Name]; ok && sp.Policy.Denied() {
-					sp.Policy.ApprovedBy, sp.Policy.ApprovedAt = ap.ApprovedBy, ap.ApprovedAt
+		lanes := min(max(t.Parallelism, 1), j-i)
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for lane := range lanes {
+			root, err := r.Lane(t.Root, lane)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range next {
+					if err != nil {
+						out[k] = StagePlanned{Affected: affected[k], Err: err}
+						renderPlan(ctx, t, &out[k], comments.StagePlan{Error: err.Error()}, secrets)
+						continue
+					}
+					out[k] = planStage(ctx, r, t, root, affected[k], secrets)
 				}
-				view.Policy = sp.Policy
-			}
+			}()
 		}
-		sp.Comments = comments.Plan(view, red)
-		sp.Check = comments.PlanCheck(view, red)
-		out = append(out, sp)
+		for k := i; k < j; k++ {
+			next <- k
+		}
+		close(next)
+		wg.Wait()
+		i = j
 	}
 	return out
+}
+
+// planStage plans one affected stage (or instance) in the checkout at root.
+func planStage(ctx context.Context, r *runner.Runner, t PlanTarget, root string, a stages.Affected, secrets *redact.Set) StagePlanned {
+	sp := StagePlanned{Affected: a}
+	var view comments.StagePlan
+	for _, rep := range checkCharts(root, a.Files, t.Managed) {
+		view.Checks = append(view.Checks, rep.Summary())
+		view.ChecksFailed = view.ChecksFailed || !rep.OK()
+	}
+	switch {
+	case a.Problem != "":
+		view.Error = a.Problem
+	case a.Removed:
+		view.Removed = true
+	case a.Ready():
+		run := stages.Run(a.Stage, runner.Run{Repo: t.Repo, PR: t.PR, Redact: secrets, Root: root, HeadSHA: t.HeadSHA, BaseSHA: t.BaseSHA})
+		view.Engine = r.EngineOf(run)
+		sp.Result, sp.Err = r.Plan(ctx, run)
+		if sp.Err != nil {
+			view.Error = errorText(sp.Err)
+		} else {
+			view.Plan, view.Text, view.Log = sp.Result.JSON, sp.Result.Text, sp.Result.Log
+		}
+	}
+	renderPlan(ctx, t, &sp, view, secrets)
+	return sp
+}
+
+// renderPlan completes a stage's view with what its policies say, and
+// renders its comment and check run with the plan's own sensitive values
+// redacted.
+func renderPlan(ctx context.Context, t PlanTarget, sp *StagePlanned, view comments.StagePlan, secrets *redact.Set) {
+	a := sp.Affected
+	view.Stage, view.HeadSHA, view.WaitingFor, view.Reasons = a.Stage.Name, t.HeadSHA, a.WaitingFor, a.Reasons
+	view.LockedBy, view.DriftIssue = t.LockedBy[a.Stage.Name], t.Drift[a.Stage.Name]
+	red := secrets
+	if sp.Result != nil {
+		red = secrets.With(redact.PlanValues(sp.Result.JSON)...)
+		if pol := t.Policies[a.Stage.Name]; pol != nil {
+			sp.Policy = pol.evaluate(ctx, a.Stage.Name, sp.Result.JSON, red)
+			if ap, ok := t.Approved[a.Stage.Name]; ok && sp.Policy.Denied() {
+				sp.Policy.ApprovedBy, sp.Policy.ApprovedAt = ap.ApprovedBy, ap.ApprovedAt
+			}
+			view.Policy = sp.Policy
+		}
+	}
+	sp.Comments, sp.Check = comments.Plan(view, red), comments.PlanCheck(view, red)
 }
 
 // errorText is what a failed run shows: Terraform's own output when there

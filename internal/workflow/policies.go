@@ -223,6 +223,11 @@ func (w *Workflow) showApproval(ctx context.Context, client GitHub, repo gh.Repo
 		v.Files = st.Policies
 	}
 	section := comments.PolicySection(v)
+	if isUnit(stage) {
+		if err := w.approveSection(ctx, client, repo, pr.Number, stage, section); err != nil {
+			return err
+		}
+	}
 	existing, err := client.Comments(ctx, repo, pr.Number)
 	if err != nil {
 		return err

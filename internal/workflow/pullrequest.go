@@ -48,6 +48,9 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 		if err != nil {
 			return err
 		}
+		if err := w.Store.DeletePRSections(ctx, ev.Repo.FullName(), ev.Number); err != nil {
+			return err
+		}
 		// Merges that waited for this PR's locks go on now.
 		if err := w.resumeMerges(prCtx, w.client(ev.InstallationID), ev.Repo); err != nil {
 			return err
@@ -208,13 +211,39 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		}
 	}
 	w.learnUpstream(ctx, cfg, repo.FullName(), ws, runner.Run{Repo: repo.FullName(), PR: pr.Number, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}, affected)
-	for _, sp := range PlanStages(ctx, w.Runner, target, affected, w.redactor(repo.FullName())) {
-		if errors.Is(sp.Err, context.Canceled) || ctx.Err() != nil {
-			return ctx.Err() // a newer push took over; it posts the plans
+	target.Parallelism = w.Parallelism
+	planned := PlanStages(ctx, w.Runner, target, affected, w.redactor(repo.FullName()))
+	if ctx.Err() != nil {
+		return ctx.Err() // a newer push took over; it posts the plans
+	}
+	// Each instanced stage's comment is made once, from all its sections,
+	// before any of their plans may be applied.
+	composed := map[string]bool{}
+	for _, sp := range planned {
+		if st := sp.Affected.Stage; st.Base != "" {
+			if err := w.saveSection(ctx, repo, pr.Number, st.Name, sp.Comments); err != nil {
+				return err
+			}
+			composed[st.Base] = false
 		}
-		if err := w.postStage(ctx, client, repo, pr, sp, checks[sp.Affected.Stage.Name], func() []gh.CheckRunAction {
-			return w.stageActions(ctx, client, repo, pr, cfg, sp)
-		}); err != nil {
+	}
+	for base := range composed {
+		if err := w.composeStage(ctx, client, repo, pr.Number, base); err != nil {
+			return err
+		}
+	}
+	for _, sp := range planned {
+		if errors.Is(sp.Err, context.Canceled) {
+			return ctx.Err()
+		}
+		actions := func() []gh.CheckRunAction { return w.stageActions(ctx, client, repo, pr, cfg, sp) }
+		var err error
+		if sp.Affected.Stage.Base != "" {
+			err = w.finishStage(ctx, client, repo, pr, sp, checks[sp.Affected.Stage.Name], actions)
+		} else {
+			err = w.postStage(ctx, client, repo, pr, sp, checks[sp.Affected.Stage.Name], actions)
+		}
+		if err != nil {
 			return err
 		}
 		log.Info("stage planned", "stage", sp.Affected.Stage.Name, "ready", sp.Affected.Ready(), "failed", sp.Err != nil)
@@ -237,30 +266,23 @@ func stageNames(affected []stages.Affected) []string {
 // applyCheck keeps the stagebot/apply check run of the PR's head: which
 // affected stages still wait for /apply, and which are applied.
 func (w *Workflow) applyCheck(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo) error {
-	existing, err := client.Comments(ctx, repo, pr.Number)
+	shown, err := w.shownBodies(ctx, client, repo, pr.Number, cfg)
 	if err != nil {
 		return err
 	}
 	var waiting, applied, nothing []string
-	for _, s := range cfg.Stages {
-		var body string
-		for _, c := range existing {
-			if c.IsBot && strings.Contains(c.Body, comments.Marker(s.Name)) {
-				body = c.Body
-			}
-		}
-		done, err := w.appliedHere(ctx, repo, s.Name, pr)
+	for _, s := range shown {
+		done, err := w.appliedHere(ctx, repo, s.Unit, pr)
 		if err != nil {
 			return err
 		}
 		switch {
-		case body == "":
 		case done:
-			applied = append(applied, s.Name)
-		case strings.Contains(body, "no longer changes") || strings.Contains(body, "**No changes**"):
-			nothing = append(nothing, s.Name)
+			applied = append(applied, s.Unit)
+		case strings.Contains(s.Body, "no longer changes") || strings.Contains(s.Body, "**No changes**") || strings.Contains(s.Body, "Instance file removed"):
+			nothing = append(nothing, s.Unit)
 		default:
-			waiting = append(waiting, s.Name)
+			waiting = append(waiting, s.Unit)
 		}
 	}
 	if len(waiting)+len(applied)+len(nothing) == 0 {
@@ -306,13 +328,24 @@ func (w *Workflow) retireStages(ctx context.Context, client GitHub, repo gh.Repo
 		return err
 	}
 	for _, s := range cfg.Stages {
+		if s.Instanced() {
+			if left, err := w.retireInstances(ctx, repo, pr.Number, s, now); err != nil || left {
+				if err == nil {
+					err = w.composeStage(ctx, client, repo, pr.Number, s.Name)
+				}
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		marker := comments.Marker(s.Name)
 		for _, c := range existing {
 			if now[s.Name] || !c.IsBot || !strings.Contains(c.Body, marker) || strings.Contains(c.Body, "no longer changes") {
 				continue
 			}
 			body := fmt.Sprintf("%s\n### stagebot: `%s`\n\nThis pull request no longer changes stage `%s` (as of %s): there is nothing to plan or apply for it.\n", marker, s.Name, s.Name, comments.ShortSHA(pr.HeadSHA))
-			if err := w.postParts(ctx, client, repo, pr.Number, s.Name, []string{body}); err != nil {
+			if err := w.writeParts(ctx, client, repo, pr.Number, s.Name, []string{body}); err != nil {
 				return err
 			}
 		}
@@ -320,13 +353,13 @@ func (w *Workflow) retireStages(ctx context.Context, client GitHub, repo gh.Repo
 	return nil
 }
 
+// keep returns the affected stages only names, a stage naming all its
+// instances.
 func keep(affected []stages.Affected, only []string) []stages.Affected {
 	var out []stages.Affected
 	for _, a := range affected {
-		for _, o := range only {
-			if a.Stage.Name == o {
-				out = append(out, a)
-			}
+		if config.IsStageOrUnitOf(only, a.Stage) {
+			out = append(out, a)
 		}
 	}
 	return out
@@ -349,12 +382,19 @@ func (w *Workflow) startCheck(ctx context.Context, client GitHub, repo gh.Repo, 
 }
 
 // postStage writes a stage's comment (edited in place: one per stage, in as
-// many parts as it needs) and completes its check run.
+// many parts as it needs; an instance's section of its stage's) and
+// completes its check run.
 func (w *Workflow) postStage(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, sp StagePlanned, checkID int64, actions func() []gh.CheckRunAction) error {
-	stage := sp.Affected.Stage.Name
-	if err := w.postParts(ctx, client, repo, pr.Number, stage, sp.Comments); err != nil {
+	if err := w.postParts(ctx, client, repo, pr.Number, sp.Affected.Stage.Name, sp.Comments); err != nil {
 		return err
 	}
+	return w.finishStage(ctx, client, repo, pr, sp, checkID, actions)
+}
+
+// finishStage records a shown plan, which may be applied from then on, and
+// completes its check run.
+func (w *Workflow) finishStage(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, sp StagePlanned, checkID int64, actions func() []gh.CheckRunAction) error {
+	stage := sp.Affected.Stage.Name
 	// What the policies said is recorded before the plan may be applied.
 	if sp.Result != nil && sp.Policy != nil {
 		if err := w.Store.RecordPolicyCheck(ctx, repo.FullName(), pr.Number, stage, store.PolicyCheck{PlanSHA256: sp.Result.Meta.SHA256, HeadSHA: pr.HeadSHA, Deny: denials(sp.Policy)}); err != nil {
@@ -386,9 +426,22 @@ func (w *Workflow) postStage(ctx context.Context, client GitHub, repo gh.Repo, p
 	return client.UpdateCheckRun(ctx, repo, checkID, cr)
 }
 
-// postParts upserts each part of a stage's comment by its marker, and empties
-// parts a longer earlier plan left behind.
+// postParts shows a stage's comment, or an instance's section of its
+// stage's comment.
 func (w *Workflow) postParts(ctx context.Context, client GitHub, repo gh.Repo, number int, stage string, parts []string) error {
+	if !isUnit(stage) {
+		return w.writeParts(ctx, client, repo, number, stage, parts)
+	}
+	if err := w.saveSection(ctx, repo, number, stage, parts); err != nil {
+		return err
+	}
+	base, _ := config.SplitUnit(stage)
+	return w.composeStage(ctx, client, repo, number, base)
+}
+
+// writeParts upserts each part of a stage's comment by its marker, and
+// empties parts a longer earlier plan left behind.
+func (w *Workflow) writeParts(ctx context.Context, client GitHub, repo gh.Repo, number int, stage string, parts []string) error {
 	for i, body := range parts {
 		marker := comments.Marker(stage)
 		if i > 0 {

@@ -64,6 +64,8 @@ type Workflow struct {
 	// LeaseTTL is how long a dead bot's lease on a PR holds the others
 	// back (default 2 minutes).
 	LeaseTTL time.Duration
+	// Parallelism bounds the instances of a stage planned at once.
+	Parallelism int
 	// Drifts runs drift checks.
 	Drifts *drift.Checker
 	// Enqueue queues a job (drift checks the schedule starts).

@@ -1,0 +1,112 @@
+package workflow
+
+import (
+	"context"
+	"strings"
+
+	"github.com/stagebot/stagebot/internal/comments"
+	"github.com/stagebot/stagebot/internal/config"
+	gh "github.com/stagebot/stagebot/internal/github"
+)
+
+// An instanced stage has one comment on a PR, made from a section per
+// instance kept in the store: what would be an instance's own comment (its
+// plan, apply or refusal) becomes its section, and the comment is made
+// anew from all of them.
+
+// isUnit reports whether stage names an instance (tenant:acme).
+func isUnit(stage string) bool {
+	_, instance := config.SplitUnit(stage)
+	return instance != ""
+}
+
+// saveSection records what an instance shows, redacted; the stage's
+// comment shows it once composed.
+func (w *Workflow) saveSection(ctx context.Context, repo gh.Repo, pr int, unit string, parts []string) error {
+	base, _ := config.SplitUnit(unit)
+	body := w.redactor(repo.FullName()).Redact(strings.Join(parts, "\n"))
+	return w.Store.SetSection(ctx, repo.FullName(), pr, base, unit, body)
+}
+
+// composeStage writes the comment of an instanced stage from the sections
+// of its instances.
+func (w *Workflow) composeStage(ctx context.Context, client GitHub, repo gh.Repo, pr int, stage string) error {
+	secs, err := w.Store.Sections(ctx, repo.FullName(), pr, stage)
+	if err != nil || len(secs) == 0 {
+		return err
+	}
+	in := make([]comments.Section, len(secs))
+	for i, s := range secs {
+		in[i] = comments.Section{Unit: s.Unit, Body: s.Body}
+	}
+	return w.writeParts(ctx, client, repo, pr, stage, comments.Instances(stage, in))
+}
+
+// shownBodies returns what the PR shows of each stage, and of each
+// instance of an instanced stage: its comment, or its section.
+func (w *Workflow) shownBodies(ctx context.Context, client GitHub, repo gh.Repo, pr int, cfg *config.Repo) ([]comments.Section, error) {
+	existing, err := client.Comments(ctx, repo, pr)
+	if err != nil {
+		return nil, err
+	}
+	var out []comments.Section
+	for _, s := range cfg.Stages {
+		if s.Instanced() {
+			secs, err := w.Store.Sections(ctx, repo.FullName(), pr, s.Name)
+			if err != nil {
+				return nil, err
+			}
+			for _, sec := range secs {
+				out = append(out, comments.Section{Unit: sec.Unit, Body: sec.Body})
+			}
+			continue
+		}
+		for _, c := range existing {
+			if c.IsBot && strings.Contains(c.Body, comments.Marker(s.Name)) {
+				out = append(out, comments.Section{Unit: s.Name, Body: c.Body})
+			}
+		}
+	}
+	return out, nil
+}
+
+// retireInstances forgets the sections of instances of stage s this head
+// no longer affects. It reports whether any instance is left to show.
+func (w *Workflow) retireInstances(ctx context.Context, repo gh.Repo, pr int, s config.Stage, now map[string]bool) (bool, error) {
+	secs, err := w.Store.Sections(ctx, repo.FullName(), pr, s.Name)
+	if err != nil {
+		return false, err
+	}
+	left := false
+	for _, sec := range secs {
+		if now[sec.Unit] {
+			left = true
+			continue
+		}
+		if err := w.Store.DeleteSection(ctx, repo.FullName(), pr, sec.Unit); err != nil {
+			return false, err
+		}
+	}
+	for u := range now {
+		left = left || strings.HasPrefix(u, s.Name+config.UnitSep)
+	}
+	return left, nil
+}
+
+// approveSection puts a policy approval in an instance's section.
+func (w *Workflow) approveSection(ctx context.Context, client GitHub, repo gh.Repo, pr int, unit, policy string) error {
+	base, _ := config.SplitUnit(unit)
+	secs, err := w.Store.Sections(ctx, repo.FullName(), pr, base)
+	if err != nil {
+		return err
+	}
+	for _, sec := range secs {
+		if sec.Unit != unit {
+			continue
+		}
+		if body, ok := comments.ReplacePolicySection(sec.Body, policy); ok {
+			return w.postParts(ctx, client, repo, pr, unit, []string{body})
+		}
+	}
+	return nil
+}
