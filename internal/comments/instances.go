@@ -33,6 +33,10 @@ func Instances(stage string, sections []Section) []string {
 	for _, s := range sections {
 		r := row{Section: s, instance: strings.TrimPrefix(s.Unit, stage+":")}
 		r.icon, r.title, r.headline = sectionHeading(s.Body)
+		// "stagebot plan: `tenant:acme` at 0123abc" is "plan at 0123abc" in
+		// the instance's row.
+		r.title = strings.TrimPrefix(r.title, "stagebot ")
+		r.title = strings.NewReplacer(": `"+s.Unit+"`", "", " `"+s.Unit+"`", "").Replace(r.title)
 		r.rank = slices.Index([]string{"❌", "⚠️", "🔒", "⏳", "📝", "🗑️"}, r.icon)
 		if r.rank < 0 {
 			r.rank = 10
@@ -91,7 +95,7 @@ func Instances(stage string, sections []Section) []string {
 }
 
 // sectionHeading reads a section's icon, title and headline: its first
-// "### " line and its first bold line.
+// "### " line and the first bold text after it (not in a banner).
 func sectionHeading(body string) (icon, title, headline string) {
 	for _, line := range strings.Split(body, "\n") {
 		switch {
@@ -100,8 +104,12 @@ func sectionHeading(body string) (icon, title, headline string) {
 			if f := strings.Fields(title); len(f) > 1 && !strings.HasPrefix(f[0], "stagebot") {
 				icon, title = f[0], strings.TrimSpace(strings.TrimPrefix(title, f[0]))
 			}
-		case headline == "" && title != "" && strings.HasPrefix(line, "**") && strings.HasSuffix(line, "**") && len(line) > 4:
-			headline = strings.Trim(line, "*")
+		case headline == "" && title != "" && !strings.HasPrefix(line, ">"):
+			if _, rest, ok := strings.Cut(line, "**"); ok {
+				if bold, _, ok := strings.Cut(rest, "**"); ok && bold != "" {
+					headline = strings.TrimSuffix(bold, ".")
+				}
+			}
 		}
 	}
 	return icon, title, headline
