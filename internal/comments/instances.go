@@ -37,6 +37,7 @@ func Instances(stage string, sections []Section) []string {
 		// the instance's row.
 		r.title = strings.TrimPrefix(r.title, "stagebot ")
 		r.title = strings.NewReplacer(": `"+s.Unit+"`", "", " `"+s.Unit+"`", "").Replace(r.title)
+		r.title, _, _ = strings.Cut(r.title, " · ") // the engine is in the section
 		r.rank = slices.Index([]string{"❌", "⚠️", "🔒", "⏳", "📝", "🗑️"}, r.icon)
 		if r.rank < 0 {
 			r.rank = 10

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
+	"github.com/hashicorp/terraform-config-inspect/tfconfig"
 	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/stagebot/stagebot/internal/redact"
@@ -39,7 +40,7 @@ type Run struct {
 	// Instance, when set, is the instance of the stage this run is for:
 	// init reconfigures the backend (each instance has its own state),
 	// VarFile (relative to Root) is passed to plan as -var-file, and the
-	// name is the variable instance (TF_VAR_instance).
+	// name is the variable instance when the stage declares one.
 	Instance string
 	VarFile  string
 }
@@ -145,6 +146,9 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 	if run.VarFile != "" {
 		opts = append(opts, tfexec.VarFile(filepath.Join(run.root(), filepath.FromSlash(run.VarFile))))
 	}
+	if run.Instance != "" && declares(run.Dir, "instance") {
+		opts = append(opts, tfexec.Var("instance="+run.Instance))
+	}
 	hasChanges, err := s.tf.Plan(ctx, opts...)
 	if err != nil {
 		return false, &RunError{Stage: run.Stage, Step: "plan", Output: s.out.String(), Err: ctxErr(ctx, err)}
@@ -237,4 +241,10 @@ func redactFile(path string, secrets *redact.Set) error {
 		return os.WriteFile(path, []byte(out), 0o600)
 	}
 	return nil
+}
+
+// declares reports whether the module in dir declares variable name.
+func declares(dir, name string) bool {
+	mod, _ := tfconfig.LoadModule(dir)
+	return mod != nil && mod.Variables[name] != nil
 }

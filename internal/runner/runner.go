@@ -312,9 +312,6 @@ func (r *Runner) open(ctx context.Context, run Run, op, logName string) (*sessio
 		return nil, fmt.Errorf("terraform in %s: %w", run.Dir, err)
 	}
 	env := r.env(lease, run.Stage, op)
-	if run.Instance != "" {
-		env["TF_VAR_instance"] = run.Instance
-	}
 	maps.Copy(env, extra)
 	if err := s.tf.SetEnv(env); err != nil {
 		s.close()

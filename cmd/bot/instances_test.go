@@ -1,0 +1,183 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stagebot/stagebot/internal/github/githubtest"
+	"github.com/stagebot/stagebot/internal/sandbox/sandboxtest"
+)
+
+// instanceRepo is a repository whose tenant stage runs once per file in
+// terraform/tenants, each instance with its state in the shared state dir,
+// all calling one shared module.
+func instanceRepo(state string, tenants ...string) map[string]string {
+	files := map[string]string{
+		"stagebot.yaml": fmt.Sprintf(`version: 1
+stages:
+  - name: tenant
+    dir: terraform/tenant
+    instances: {from: "terraform/tenants/*.tfvars"}
+    backend_config: {path: "%s/tenant-${instance}.tfstate"}
+apply:
+  requirements: []
+`, state),
+		"terraform/tenant/main.tf": `terraform {
+  backend "local" {}
+}
+variable "instance" {
+  type = string
+}
+variable "host" {
+  type = string
+}
+module "site" {
+  source = "../modules/site"
+  name   = var.instance
+  host   = var.host
+}
+`,
+		"terraform/modules/site/main.tf": siteModule("v1"),
+	}
+	for _, n := range tenants {
+		files["terraform/tenants/"+n+".tfvars"] = fmt.Sprintf("host = %q\n", n+".sites.example.com")
+	}
+	return files
+}
+
+func siteModule(version string) string {
+	return fmt.Sprintf(`variable "name" {
+  type = string
+}
+variable "host" {
+  type = string
+}
+resource "terraform_data" "site" {
+  input = "wordpress-tenant-${var.name} at ${var.host} (%s)"
+}
+`, version)
+}
+
+// checkNames are the names of the check runs on sha.
+func (f *prFlow) checkNames(sha string) []string {
+	var out []string
+	for _, c := range f.gh.CheckRuns(f.repo) {
+		if c.HeadSHA == sha && !slices.Contains(out, c.Name) {
+			out = append(out, c.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// planLogs counts the Terraform plan logs of a PR, by the stage or instance
+// they ran for: one per plan Terraform ran.
+func planLogs(data string, pr int) map[string]int {
+	out := map[string]int{}
+	for p := range terraformLogs(data) {
+		if filepath.Base(filepath.Dir(p)) != fmt.Sprint("pr-", pr) || !strings.Contains(filepath.Base(p), "-plan-") {
+			continue
+		}
+		out[strings.SplitN(filepath.Base(p), "-", 2)[0]]++
+	}
+	return out
+}
+
+// A stage with instances, through the binary in the uid sandbox with two
+// lanes: a PR that adds one tenant plans that tenant alone; a PR that
+// changes the shared module plans every tenant, shown in one comment with a
+// check run each; /apply tenant:<name> applies that instance only and locks
+// it alone, so another PR may apply another instance meanwhile.
+func TestStageInstances(t *testing.T) {
+	gh := githubtest.New(t)
+	repo := gh.AddRepo("acme", "platform")
+	data, state := sandboxtest.ReachableDir(t), sandboxtest.SharedDir(t, sandboxGID)
+	base := gh.Commit(repo, "main", "", instanceRepo(state, "acme", "globex", "initech"), "three tenants")
+	for _, u := range []string{"alice", "dave"} {
+		gh.SetPermission(repo, u, "write")
+	}
+	env := append(botEnv(gh, data), "STAGEBOT_TERRAFORM_BIN="+terraformBin(), "STAGEBOT_SANDBOX=uid", "STAGEBOT_INSTANCE_PARALLELISM=2")
+	f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: startBot(t, env)}
+
+	// #1 adds a tenant: it alone is planned.
+	head1 := f.open(1, "alice", map[string]string{"terraform/tenants/newco.tfvars": "host = \"newco.sites.example.com\"\n"}, 1)
+	body := f.stageComment(1, "tenant", "1 instance(s)")
+	if !strings.Contains(body, "| `newco` | 📝 plan at "+head1[:7]+": +1 to add") || strings.Contains(body, "`acme`") {
+		t.Errorf("#1's comment is not newco's plan alone:\n%s", body)
+	}
+	if !strings.Contains(body, "wordpress-tenant-newco at newco.sites.example.com") {
+		t.Errorf("newco's plan does not show its var file's values:\n%s", body)
+	}
+	eventually(t, time.Minute, "#1's apply check run", func() bool { return len(f.checkNames(head1)) > 1 })
+	if got := f.checkNames(head1); !slices.Equal(got, []string{"stagebot/apply", "stagebot/tenant:newco"}) {
+		t.Errorf("#1's check runs: %v", got)
+	}
+	if got := planLogs(data, 1); len(got) != 1 || got["tenant_newco"] != 1 {
+		t.Errorf("#1 ran plans %v, want newco's alone", got)
+	}
+
+	// #2 changes the module every tenant calls: all three are planned, in
+	// one comment, each with its own check run.
+	head2 := f.open(2, "alice", map[string]string{"terraform/modules/site/main.tf": siteModule("v2")}, 1)
+	body = f.stageComment(2, "tenant", "3 instance(s)")
+	for _, n := range []string{"acme", "globex", "initech"} {
+		if !strings.Contains(body, "| `"+n+"` | 📝 plan at "+head2[:7]+": +1 to add") || !strings.Contains(body, "wordpress-tenant-"+n+" at "+n+".sites.example.com (v2)") {
+			t.Errorf("#2's comment lacks %s's plan:\n%s", n, body)
+		}
+	}
+	want := []string{"stagebot/apply", "stagebot/tenant:acme", "stagebot/tenant:globex", "stagebot/tenant:initech"}
+	eventually(t, time.Minute, "#2's check runs", func() bool { return slices.Equal(f.checkNames(head2), want) })
+	for _, n := range want[1:] {
+		if c := f.checkRun(n); c.Conclusion != "success" || c.Title != "+1 to add, ~0 to change, -0 to destroy, ±0 to replace" {
+			t.Errorf("%s: %s %q", n, c.Conclusion, c.Title)
+		}
+	}
+
+	// /apply of one instance applies it alone.
+	f.say(2, "alice", "/apply tenant:acme")
+	body = f.stageComment(2, "tenant", "| `acme` | ✅ applied")
+	for _, n := range []string{"globex", "initech"} {
+		if !strings.Contains(body, "| `"+n+"` | 📝 plan at") {
+			t.Errorf("applying acme changed %s's row:\n%s", n, body)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(state, "tenant-acme.tfstate")); err != nil {
+		t.Errorf("acme's state: %v", err)
+	}
+	for _, n := range []string{"globex", "initech", "newco"} {
+		if _, err := os.Stat(filepath.Join(state, "tenant-"+n+".tfstate")); err == nil {
+			t.Errorf("%s was applied too", n)
+		}
+	}
+	if c := f.checkRun("stagebot/tenant:acme"); c.Title != "Applied" {
+		t.Errorf("tenant:acme's check run after the apply: %q", c.Title)
+	}
+
+	// #3 changes the module too. tenant:acme is #2's until #2 is merged or
+	// closed; the other instances are free.
+	f.open(3, "dave", map[string]string{"terraform/modules/site/main.tf": siteModule("v3")}, 1)
+	f.stageComment(3, "tenant", "3 instance(s)")
+	id := f.say(3, "dave", "/apply tenant:acme")
+	if r := f.reply(3, id); !strings.Contains(r, "locked by #2") {
+		t.Errorf("#3's apply of tenant:acme was not refused for #2's lock:\n%s", r)
+	}
+	f.say(3, "dave", "/apply tenant:globex")
+	f.stageComment(3, "tenant", "| `globex` | ✅ applied")
+	if b, err := os.ReadFile(filepath.Join(state, "tenant-globex.tfstate")); err != nil || !strings.Contains(string(b), "(v3)") {
+		t.Errorf("#3 did not apply globex: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(state, "tenant-acme.tfstate")); !strings.Contains(string(b), "(v2)") {
+		t.Error("acme's state is not #2's any more")
+	}
+
+	// `/unlock tenant` releases every instance #2 holds.
+	id = f.say(2, "alice", "/unlock tenant")
+	if r := f.reply(2, id); !strings.Contains(r, "Released this pull request's lock on `tenant:acme`") {
+		t.Errorf("/unlock tenant:\n%s", r)
+	}
+}
