@@ -10,9 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/config"
 	"github.com/stagebot/stagebot/internal/redact"
 	"github.com/stagebot/stagebot/internal/runner"
@@ -33,11 +35,19 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tofuBin := fs.String("tofu-bin", envOr("tofu-bin", ""), "OpenTofu binary, for stages with terraform_bin: tofu ["+config.EnvName("tofu-bin")+"]")
 	tfEnv := fs.String("terraform-env", envOr("terraform-env", ""), "comma-separated env vars passed to Terraform ["+config.EnvName("terraform-env")+"]")
 	timeout := fs.Duration("timeout", 30*time.Minute, "longest one stage's plan may take")
+	defParallel, err := strconv.Atoi(envOr("instance-parallelism", "2"))
+	if err != nil {
+		return usageError{fmt.Sprintf("bot plan: %s: %v", config.EnvName("instance-parallelism"), err)}
+	}
+	parallelism := fs.Int("instance-parallelism", defParallel, "instances of one stage planned at once ["+config.EnvName("instance-parallelism")+"]")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("bot plan: unexpected argument %q", fs.Arg(0))}
+	}
+	if *parallelism < 1 || *parallelism > 64 {
+		return usageError{fmt.Sprintf("bot plan: -instance-parallelism must be from 1 to 64, got %d", *parallelism)}
 	}
 
 	top, err := gitOut(ctx, *repoDir, "rev-parse", "--show-toplevel")
@@ -118,14 +128,29 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	}
 	failed := 0
-	for i, sp := range workflow.PlanStages(ctx, r, workflow.PlanTarget{Repo: label, Root: root, HeadSHA: headSHA, BaseSHA: baseSHA}, affected, secrets) {
-		if i > 0 {
-			fmt.Fprint(stdout, "\n\n---\n\n")
-		}
-		fmt.Fprint(stdout, strings.Join(sp.Comments, "\n\n---\n\n"))
+	var shown [][]string
+	sections := map[string][]comments.Section{} // an instanced stage's, shown as its one comment
+	for _, sp := range workflow.PlanStages(ctx, r, workflow.PlanTarget{Repo: label, Root: root, HeadSHA: headSHA, BaseSHA: baseSHA, Parallelism: *parallelism}, affected, secrets) {
 		if sp.Err != nil {
 			failed++
 		}
+		if base := sp.Affected.Stage.Base; base != "" {
+			if sections[base] == nil {
+				shown = append(shown, []string{base})
+			}
+			sections[base] = append(sections[base], comments.Section{Unit: sp.Affected.Stage.Name, Body: strings.Join(sp.Comments, "\n")})
+			continue
+		}
+		shown = append(shown, sp.Comments)
+	}
+	for i, parts := range shown {
+		if len(parts) == 1 && sections[parts[0]] != nil {
+			parts = comments.Instances(parts[0], sections[parts[0]])
+		}
+		if i > 0 {
+			fmt.Fprint(stdout, "\n\n---\n\n")
+		}
+		fmt.Fprint(stdout, strings.Join(parts, "\n\n---\n\n"))
 	}
 	fmt.Fprintln(stdout)
 	if failed > 0 {
