@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -130,22 +131,47 @@ func TestNoSecretsOrPlaceholders(t *testing.T) {
 	}
 }
 
-// The tenants file is the one place tenants are listed, and its names are
-// DNS labels.
-func TestTenantsFile(t *testing.T) {
-	b, err := os.ReadFile("tenant/tenants.auto.tfvars")
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := regexp.MustCompile(`(?m)^  ([^ =]+) = \{`).FindAllStringSubmatch(string(b), -1)
-	if len(names) == 0 {
-		t.Fatal("no tenant in tenants.auto.tfvars")
+// Each tenant is a file terraform/tenants/<name>.tfvars (an instance of
+// the tenant stage): its name is a DNS label, and its database's host
+// number is 10 or more and no other tenant's, since one tenant's plan
+// cannot see the others'.
+func TestTenantFiles(t *testing.T) {
+	files, _ := filepath.Glob("tenants/*.tfvars")
+	if len(files) == 0 {
+		t.Fatal("no tenant file in terraform/tenants")
 	}
 	label := regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$`)
-	for _, n := range names {
-		if !label.MatchString(n[1]) {
-			t.Errorf("tenant %q is not a DNS label", n[1])
+	hostNumber := regexp.MustCompile(`(?m)^db_host_number\s*=\s*(\d+)\s*$`)
+	taken := map[string]string{}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".tfvars")
+		if !label.MatchString(name) {
+			t.Errorf("tenant %q is not a DNS label", name)
 		}
+		b, _ := os.ReadFile(f)
+		m := hostNumber.FindStringSubmatch(string(b))
+		if m == nil {
+			t.Errorf("%s has no db_host_number", f)
+			continue
+		}
+		if n, _ := strconv.Atoi(m[1]); n < 10 {
+			t.Errorf("%s: db_host_number %d is below 10 (the infrastructure stage's hosts)", f, n)
+		}
+		if other, dup := taken[m[1]]; dup {
+			t.Errorf("%s and %s both take db_host_number %s", other, f, m[1])
+		}
+		taken[m[1]] = f
+	}
+	// The stage reads what the files give, and its state is the tenant's.
+	tenant := load(t, "tenant")
+	for _, v := range []string{"instance", "host", "db_host_number"} {
+		if tenant.Variables[v] == nil {
+			t.Errorf("the tenant stage does not declare variable %s", v)
+		}
+	}
+	cfg, _ := os.ReadFile("../stagebot.yaml")
+	if !strings.Contains(string(cfg), `instances: {from: "terraform/tenants/*.tfvars"}`) || !strings.Contains(string(cfg), `key: "tenants/${instance}.tfstate"`) {
+		t.Error("stagebot.yaml does not run the tenant stage once per tenant file with a state each")
 	}
 }
 
