@@ -41,6 +41,9 @@ module "site" {
   name   = var.instance
   host   = var.host
 }
+output "tenant" {
+  value = var.instance
+}
 `,
 		"terraform/modules/site/main.tf": siteModule("v1"),
 	}
@@ -89,10 +92,11 @@ func planLogs(data string, pr int) map[string]int {
 }
 
 // A stage with instances, through the binary in the uid sandbox with two
-// lanes: a PR that adds one tenant plans that tenant alone; a PR that
-// changes the shared module plans every tenant, shown in one comment with a
-// check run each; /apply tenant:<name> applies that instance only and locks
-// it alone, so another PR may apply another instance meanwhile.
+// lanes: a PR that adds one tenant plans that tenant alone, and merging it
+// applies that tenant; a PR that changes the shared module plans every
+// tenant, shown in one comment with a check run each; /apply tenant:<name>
+// applies that instance only and locks it alone, so another PR may apply
+// another instance meanwhile; drift is checked and reported per instance.
 func TestStageInstances(t *testing.T) {
 	gh := githubtest.New(t)
 	repo := gh.AddRepo("acme", "platform")
@@ -105,7 +109,9 @@ func TestStageInstances(t *testing.T) {
 	f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: startBot(t, env)}
 
 	// #1 adds a tenant: it alone is planned.
-	head1 := f.open(1, "alice", map[string]string{"terraform/tenants/newco.tfvars": "host = \"newco.sites.example.com\"\n"}, 1)
+	head1 := gh.Commit(repo, "pr-1", "main", map[string]string{"terraform/tenants/newco.tfvars": "host = \"newco.sites.example.com\"\n"}, "newco")
+	gh.AddPull(repo, githubtest.Pull{Number: 1, Author: "alice", HeadRef: "pr-1", HeadSHA: head1, BaseRef: "main", BaseSHA: base})
+	f.deliver("pull_request", gh.PullRequestPayload(repo, 1, "opened", 0))
 	body := f.stageComment(1, "tenant", "1 instance(s)")
 	if !strings.Contains(body, "| `newco` | 📝 plan at "+head1[:7]+": +1 to add") || strings.Contains(body, "`acme`") {
 		t.Errorf("#1's comment is not newco's plan alone:\n%s", body)
@@ -154,6 +160,11 @@ func TestStageInstances(t *testing.T) {
 			t.Errorf("%s was applied too", n)
 		}
 	}
+	// Its outputs are its own state's, whichever instance the checkout was
+	// last set up for.
+	if !strings.Contains(body, "| `tenant` | `\"acme\"` |") {
+		t.Errorf("acme's apply does not show its own output:\n%s", body)
+	}
 	if c := f.checkRun("stagebot/tenant:acme"); c.Title != "Applied" {
 		t.Errorf("tenant:acme's check run after the apply: %q", c.Title)
 	}
@@ -173,6 +184,32 @@ func TestStageInstances(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(state, "tenant-acme.tfstate")); !strings.Contains(string(b), "(v2)") {
 		t.Error("acme's state is not #2's any more")
+	}
+
+	// Drift is per instance: main's module is v1, acme runs #2's v2 and
+	// globex #3's v3; initech was never applied.
+	ask := gh.AddIssue(repo, "alice", "Are the tenants what main says?")
+	did := gh.AddComment(repo, ask, "alice", "/drift tenant:acme tenant:globex")
+	f.deliver("issue_comment", gh.IssueCommentPayload(repo, ask, did))
+	r := f.reply(ask, did)
+	var titles []string
+	for _, is := range gh.Issues(repo) {
+		if slices.Contains(is.Labels, "stagebot-drift") {
+			titles = append(titles, is.Title)
+		}
+	}
+	slices.Sort(titles)
+	if !strings.Contains(r, "`tenant:acme`: **drift**") || !strings.Contains(r, "`tenant:globex`: **drift**") || strings.Contains(r, "initech") ||
+		len(titles) != 2 || !strings.Contains(titles[0], "tenant:acme") || !strings.Contains(titles[1], "tenant:globex") {
+		t.Errorf("/drift of two instances: %s; drift issues %q", r, titles)
+	}
+
+	// Merging #1 applies its one instance.
+	gh.MergeAs(repo, 1, "alice")
+	f.deliver("pull_request", gh.PullRequestPayload(repo, 1, "closed", 0))
+	f.stageComment(1, "tenant", "| `newco` | ✅ applied")
+	if b, err := os.ReadFile(filepath.Join(state, "tenant-newco.tfstate")); err != nil || !strings.Contains(string(b), "wordpress-tenant-newco at newco.sites.example.com (v1)") {
+		t.Errorf("merging #1 did not apply newco: %v", err)
 	}
 
 	// `/unlock tenant` releases every instance #2 holds.

@@ -34,8 +34,8 @@ func protectProcess() error {
 // botSecrets are the bot's own secrets: redacted wherever they would show.
 func botSecrets(s config.Settings, keyPEM []byte) *redact.Set {
 	secrets := redact.New()
-	secrets.AddCredentials(s.GitHubWebhookSecret, string(keyPEM), s.DatabaseURL)
-	for _, k := range strings.Split(s.PlanKeys, ",") {
+	secrets.AddCredentials(s.GitHubWebhookSecret, string(keyPEM), s.DatabaseURL, s.GitHubClientSecret, sessionKeys(s))
+	for _, k := range strings.Split(s.PlanKeys+","+s.WebSessionKeys, ",") {
 		secrets.AddCredentials(strings.TrimSpace(k))
 	}
 	if u, err := url.Parse(s.DatabaseURL); err == nil && u.User != nil {

@@ -94,6 +94,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	wf.LeaseTTL = s.Takeover
 	wf.Parallelism = s.InstanceParallelism
 	tfCfg.Plans = st.Plans()
+	tfCfg.Runs = st.RunLog(replicaName())
+	wf.PublicURL = s.PublicURL
 	if s.DatabaseURL != "" {
 		// Any replica shows and applies any plan: none is on one's disk.
 		tfCfg.Files = st.PlanFiles()
@@ -121,7 +123,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(s.RepoAllowlist) == 0 {
 		log.Warn("every repository the App is installed on is served: set STAGEBOT_REPO_ALLOWLIST to the ones it should deploy")
 	}
-	srv, err := server.New(server.Config{WebhookSecret: []byte(s.GitHubWebhookSecret), Queue: q, Logger: log, Registry: reg, AllowRepo: s.AllowsRepo})
+	var dash http.Handler
+	if s.PublicURL != "" {
+		if dash, err = dashboard(ctx, s, q, st, wf, log); err != nil {
+			return fmt.Errorf("cannot start: %w", err)
+		}
+	}
+	srv, err := server.New(server.Config{WebhookSecret: []byte(s.GitHubWebhookSecret), Queue: q, Logger: log, Registry: reg, AllowRepo: s.AllowsRepo, Web: dash})
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,9 @@ type storedApp struct {
 	Slug          string `json:"slug"`
 	WebhookSecret string `json:"webhook_secret"`
 	HTMLURL       string `json:"html_url"`
+	// ClientID and ClientSecret log users in to the dashboard.
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
 }
 
 const (
@@ -58,6 +61,9 @@ func loadStoredApp(s *config.Settings) error {
 	}
 	s.GitHubAppID, s.GitHubWebhookSecret = app.AppID, app.WebhookSecret
 	s.GitHubPrivateKeyFile = filepath.Join(s.DataDir, storedKeyFile)
+	if s.GitHubClientID == "" && s.GitHubClientSecret == "" {
+		s.GitHubClientID, s.GitHubClientSecret = app.ClientID, app.ClientSecret
+	}
 	return nil
 }
 
@@ -203,7 +209,7 @@ func (s *setupServer) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	where := fmt.Sprintf("Its credentials are stored in %s (mode 0600).", s.dataDir)
 	if s.print {
-		fmt.Fprintf(s.stdout, "STAGEBOT_GITHUB_APP_ID=%d\nSTAGEBOT_GITHUB_WEBHOOK_SECRET=%s\nSTAGEBOT_GITHUB_PRIVATE_KEY=%q\n", app.AppID, app.WebhookSecret, pem)
+		fmt.Fprintf(s.stdout, "STAGEBOT_GITHUB_APP_ID=%d\nSTAGEBOT_GITHUB_WEBHOOK_SECRET=%s\nSTAGEBOT_GITHUB_PRIVATE_KEY=%q\nSTAGEBOT_GITHUB_CLIENT_ID=%s\nSTAGEBOT_GITHUB_CLIENT_SECRET=%s\n", app.AppID, app.WebhookSecret, pem, app.ClientID, app.ClientSecret)
 		where = "Its credentials were printed where bot setup runs."
 	} else if err := s.store(app, pem); err != nil {
 		http.Error(w, "could not store the credentials: "+err.Error(), http.StatusInternalServerError)
@@ -236,11 +242,13 @@ func (s *setupServer) convert(ctx context.Context, code string) (storedApp, stri
 		PEM           string `json:"pem"`
 		WebhookSecret string `json:"webhook_secret"`
 		HTMLURL       string `json:"html_url"`
+		ClientID      string `json:"client_id"`
+		ClientSecret  string `json:"client_secret"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil || out.ID == 0 || out.PEM == "" {
 		return storedApp{}, "", errors.New("GitHub's answer is not an App")
 	}
-	return storedApp{AppID: out.ID, Slug: out.Slug, WebhookSecret: out.WebhookSecret, HTMLURL: out.HTMLURL}, out.PEM, nil
+	return storedApp{AppID: out.ID, Slug: out.Slug, WebhookSecret: out.WebhookSecret, HTMLURL: out.HTMLURL, ClientID: out.ClientID, ClientSecret: out.ClientSecret}, out.PEM, nil
 }
 
 func (s *setupServer) store(app storedApp, pem string) error {

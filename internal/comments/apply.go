@@ -33,6 +33,8 @@ type StageApply struct {
 	Notes []string
 	// Engine is what applied: "Terraform 1.13.3", "OpenTofu 1.12.6".
 	Engine string
+	// RunURL is the run's page on the dashboard ("" when there is none).
+	RunURL string
 }
 
 var failedResource = regexp.MustCompile(`(?m)^\s*[│]?\s*with ([A-Za-z0-9_.\-\[\]"]+),`)
@@ -94,6 +96,9 @@ func Apply(a StageApply, red *redact.Set) []string {
 	}
 	if a.Log != "" {
 		fmt.Fprintf(&b, "\n<details><summary>Apply output</summary>\n\n```\n%s\n```\n\n</details>\n", fence(red.Redact(strings.TrimSpace(a.Log))))
+	}
+	if a.RunURL != "" {
+		fmt.Fprintf(&b, "\n<sub>[This run on stagebot's dashboard](%s)</sub>\n", a.RunURL)
 	}
 	return Split(red.Redact(b.String()), MaxCommentChars, func(i, n int) string {
 		return fmt.Sprintf("%s\n#### stagebot apply: `%s` (part %d of %d)\n\n", PartMarker(a.Stage, i), a.Stage, i, n)

@@ -19,8 +19,9 @@ const maxTableRows = 1000
 
 // Instances renders the one comment of an instanced stage from the
 // sections of its instances: a table of every instance's state, then the
-// sections that need reading (failures and destroys first, then changes;
-// an instance with no changes is a table row only). Sections that do not
+// sections that need reading (failures and destroys first, then changes,
+// then applies with their outputs; an instance with no changes is a table
+// row only). Sections that do not
 // fit in MaxParts comments are left to their check runs, and the table
 // says so. Each part is within GitHub's limit.
 func Instances(stage string, sections []Section) []string {
@@ -39,7 +40,10 @@ func Instances(stage string, sections []Section) []string {
 		r.title = strings.NewReplacer(": `"+s.Unit+"`", "", " `"+s.Unit+"`", "").Replace(r.title)
 		r.title, _, _ = strings.Cut(r.title, " · ") // the engine is in the section
 		r.rank = slices.Index([]string{"❌", "⚠️", "🔒", "⏳", "📝", "🗑️"}, r.icon)
-		if r.rank < 0 {
+		switch {
+		case r.icon == "✅" && strings.HasPrefix(r.title, "applied"):
+			r.rank = 7 // its outputs
+		case r.rank < 0:
 			r.rank = 10
 		}
 		rows = append(rows, r)

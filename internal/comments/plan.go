@@ -44,6 +44,8 @@ type StagePlan struct {
 	Engine string
 	// Removed is an instance whose file the PR deletes: not planned.
 	Removed bool
+	// RunURL is the run's page on the dashboard ("" when there is none).
+	RunURL string
 }
 
 // Counts is a plan's headline.

@@ -55,6 +55,7 @@ type view struct {
 	Engine                   string
 	Removed                  bool
 	Instance, Base           string
+	RunURL                   string
 }
 
 // MaxParts bounds how many comments one stage's plan may take; a plan
@@ -117,6 +118,7 @@ func planView(p StagePlan, red *redact.Set) view {
 		Errors:     diagnostics(fence(red.Redact(p.Error)), "Error: "),
 		Engine:     p.Engine,
 		Removed:    p.Removed,
+		RunURL:     p.RunURL,
 	}
 	v.Base, v.Instance, _ = strings.Cut(p.Stage, ":")
 	if p.Policy != nil {

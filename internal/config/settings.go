@@ -37,6 +37,17 @@ type Settings struct {
 	TofuBin              string
 	Workers              int
 	InstanceParallelism  int
+	// PublicURL is where users reach the bot: the dashboard, and the
+	// links comments make to it. Empty: no dashboard.
+	PublicURL string
+	// GitHubWebURL is where users log in (derived from the API URL).
+	GitHubWebURL string
+	// GitHubClientID and GitHubClientSecret are the App's OAuth
+	// credentials (bot setup stores them).
+	GitHubClientID, GitHubClientSecret string
+	// WebSessionKeys seal the dashboard's session cookies (default:
+	// derived from the webhook secret).
+	WebSessionKeys string
 	JobTimeout           time.Duration
 	Takeover             time.Duration
 	ShutdownTimeout      time.Duration
@@ -119,6 +130,18 @@ var settings = []setting{
 		s.InstanceParallelism = n
 		return nil
 	}},
+	{"public-url", "", "where users reach the bot (https://stagebot.example.com): serves the dashboard behind GitHub login, and comments link to their run's page; empty: no dashboard", func(s *Settings, v string) error {
+		v = strings.TrimSuffix(v, "/")
+		if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "") {
+			return fmt.Errorf("must be http(s)://host[:port], got %q", v)
+		}
+		s.PublicURL = v
+		return nil
+	}},
+	{"github-web-url", "", "where users log in to GitHub (default: https://github.com/, or the Enterprise host of the API URL)", func(s *Settings, v string) error { s.GitHubWebURL = v; return nil }},
+	{"github-client-id", "", "the App's OAuth client id, for the dashboard's login (bot setup stores it)", func(s *Settings, v string) error { s.GitHubClientID = v; return nil }},
+	{"github-client-secret", "", "the App's OAuth client secret (bot setup stores it)", func(s *Settings, v string) error { s.GitHubClientSecret = v; return nil }},
+	{"web-session-keys", "", "keys sealing the dashboard's session cookies, as plan-keys (the first seals, each opens); default: one derived from the webhook secret", func(s *Settings, v string) error { s.WebSessionKeys = v; return nil }},
 	{"job-timeout", "2h", "longest a job (all its Terraform runs) may take", durationSetter(func(s *Settings) *time.Duration { return &s.JobTimeout })},
 	{"takeover", "2m", "with replicas on PostgreSQL: how long a replica that died (kill -9, a lost node) holds a PR before another takes it over; its running job is run again after job-timeout plus this", durationSetter(func(s *Settings) *time.Duration { return &s.Takeover })},
 	{"shutdown-timeout", "5m", "on SIGTERM, how long running jobs may take to finish before they are cancelled", durationSetter(func(s *Settings) *time.Duration { return &s.ShutdownTimeout })},
@@ -288,7 +311,23 @@ func (s Settings) Validate() error {
 	if s.DatabaseURL != "" && s.PlanKeys == "" {
 		errs = append(errs, fmt.Errorf("missing setting %s: with %s saved plans are kept in the database, sealed with it (make a key with: openssl rand -base64 32)", EnvName("plan-keys"), EnvName("database-url")))
 	}
+	if s.PublicURL != "" && (s.GitHubClientID == "" || s.GitHubClientSecret == "") {
+		errs = append(errs, fmt.Errorf("missing settings %s and %s: the dashboard (%s) logs users in with the App's OAuth credentials; bot setup stores them, or copy them from the App's settings page", EnvName("github-client-id"), EnvName("github-client-secret"), EnvName("public-url")))
+	}
 	return errors.Join(errs...)
+}
+
+// WebURL is where users log in to GitHub: the github-web-url setting, else
+// https://github.com/ for github.com's API and the host of a GitHub
+// Enterprise API (https://HOST/api/v3/).
+func (s Settings) WebURL() string {
+	if s.GitHubWebURL != "" {
+		return strings.TrimSuffix(s.GitHubWebURL, "/") + "/"
+	}
+	if strings.HasPrefix(s.GitHubAPIURL, "https://api.github.com") {
+		return "https://github.com/"
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(s.GitHubAPIURL, "/"), "/api/v3") + "/"
 }
 
 func missing(name string) error {

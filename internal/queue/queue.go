@@ -3,6 +3,10 @@
 package queue
 
 import (
+	"net/http"
+
+	"riverqueue.com/riverui"
+
 	"cmp"
 	"context"
 	"database/sql"
@@ -77,6 +81,7 @@ type Queue struct {
 	ping          func(context.Context) error
 	close         func()
 	metrics       *metrics
+	ui            func(prefix string, l *slog.Logger) (*riverui.Handler, error)
 
 	reqs        chan insertReq
 	closing     chan struct{}
@@ -252,10 +257,13 @@ func newQueue[TTx any](cfg Config, m *metrics, driver riverdriver.Driver[TTx], p
 		stopAndCancel: client.StopAndCancel,
 		ping:          ping,
 		close:         closeFn,
-		metrics:       m,
-		reqs:          make(chan insertReq),
-		closing:       make(chan struct{}),
-		batcherDone:   make(chan struct{}),
+		ui: func(prefix string, l *slog.Logger) (*riverui.Handler, error) {
+			return riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(client, nil), Logger: l, Prefix: prefix, JobListHideArgsByDefault: true})
+		},
+		metrics:     m,
+		reqs:        make(chan insertReq),
+		closing:     make(chan struct{}),
+		batcherDone: make(chan struct{}),
 	}
 	go q.batchInserts()
 	return q, nil
@@ -363,4 +371,17 @@ func lockFile(path string) (func(), error) {
 // withJobLogger puts the job's logger into ctx.
 func withJobLogger(ctx context.Context, l *slog.Logger, attrs []any) context.Context {
 	return logging.With(ctx, l.With(attrs...))
+}
+
+// UI is River UI on the queue, served under prefix (/queue): what the
+// queue holds, and what ran. It runs until ctx ends.
+func (q *Queue) UI(ctx context.Context, prefix string, l *slog.Logger) (http.Handler, error) {
+	h, err := q.ui(prefix, riverLogger(l))
+	if err != nil {
+		return nil, fmt.Errorf("river ui: %w", err)
+	}
+	if err := h.Start(ctx); err != nil {
+		return nil, fmt.Errorf("river ui: %w", err)
+	}
+	return h, nil
 }

@@ -10,8 +10,9 @@ import (
 // PlanValues returns the values a plan marks sensitive: resource attributes
 // and outputs before and after the change, and the attributes of every
 // resource and data source in its prior state and planned values (a data
-// source read during the plan, such as a cluster's credentials). The plan
-// JSON holds them in clear.
+// source read during the plan, such as a cluster's credentials), and the
+// values of the root module's sensitive variables. The plan JSON holds
+// them in clear.
 //
 // Outputs of another state read through terraform_remote_state carry no
 // sensitive mark in the plan JSON: add those from the upstream stage's
@@ -39,6 +40,15 @@ func PlanValues(p *tfjson.Plan) []string {
 		stateValues(p.PriorState.Values, &out)
 	}
 	stateValues(p.PlannedValues, &out)
+	// A root module variable declared sensitive is secret wherever its
+	// value goes, nonsensitive() included.
+	if p.Config != nil && p.Config.RootModule != nil {
+		for name, v := range p.Config.RootModule.Variables {
+			if pv := p.Variables[name]; v != nil && v.Sensitive && pv != nil {
+				collect(pv.Value, true, true, &out)
+			}
+		}
+	}
 	return out
 }
 

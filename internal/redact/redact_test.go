@@ -99,8 +99,19 @@ func TestPlanValues(t *testing.T) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		t.Fatal(err)
 	}
+	// A sensitive variable, laundered by nonsensitive() or not, and one
+	// that is not sensitive.
+	if p.Config == nil || p.Config.RootModule == nil {
+		p.Config = &tfjson.Config{RootModule: &tfjson.ConfigModule{}}
+	}
+	if p.Config.RootModule.Variables == nil {
+		p.Config.RootModule.Variables = map[string]*tfjson.ConfigVariable{}
+	}
+	p.Config.RootModule.Variables["db_password"] = &tfjson.ConfigVariable{Sensitive: true}
+	p.Config.RootModule.Variables["region"] = &tfjson.ConfigVariable{}
+	p.Variables = map[string]*tfjson.PlanVariable{"db_password": {Value: "sensitive-variable-secret"}, "region": {Value: "platform-cluster"}}
 	got := New(PlanValues(&p)...)
-	for _, v := range []string{"data-source-kubeconfig-secret", "resource-after-secret", "sensitive-output-secret", "module-resource-secret"} {
+	for _, v := range []string{"data-source-kubeconfig-secret", "resource-after-secret", "sensitive-output-secret", "module-resource-secret", "sensitive-variable-secret"} {
 		if got.Redact(v) != Mask {
 			t.Errorf("%s is not among the plan's sensitive values", v)
 		}

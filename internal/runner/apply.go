@@ -33,6 +33,8 @@ type ApplyResult struct {
 	Plan    *tfjson.Plan
 	Log     string
 	Outputs []Output
+	// RunID is the run's record ("" when runs are not recorded).
+	RunID string
 }
 
 // ErrStopping is an apply the bot interrupted because it stopped: Terraform
@@ -80,7 +82,7 @@ func (r *Runner) CheckPlan(ctx context.Context, run Run) (PlanMeta, error) {
 // anew. Terraform gets a copy checked against the hash recorded when the
 // plan was made. The plan is deleted afterwards, whatever happened, since
 // it holds secrets and cannot be applied twice.
-func (r *Runner) Apply(ctx context.Context, run Run) (*ApplyResult, error) {
+func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error) {
 	meta, err := r.CheckPlan(ctx, run)
 	if err != nil {
 		return nil, err
@@ -109,11 +111,15 @@ func (r *Runner) Apply(ctx context.Context, run Run) (*ApplyResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	runID := r.startRun(ctx, run, opApply, s)
+	defer func() { r.finishRun(ctx, runID, s.file.Name(), err) }() // after close: the log is flushed
 	defer s.close()
 	// Workspaces are a cache: a replica that did not plan the stage has a
 	// fresh checkout, which Terraform must initialise (providers, backend)
-	// before it applies the saved plan.
-	if _, err := os.Stat(filepath.Join(run.Dir, ".terraform")); errors.Is(err, os.ErrNotExist) {
+	// before it applies the saved plan. An instance's checkout may have
+	// been set up for another instance: its outputs are read from its own
+	// state only after init points the backend at it.
+	if _, err := os.Stat(filepath.Join(run.Dir, ".terraform")); errors.Is(err, os.ErrNotExist) || run.Instance != "" {
 		if err := r.init(ctx, s.tf, run); err != nil {
 			return nil, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
 		}
@@ -123,7 +129,7 @@ func (r *Runner) Apply(ctx context.Context, run Run) (*ApplyResult, error) {
 		return nil, err
 	}
 	defer os.Remove(file)
-	res := &ApplyResult{Meta: meta}
+	res := &ApplyResult{Meta: meta, RunID: runID}
 	// The plan as the comment shows it; show's JSON stays out of the log.
 	s.tf.SetStdout(io.Discard)
 	if res.Plan, err = s.tf.ShowPlanFile(ctx, file); err != nil {
@@ -188,7 +194,7 @@ func (r *Runner) StageOutputs(ctx context.Context, run Run) ([]Output, error) {
 		return nil, err
 	}
 	defer s.close()
-	if _, err := os.Stat(filepath.Join(run.Dir, ".terraform")); err != nil {
+	if _, err := os.Stat(filepath.Join(run.Dir, ".terraform")); err != nil || run.Instance != "" {
 		if err := r.init(ctx, s.tf, run); err != nil {
 			return nil, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
 		}

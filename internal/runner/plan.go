@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hashicorp/terraform-exec/tfexec"
 	"github.com/hashicorp/terraform-config-inspect/tfconfig"
+	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/stagebot/stagebot/internal/redact"
@@ -71,6 +71,8 @@ type PlanResult struct {
 	Text string
 	// Log is everything init and plan printed.
 	Log string
+	// RunID is the run's record ("" when runs are not recorded).
+	RunID string
 }
 
 // RunError is a Terraform command that failed; Output is what it printed
@@ -80,6 +82,8 @@ type RunError struct {
 	Step   string // init, plan, show, apply, output
 	Output string
 	Err    error
+	// RunID is the run's record, when runs are recorded.
+	RunID string
 }
 
 func (e *RunError) Error() string {
@@ -94,7 +98,7 @@ var ErrStalePlan = errors.New("the saved plan is stale: re-plan")
 // Plan runs init and plan -out in the stage dir, keeps the plan file where
 // the PR's code cannot reach it with its hash recorded, and reads that kept
 // file back as JSON and as text: what the comment shows is what apply runs.
-func (r *Runner) Plan(ctx context.Context, run Run) (*PlanResult, error) {
+func (r *Runner) Plan(ctx context.Context, run Run) (_ *PlanResult, err error) {
 	if err := r.checkRequiredVersion(run); err != nil {
 		return nil, &RunError{Stage: run.Stage, Step: "init", Err: err}
 	}
@@ -105,12 +109,14 @@ func (r *Runner) Plan(ctx context.Context, run Run) (*PlanResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	hasChanges, err := r.initAndPlan(ctx, s, run)
-	log := s.out.String()
 	var logFile string
 	if s.file != nil {
 		logFile = s.file.Name()
 	}
+	runID := r.startRun(ctx, run, opPlan, s)
+	defer func() { r.finishRun(ctx, runID, logFile, err) }() // the log as redacted below
+	hasChanges, err := r.initAndPlan(ctx, s, run)
+	log := s.out.String()
 	if cerr := s.close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -135,7 +141,7 @@ func (r *Runner) Plan(ctx context.Context, run Run) (*PlanResult, error) {
 			return nil, err
 		}
 	}
-	return &PlanResult{Meta: meta, HasChanges: hasChanges, JSON: plan, Text: text, Log: log}, nil
+	return &PlanResult{Meta: meta, HasChanges: hasChanges, JSON: plan, Text: text, Log: log, RunID: runID}, nil
 }
 
 func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, error) {

@@ -50,6 +50,8 @@ type Config struct {
 	Plans PlanStore
 	// Files keeps the plan files (nil: on disk, under the data dir).
 	Files PlanFiles
+	// Runs records the plans and applies with their logs (nil: none).
+	Runs RunLog
 	// PlanKeys seal plan files at rest (nil: kept as Terraform wrote them).
 	PlanKeys *seal.Keyring
 	// Sandbox runs Terraform away from the bot's secrets (nil: as the
@@ -83,6 +85,7 @@ type Runner struct {
 	applyEnv    map[string]string
 	stages      map[string]Credentials
 	plans       PlanStore
+	runs        RunLog
 	sandbox     *sandbox.Sandbox
 	secrets     *redact.Set
 	maxCheckout int64
@@ -124,6 +127,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		applyEnv:    cfg.ApplyEnv,
 		stages:      cfg.Stages,
 		plans:       cfg.Plans,
+		runs:        cfg.Runs,
 		files:       cfg.Files,
 		keys:        cfg.PlanKeys,
 		sandbox:     cfg.Sandbox,

@@ -40,6 +40,9 @@ type Config struct {
 	// MaxBodyBytesInFlight bounds the webhook bodies held in memory at
 	// once, before and after their signature is checked (default 32 MiB).
 	MaxBodyBytesInFlight int64
+	// Web serves every other path (the dashboard, behind its own login);
+	// nil answers 404.
+	Web http.Handler
 }
 
 // Server serves the bot's routes.
@@ -80,6 +83,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { reply(w, http.StatusOK, "ok") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	if cfg.Web != nil {
+		s.mux.Handle("/", cfg.Web)
+	}
 	return s, nil
 }
 

@@ -147,12 +147,12 @@ func LocalModules(root, dir string) ([]string, error) {
 	return out, nil
 }
 
-// Touches reports whether a changed path is under the stage's dir or
-// matches its watch globs: a quick answer without a checkout (local modules
-// need one; Detect finds those too).
+// Touches reports whether a changed path is under the stage's dir, matches
+// its watch globs or is one of its instance files: a quick answer without a
+// checkout (local modules need one; Detect finds those too).
 func Touches(s config.Stage, changed map[string]bool) bool {
 	for p := range changed {
-		if p != "" && why(s, nil, p) != "" {
+		if _, instance := s.InstanceOf(p); p != "" && (why(s, nil, p) != "" || instance) {
 			return true
 		}
 	}

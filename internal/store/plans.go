@@ -73,3 +73,39 @@ func (p Plans) DeletePlan(ctx context.Context, repo string, pr int, stage string
 	}
 	return nil
 }
+
+// PlanView is a PR's saved plan with what its policies said of it.
+type PlanView struct {
+	runner.PlanMeta
+	Policy   PolicyCheck
+	Policied bool
+}
+
+// PlansOf returns the saved plans of a PR, by stage.
+func (s *Store) PlansOf(ctx context.Context, repo string, pr int) ([]PlanView, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT stage, sha256, head_sha, base_sha, created_at, posted FROM stagebot_plans WHERE repo = $1 AND pr = $2 ORDER BY stage`, repo, pr)
+	if err != nil {
+		return nil, fmt.Errorf("read the plans of %s#%d: %w", repo, pr, err)
+	}
+	var out []PlanView
+	for rows.Next() {
+		v := PlanView{PlanMeta: runner.PlanMeta{Repo: repo, PR: pr}}
+		var posted int
+		if err := rows.Scan(&v.Stage, &v.SHA256, &v.HeadSHA, &v.BaseSHA, &v.CreatedAt, &posted); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		v.Posted = posted == 1
+		out = append(out, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i].Policy, out[i].Policied, err = s.PolicyCheckOf(ctx, repo, pr, out[i].Stage, out[i].SHA256); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

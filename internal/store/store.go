@@ -59,6 +59,8 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		policyTable,
 		planFilesTable,
 		sectionsTable,
+		runsTable,
+		runsIndex,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create store tables: %w", err)

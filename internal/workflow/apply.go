@@ -66,6 +66,13 @@ func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr
 		// Applied (or failed): the plan is spent, only planning again is left.
 		Actions: []gh.CheckRunAction{{Label: "Re-plan", Identifier: actionPlan, Description: cut("Run /plan "+run.Stage, 40)}}}
 	var secrets []string // the stage's sensitive outputs
+	var ran string
+	if res != nil {
+		ran = res.RunID
+	}
+	if id := runID(ran, applyErr); id != "" && w.PublicURL != "" {
+		view.RunURL = w.runURL(id)
+	}
 	if applyErr != nil {
 		view.Error = errorText(applyErr)
 		if errors.Is(applyErr, runner.ErrStopping) {

@@ -328,7 +328,7 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 	if err != nil {
 		return stageStopped, err
 	}
-	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: sha, BaseSHA: pr.BaseSHA, Approved: map[string]store.PolicyCheck{}}
+	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: sha, BaseSHA: pr.BaseSHA, Approved: map[string]store.PolicyCheck{}, RunURL: w.runURLs()}
 	if target.Policies, err = w.loadPolicies(ctx, client, repo, cfg, []string{stage}); err != nil {
 		return stageStopped, err
 	}

@@ -36,6 +36,8 @@ type PlanTarget struct {
 	Approved map[string]store.PolicyCheck
 	// Parallelism bounds how many instances of a stage plan at once.
 	Parallelism int
+	// RunURL is a run's page on the dashboard (nil: no dashboard).
+	RunURL func(id string) string
 }
 
 // StagePlanned is one affected stage after planning (or not, when it waits).
@@ -113,6 +115,15 @@ func planStage(ctx context.Context, r *runner.Runner, t PlanTarget, root string,
 		} else {
 			view.Plan, view.Text, view.Log = sp.Result.JSON, sp.Result.Text, sp.Result.Log
 		}
+		if t.RunURL != nil {
+			var ok string
+			if sp.Result != nil {
+				ok = sp.Result.RunID
+			}
+			if id := runID(ok, sp.Err); id != "" {
+				view.RunURL = t.RunURL(id)
+			}
+		}
 	}
 	renderPlan(ctx, t, &sp, view, secrets)
 	return sp
@@ -137,6 +148,16 @@ func renderPlan(ctx context.Context, t PlanTarget, sp *StagePlanned, view commen
 		}
 	}
 	sp.Comments, sp.Check = comments.Plan(view, red), comments.PlanCheck(view, red)
+}
+
+// runID is the record of a plan or apply that ran (id when it succeeded,
+// else its error's), or "".
+func runID(id string, err error) string {
+	var re *runner.RunError
+	if errors.As(err, &re) {
+		return re.RunID
+	}
+	return id
 }
 
 // errorText is what a failed run shows: Terraform's own output when there

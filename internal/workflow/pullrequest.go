@@ -72,7 +72,8 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 // autoplan plans the stages a PR affects at its current head.
 func (w *Workflow) autoplan(ctx context.Context, installation int64, repo gh.Repo, number int) error {
 	log := logging.From(ctx)
-	client := w.client(installation)
+	// One question per role: each instance's buttons check the same ones.
+	client := newAskOnce(w.client(installation))
 	pr, err := client.PullRequest(ctx, repo, number)
 	if err != nil {
 		return err
@@ -211,7 +212,7 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		}
 	}
 	w.learnUpstream(ctx, cfg, repo.FullName(), ws, runner.Run{Repo: repo.FullName(), PR: pr.Number, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}, affected)
-	target.Parallelism = w.Parallelism
+	target.Parallelism, target.RunURL = w.Parallelism, w.runURLs()
 	planned := PlanStages(ctx, w.Runner, target, affected, w.redactor(repo.FullName()))
 	if ctx.Err() != nil {
 		return ctx.Err() // a newer push took over; it posts the plans
@@ -329,10 +330,8 @@ func (w *Workflow) retireStages(ctx context.Context, client GitHub, repo gh.Repo
 	}
 	for _, s := range cfg.Stages {
 		if s.Instanced() {
+			// Instances still affected: planPR makes the stage's comment.
 			if left, err := w.retireInstances(ctx, repo, pr.Number, s, now); err != nil || left {
-				if err == nil {
-					err = w.composeStage(ctx, client, repo, pr.Number, s.Name)
-				}
 				if err != nil {
 					return err
 				}

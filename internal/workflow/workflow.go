@@ -66,6 +66,9 @@ type Workflow struct {
 	LeaseTTL time.Duration
 	// Parallelism bounds the instances of a stage planned at once.
 	Parallelism int
+	// PublicURL is where the bot's dashboard is reached (no trailing
+	// slash): comments link to their run's page. "" links nothing.
+	PublicURL string
 	// Drifts runs drift checks.
 	Drifts *drift.Checker
 	// Enqueue queues a job (drift checks the schedule starts).
@@ -206,4 +209,15 @@ func (w *Workflow) CheckRun(ctx context.Context, job jobs.CheckRunJob) (err erro
 		}
 	}
 	return nil
+}
+
+// runURL is the dashboard page of a run.
+func (w *Workflow) runURL(id string) string { return w.PublicURL + "/runs/" + id }
+
+// runURLs is what plans link their runs with: nil without a dashboard.
+func (w *Workflow) runURLs() func(string) string {
+	if w.PublicURL == "" {
+		return nil
+	}
+	return w.runURL
 }

@@ -101,7 +101,9 @@ func (s *Server) requireRepo(w http.ResponseWriter, r *http.Request) (*Repo, boo
 	}
 	full := r.PathValue("owner") + "/" + r.PathValue("repo")
 	repo, exists := s.repos[strings.ToLower(full)]
-	if !exists || !s.installations[inst][strings.ToLower(full)] {
+	// A user's token reaches what the App's installation and the user both
+	// reach; a repository the user cannot read is not found.
+	if !exists || !s.installations[inst][strings.ToLower(full)] || (s.tokens[tok].user != "" && s.roleOf(repo, s.tokens[tok].user) == "none") {
 		s.mu.Unlock()
 		apiError(w, http.StatusNotFound, "Not Found")
 		return nil, false

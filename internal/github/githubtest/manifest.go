@@ -84,6 +84,6 @@ func (s *Server) convertManifest(w http.ResponseWriter, r *http.Request) {
 		"html_url":       "https://github.com/apps/" + slug,
 		"pem":            string(AppKeyPEM()),
 		"webhook_secret": WebhookSecretOfApp,
-		"client_id":      "Iv1.test", "client_secret": "client-secret-test",
+		"client_id":      ClientID, "client_secret": ClientSecret,
 	})
 }

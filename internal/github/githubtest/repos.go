@@ -212,6 +212,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /settings/apps/new", s.newApp)
 	mux.HandleFunc("POST /organizations/{org}/settings/apps/new", s.newApp)
 	mux.HandleFunc("POST /app-manifests/{code}/conversions", s.convertManifest)
+	mux.HandleFunc("GET /login/oauth/authorize", s.oauthAuthorize)
+	mux.HandleFunc("POST /login/oauth/access_token", s.oauthAccessToken)
+	mux.HandleFunc("GET /user", s.getUser)
 	mux.Handle("/git/", s.gitHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { apiError(w, http.StatusNotFound, "Not Found") })
 	return s.middleware(mux)
@@ -364,13 +367,7 @@ func (s *Server) getPermission(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.mu.Unlock()
 	login := r.PathValue("user")
-	role, known := repo.permissions[login]
-	if !known {
-		role = "read"
-		if repo.Private {
-			role = "none"
-		}
-	}
+	role := s.roleOf(repo, login)
 	// permission is GitHub's legacy field: maintain shows as write and
 	// triage as read.
 	legacy := map[string]string{"maintain": "write", "triage": "read"}[role]
@@ -688,4 +685,16 @@ func (s *Server) listCheckRuns(w http.ResponseWriter, r *http.Request) {
 	}
 	total := len(runs)
 	writeJSON(w, http.StatusOK, map[string]any{"total_count": total, "check_runs": paginate(w, r, runs)})
+}
+
+// roleOf is a user's role on the repository: what SetPermission gave, else
+// read on a public repository and none on a private one. Caller holds s.mu.
+func (s *Server) roleOf(repo *Repo, login string) string {
+	if role, known := repo.permissions[login]; known {
+		return role
+	}
+	if repo.Private {
+		return "none"
+	}
+	return "read"
 }

@@ -64,6 +64,8 @@ type Server struct {
 	nextID        int64
 	installations map[int64]map[string]bool // id -> repos it can access
 	tokens        map[string]token
+	oauthCodes    map[string]oauthCode
+	signedIn      string
 	repos         map[string]*Repo
 	requests      []Request
 	faults        []*fault
@@ -79,6 +81,8 @@ type Server struct {
 type token struct {
 	installation int64
 	expires      time.Time
+	// user is set on a user access token (OAuth): the login it acts for.
+	user string
 }
 
 // Request is one request the fake received.
@@ -98,6 +102,7 @@ func New(t testing.TB) *Server {
 		nextID:        1000,
 		installations: map[int64]map[string]bool{InstallationID: {}},
 		tokens:        map[string]token{},
+		oauthCodes:    map[string]oauthCode{},
 		repos:         map[string]*Repo{},
 		codes:         map[string]bool{},
 		now:           time.Now,

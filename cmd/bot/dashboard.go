@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/stagebot/stagebot/internal/config"
+	"github.com/stagebot/stagebot/internal/queue"
+	"github.com/stagebot/stagebot/internal/seal"
+	"github.com/stagebot/stagebot/internal/store"
+	"github.com/stagebot/stagebot/internal/web"
+	"github.com/stagebot/stagebot/internal/workflow"
+)
+
+// dashboard is the web dashboard at the public URL, with River UI under
+// /queue/.
+func dashboard(ctx context.Context, s config.Settings, q *queue.Queue, st *store.Store, wf *workflow.Workflow, log *slog.Logger) (http.Handler, error) {
+	keys, err := seal.Parse(sessionKeys(s))
+	if err != nil {
+		return nil, err
+	}
+	ui, err := q.UI(ctx, "/queue", log)
+	if err != nil {
+		return nil, err
+	}
+	return web.New(web.Config{
+		Store: st, PublicURL: s.PublicURL, GitHubAPIURL: s.GitHubAPIURL, GitHubWebURL: s.WebURL(),
+		ClientID: s.GitHubClientID, ClientSecret: s.GitHubClientSecret, SessionKeys: keys,
+		Redact: wf.Redact, Release: wf.ReleaseLock, Queue: ui, Replica: replicaName(), Logger: log,
+	})
+}
+
+// sessionKeys are the web-session-keys setting, or one key derived from
+// the webhook secret: replicas share it, and a new webhook secret ends
+// every session.
+func sessionKeys(s config.Settings) string {
+	if s.WebSessionKeys != "" {
+		return s.WebSessionKeys
+	}
+	mac := hmac.New(sha256.New, []byte(s.GitHubWebhookSecret))
+	mac.Write([]byte("stagebot dashboard session key v1"))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// replicaName names this bot on the dashboard: its host (a pod's name).
+func replicaName() string {
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "stagebot"
+}

@@ -1,0 +1,255 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	sessionCookie = "stagebot_session"
+	stateCookie   = "stagebot_oauth_state"
+	sessionTTL    = 8 * time.Hour // GitHub's user tokens of Apps last as long
+)
+
+// session is a logged-in user: their GitHub login, their user token (the
+// repositories they may see are asked with it), and the CSRF token every
+// form carries. It lives in a sealed cookie.
+type session struct {
+	Login   string `json:"l"`
+	Token   string `json:"t"`
+	CSRF    string `json:"c"`
+	Expires int64  `json:"e"`
+}
+
+func randomToken() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+var sealContext = []byte("stagebot dashboard session")
+
+func (h *Handler) cookie(name, value string, maxAge time.Duration) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: int(maxAge.Seconds()), HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode}
+}
+
+// sessionOf returns the request's session, or nil.
+func (h *Handler) sessionOf(r *http.Request) *session {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil
+	}
+	blob, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil {
+		return nil
+	}
+	plain, err := h.cfg.SessionKeys.Open(blob, sealContext)
+	if err != nil {
+		return nil
+	}
+	var s session
+	if json.Unmarshal(plain, &s) != nil || s.Login == "" || time.Now().Unix() > s.Expires {
+		return nil
+	}
+	return &s
+}
+
+// withUser runs next for a logged-in user; anyone else is sent to log in
+// (or refused, for what is not a page). A form must carry the session's
+// CSRF token.
+func (h *Handler) withUser(next func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u := h.sessionOf(r)
+		if u == nil {
+			if r.Method != http.MethodGet || strings.HasSuffix(r.URL.Path, "/log") || strings.HasPrefix(r.URL.Path, "/queue/api/") {
+				http.Error(w, "log in first", http.StatusUnauthorized)
+				return
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost && !strings.HasPrefix(r.URL.Path, "/queue/") {
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(u.CSRF)) != 1 {
+				http.Error(w, "this form is not from your session (missing or wrong CSRF token): reload the page and try again", http.StatusForbidden)
+				return
+			}
+		}
+		next(w, r, u)
+	}
+}
+
+// login starts GitHub's web flow; the state cookie ties the callback to
+// this browser.
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	next := r.URL.Query().Get("next")
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+		next = "/"
+	}
+	state := randomToken()
+	http.SetCookie(w, h.cookie(stateCookie, state+"|"+base64.RawURLEncoding.EncodeToString([]byte(next)), 10*time.Minute))
+	q := url.Values{"client_id": {h.cfg.ClientID}, "redirect_uri": {h.cfg.PublicURL + "/oauth/callback"}, "state": {state}}
+	http.Redirect(w, r, h.cfg.GitHubWebURL+"login/oauth/authorize?"+q.Encode(), http.StatusFound)
+}
+
+// callback ends the web flow: the code is exchanged for the user's token,
+// the user is asked of GitHub, and the session begins.
+func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(stateCookie)
+	state, nextB64, _ := strings.Cut(func() string {
+		if err != nil {
+			return ""
+		}
+		return c.Value
+	}(), "|")
+	if state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(r.URL.Query().Get("state"))) != 1 {
+		http.Error(w, "this login was not started from this browser: start again at /login", http.StatusBadRequest)
+		return
+	}
+	http.SetCookie(w, h.cookie(stateCookie, "", -time.Second))
+	token, err := h.exchange(r.Context(), r.URL.Query().Get("code"))
+	if err != nil {
+		h.cfg.Logger.Warn("dashboard login failed", "error", err.Error())
+		http.Error(w, "GitHub did not log you in: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	var user struct {
+		Login string `json:"login"`
+	}
+	if status, err := h.gitHub(r.Context(), token, "user", &user); err != nil || status != http.StatusOK || user.Login == "" {
+		http.Error(w, "GitHub did not say who you are", http.StatusBadGateway)
+		return
+	}
+	s := session{Login: user.Login, Token: token, CSRF: randomToken(), Expires: time.Now().Add(sessionTTL).Unix()}
+	plain, _ := json.Marshal(s)
+	blob, err := h.cfg.SessionKeys.Seal(plain, sealContext)
+	if err != nil {
+		http.Error(w, "the session could not be made", http.StatusInternalServerError)
+		return
+	}
+	http.SetCookie(w, h.cookie(sessionCookie, base64.RawURLEncoding.EncodeToString(blob), sessionTTL))
+	h.cfg.Logger.Info("dashboard login", "user", user.Login)
+	next, _ := base64.RawURLEncoding.DecodeString(nextB64)
+	if !strings.HasPrefix(string(next), "/") || strings.HasPrefix(string(next), "//") {
+		next = []byte("/")
+	}
+	http.Redirect(w, r, string(next), http.StatusSeeOther)
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request, _ *session) {
+	http.SetCookie(w, h.cookie(sessionCookie, "", -time.Second))
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// exchange trades the web flow's code for the user's access token.
+func (h *Handler) exchange(ctx context.Context, code string) (string, error) {
+	form := url.Values{"client_id": {h.cfg.ClientID}, "client_secret": {h.cfg.ClientSecret}, "code": {code}, "redirect_uri": {h.cfg.PublicURL + "/oauth/callback"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.GitHubWebURL+"login/oauth/access_token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := h.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return "", errors.New("GitHub could not be reached")
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GitHub answered %d", resp.StatusCode)
+	}
+	if out.AccessToken == "" {
+		return "", fmt.Errorf("GitHub refused the code (%s)", out.Error)
+	}
+	return out.AccessToken, nil
+}
+
+// gitHub GETs an API path with the user's token into out.
+func (h *Handler) gitHub(ctx context.Context, token, path string, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.cfg.GitHubAPIURL+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/vnd.github+json")
+	resp, err := h.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return 0, errors.New("GitHub could not be reached")
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK && out != nil {
+		return resp.StatusCode, json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
+	}
+	return resp.StatusCode, nil
+}
+
+// canRead reports whether the user may read repo (owner/name) on GitHub,
+// asked with their own token and remembered for a minute.
+func (h *Handler) canRead(ctx context.Context, u *session, repo string) (bool, error) {
+	key := u.Login + "\x00" + strings.ToLower(repo)
+	if ok, known := h.access.get(key); known {
+		return ok, nil
+	}
+	owner, name, _ := strings.Cut(repo, "/")
+	status, err := h.gitHub(ctx, u.Token, "repos/"+url.PathEscape(owner)+"/"+url.PathEscape(name), nil)
+	if err != nil {
+		return false, err
+	}
+	switch status {
+	case http.StatusOK:
+		h.access.set(key, true)
+		return true, nil
+	case http.StatusNotFound, http.StatusForbidden, http.StatusUnauthorized:
+		h.access.set(key, false)
+		return false, nil
+	}
+	return false, fmt.Errorf("GitHub answered %d about %s", status, repo)
+}
+
+type accessCache struct {
+	mu  sync.Mutex
+	ttl time.Duration
+	m   map[string]accessEntry
+}
+
+type accessEntry struct {
+	ok  bool
+	exp time.Time
+}
+
+func newAccessCache(ttl time.Duration) *accessCache {
+	return &accessCache{ttl: ttl, m: map[string]accessEntry{}}
+}
+
+func (c *accessCache) get(key string) (bool, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || time.Now().After(e.exp) {
+		return false, false
+	}
+	return e.ok, true
+}
+
+func (c *accessCache) set(key string, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) > 10000 {
+		clear(c.m)
+	}
+	c.m[key] = accessEntry{ok: ok, exp: time.Now().Add(c.ttl)}
+}

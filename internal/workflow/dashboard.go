@@ -1,0 +1,72 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	gh "github.com/stagebot/stagebot/internal/github"
+)
+
+// What the dashboard (internal/web) asks of the workflow.
+
+// Redact keeps every secret known for a repository out of text.
+func (w *Workflow) Redact(repo, text string) string { return w.redactor(repo).Redact(text) }
+
+// ReleaseLock releases the lock a PR holds on a stage for user, from the
+// dashboard: with the rights /unlock of the stage needs, telling the PR,
+// and going on with merges that waited for it. refusal says why not.
+func (w *Workflow) ReleaseLock(ctx context.Context, repoName, stage, user string) (refusal string, err error) {
+	repos, err := w.Store.Repos(ctx)
+	if err != nil {
+		return "", err
+	}
+	var repo gh.Repo
+	var installation int64
+	for _, r := range repos {
+		if r.Repo == repoName {
+			owner, name, _ := strings.Cut(r.Repo, "/")
+			repo, installation = gh.Repo{Owner: owner, Name: name, DefaultBranch: r.DefaultBranch}, r.InstallationID
+		}
+	}
+	if installation == 0 {
+		return "stagebot does not deploy " + repoName + ".", nil
+	}
+	client := newAskOnce(w.client(installation))
+	cfg, err := w.repoConfig(ctx, client, repo)
+	var cerr configError
+	switch {
+	case errors.As(err, &cerr):
+		return fmt.Sprintf("%s on %s is invalid: %v", "stagebot.yaml", repo.DefaultBranch, cerr.err), nil
+	case err != nil:
+		return "", err
+	case cfg == nil || cfg.Stage(stage) == nil:
+		return fmt.Sprintf("%s has no stage %s.", repoName, stage), nil
+	}
+	owner, err := w.Store.LockOwner(ctx, repoName, stage)
+	if err != nil {
+		return "", err
+	}
+	if owner == 0 {
+		return fmt.Sprintf("no pull request holds the lock on %s.", stage), nil
+	}
+	label := "release of the lock on " + stage
+	if r, err := w.mayApply(ctx, client, repo, user, cfg, stage, label); err != nil || r != nil {
+		if err != nil {
+			return "", err
+		}
+		return r.Why, nil
+	}
+	released, err := w.Store.Unlock(ctx, repoName, owner, stage)
+	if err != nil || len(released) == 0 {
+		return "", err
+	}
+	marker := fmt.Sprintf("<!-- stagebot:released=%s at=%d -->", stage, time.Now().UnixNano())
+	body := fmt.Sprintf("%s\n🔓 @%s released this pull request's lock on `%s` from stagebot's dashboard. Other pull requests may apply it now; this one must `/plan` again before it applies.\n", marker, user, stage)
+	if _, err := client.UpsertComment(ctx, repo, owner, marker, body); err != nil {
+		return "", err
+	}
+	return "", w.resumeMerges(ctx, client, repo)
+}
