@@ -47,11 +47,11 @@ type Settings struct {
 	GitHubClientID, GitHubClientSecret string
 	// WebSessionKeys seal the dashboard's session cookies (default:
 	// derived from the webhook secret).
-	WebSessionKeys string
-	JobTimeout           time.Duration
-	Takeover             time.Duration
-	ShutdownTimeout      time.Duration
-	LogLevel             string
+	WebSessionKeys  string
+	JobTimeout      time.Duration
+	Takeover        time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        string
 	// TerraformEnv lists the names of environment variables passed to
 	// every Terraform run, plans and applies alike: settings, or
 	// credentials both may hold.
