@@ -57,6 +57,11 @@ func (s *heldState) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// navigating is an error of a page that is being replaced: try again.
+func navigating(err error) bool {
+	return strings.Contains(err.Error(), "Cannot find context") || strings.Contains(err.Error(), "navigated or closed")
+}
+
 // login logs user in to the dashboard with GitHub's web flow, as a browser
 // without JavaScript would, and returns a client holding the session.
 func login(t *testing.T, gh *githubtest.Server, public, user string) *http.Client {
@@ -174,7 +179,7 @@ resource "terraform_data" "db" {
 	poll := func(expr string) error {
 		for {
 			_, err := chromedp.Run(tctx, chromedp.Poll[bool](expr))
-			if err == nil || !strings.Contains(err.Error(), "Cannot find context") {
+			if err == nil || !navigating(err) {
 				return err
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -182,7 +187,7 @@ resource "terraform_data" "db" {
 	}
 	// The run page keeps its log's stream open: wait for what it shows,
 	// not for the page to finish loading.
-	if _, err := chromedp.Run(tctx, chromedp.Evaluate[bool](`location.assign(`+strconv.Quote(runPage)+`), true`)); err != nil {
+	if _, err := chromedp.Run(tctx, chromedp.Evaluate[bool](`location.assign(`+strconv.Quote(runPage)+`), true`)); err != nil && !navigating(err) {
 		t.Fatalf("browser: %v", err)
 	}
 	if err := poll(`document.getElementById("log") !== null`); err != nil {
@@ -214,7 +219,7 @@ resource "terraform_data" "db" {
 		t.Errorf("the streamed log:\n%s", logText)
 	}
 	if shot := os.Getenv("STAGEBOT_SCREENSHOT"); shot != "" {
-		if png, err := chromedp.Run(tctx, chromedp.FullScreenshot(90)); err == nil {
+		if png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100)); err == nil {
 			os.WriteFile(shot, png, 0o644)
 		}
 	}

@@ -45,8 +45,11 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, u *session) {
 		}
 		views = append(views, v)
 	}
-	h.render(w, http.StatusOK, "overview.html", map[string]any{"User": u, "Repos": views, "Queue": h.cfg.Queue != nil})
+	h.render(w, http.StatusOK, "overview.html", map[string]any{"User": u, "Repos": views})
 }
+
+// maxPullRuns bounds the runs a PR's page lists, newest first.
+const maxPullRuns = 1000
 
 // pullView is what a PR's page shows.
 type pullView struct {
@@ -84,7 +87,7 @@ func (h *Handler) pull(w http.ResponseWriter, r *http.Request, u *session) {
 		h.fail(w, u, err)
 		return
 	}
-	if v.Runs, err = h.cfg.Store.Runs(r.Context(), repo, n, 500); err != nil {
+	if v.Runs, err = h.cfg.Store.Runs(r.Context(), repo, n, maxPullRuns); err != nil {
 		h.fail(w, u, err)
 		return
 	}

@@ -115,7 +115,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // render writes a page, or a plain 500 when the template fails.
-func (h *Handler) render(w http.ResponseWriter, status int, name string, data any) {
+func (h *Handler) render(w http.ResponseWriter, status int, name string, data map[string]any) {
+	data["Queue"] = h.cfg.Queue != nil // the nav's link
 	var b strings.Builder
 	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
 		h.cfg.Logger.Error("render page", "page", name, "error", err.Error())
