@@ -53,6 +53,18 @@ func startSetup(t *testing.T, gh *githubtest.Server, data string, extra ...strin
 	return nil, ""
 }
 
+// browser is a headless Chromium of its own, closed with the test.
+func browser(t *testing.T, chromium string) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	return ctx
+}
+
 // TestSetupInChromium registers the App the way a person does: a real
 // headless Chromium opens the setup page and clicks the button; the fake
 // GitHub takes the manifest and redirects back with a code.
@@ -65,14 +77,7 @@ func TestSetupInChromium(t *testing.T) {
 	data := t.TempDir()
 	setupCmd, url := startSetup(t, gh, data)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	ctx := browser(t, chromium)
 	// The first Do starts the browser; it must not carry a timeout.
 	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
 		t.Fatalf("browser: %v", err)
@@ -115,8 +120,14 @@ func TestSetupInChromium(t *testing.T) {
 	}
 	// bot serve starts from what setup stored, and takes webhooks signed
 	// with the secret GitHub handed out.
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + data, "STAGEBOT_LISTEN=127.0.0.1:0", "STAGEBOT_DATA_DIR=" + data, "STAGEBOT_GITHUB_API_URL=" + gh.URL(), "STAGEBOT_SANDBOX=none"}
+	// Its dashboard logs users in with the App's OAuth credentials.
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + data, "STAGEBOT_LISTEN=127.0.0.1:0", "STAGEBOT_DATA_DIR=" + data, "STAGEBOT_GITHUB_API_URL=" + gh.URL(), "STAGEBOT_SANDBOX=none",
+		"STAGEBOT_PUBLIC_URL=https://stagebot.example.com"}
 	b := startBot(t, env)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err := noFollow.Get(b.URL + "/login"); err != nil || !strings.HasPrefix(resp.Header.Get("Location"), gh.URL()+"login/oauth/authorize?client_id="+githubtest.ClientID+"&") {
+		t.Errorf("the dashboard's login does not use the stored client id: %v %v", resp, err)
+	}
 	resp, err := http.DefaultClient.Do(githubtest.Delivery{Event: "ping", ID: "p1", Body: []byte(`{"zen":"x"}`), Secret: githubtest.WebhookSecretOfApp}.Request(b.URL + "/webhooks/github"))
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("signed ping: %v %v", resp, err)
@@ -124,7 +135,7 @@ func TestSetupInChromium(t *testing.T) {
 	var app storedApp
 	raw, _ := os.ReadFile(filepath.Join(data, storedAppFile))
 	json.Unmarshal(raw, &app)
-	if app.AppID != githubtest.AppID || strings.Contains(string(raw), "PRIVATE KEY") {
+	if app.AppID != githubtest.AppID || app.ClientID != githubtest.ClientID || app.ClientSecret != githubtest.ClientSecret || strings.Contains(string(raw), "PRIVATE KEY") {
 		t.Errorf("stored app = %s", raw)
 	}
 }

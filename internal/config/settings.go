@@ -114,22 +114,8 @@ var settings = []setting{
 	{"plan-keys", "", "keys sealing saved plans at rest (AES-256-GCM): comma-separated, each 32 bytes in base64 (openssl rand -base64 32); the first seals, every one opens. Required with a database URL, where plans are kept", func(s *Settings, v string) error { s.PlanKeys = v; return nil }},
 	{"terraform-bin", "terraform", "Terraform binary (name on PATH or path)", func(s *Settings, v string) error { s.TerraformBin = v; return nil }},
 	{"tofu-bin", "", "OpenTofu binary, for stages with terraform_bin: tofu (empty: tofu on PATH, if any)", func(s *Settings, v string) error { s.TofuBin = v; return nil }},
-	{"workers", "4", "jobs run at once (different PRs run in parallel)", func(s *Settings, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return fmt.Errorf("must be an integer from 1 to 1000, got %q", v)
-		}
-		s.Workers = n
-		return nil
-	}},
-	{"instance-parallelism", "2", "instances of one stage planned at once within a job, each in its own copy of the checkout (a PR that changes the code of a stage with instances plans them all)", func(s *Settings, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 64 {
-			return fmt.Errorf("must be an integer from 1 to 64, got %q", v)
-		}
-		s.InstanceParallelism = n
-		return nil
-	}},
+	{"workers", "4", "jobs run at once (different PRs run in parallel)", intSetter(1, 1000, func(s *Settings) *int { return &s.Workers })},
+	{"instance-parallelism", "2", "instances of one stage planned at once within a job, each in its own copy of the checkout (a PR that changes the code of a stage with instances plans them all)", intSetter(1, 64, func(s *Settings) *int { return &s.InstanceParallelism })},
 	{"public-url", "", "where users reach the bot (https://stagebot.example.com): serves the dashboard behind GitHub login, and comments link to their run's page; empty: no dashboard", func(s *Settings, v string) error {
 		v = strings.TrimSuffix(v, "/")
 		if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "") {
@@ -250,6 +236,17 @@ func (s Settings) AllowsRepo(fullName string) bool {
 		}
 	}
 	return false
+}
+
+func intSetter(lo, hi int, field func(*Settings) *int) func(*Settings, string) error {
+	return func(s *Settings, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("must be an integer from %d to %d, got %q", lo, hi, v)
+		}
+		*field(s) = n
+		return nil
+	}
 }
 
 func durationSetter(field func(*Settings) *time.Duration) func(*Settings, string) error {

@@ -85,8 +85,24 @@ func TestBotChartLintsAndRenders(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := strings.Join(docs, "\n")
-	if !strings.Contains(all, "path: /webhooks/github") || strings.Contains(all, "path: /metrics\n            pathType") {
+	if !strings.Contains(all, "path: /webhooks/github") || strings.Contains(all, "path: /metrics\n            pathType") || strings.Contains(all, "path: /runs/") {
 		t.Error("the ingress should expose the webhook, and only it")
+	}
+	// With the dashboard: its pages too, never the metrics or probes, and
+	// the OAuth credentials come from the App's Secret.
+	docs, err = RenderChart(botChart, "stagebot", "stagebot", chartValues(map[string]any{"ingress": map[string]any{"enabled": true, "host": "bot.example.com"}, "dashboard": map[string]any{"publicUrl": "https://bot.example.com"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all = strings.Join(docs, "\n")
+	for _, want := range []string{"path: /runs/", "path: /queue/", "path: /oauth/callback", "name: STAGEBOT_PUBLIC_URL", "key: client-secret"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the chart with a dashboard lacks %q", want)
+		}
+	}
+	ingress := all[strings.Index(all, "kind: Ingress"):]
+	if strings.Contains(ingress, "path: /metrics") || strings.Contains(ingress, "path: /healthz") || strings.Contains(ingress, "path: /readyz") || strings.Contains(ingress, "path: /\n            pathType: Prefix") {
+		t.Errorf("the ingress exposes more than the webhook and the dashboard:\n%s", ingress)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/stagebot/stagebot/internal/redact"
 )
 
 // Output is one Terraform output after apply.
@@ -112,7 +114,14 @@ func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error)
 		return nil, err
 	}
 	runID := r.startRun(ctx, run, opApply, s)
-	defer func() { r.finishRun(ctx, runID, s.file.Name(), err) }() // after close: the log is flushed
+	var shown *tfjson.Plan
+	defer func() { // after close, so the log is flushed
+		if shown != nil {
+			// The values the plan marks sensitive, as the plan's log.
+			redactFile(s.file.Name(), r.secrets.With(run.Redact.Values()...).With(redact.PlanValues(shown)...))
+		}
+		r.finishRun(ctx, runID, s.file.Name(), err)
+	}()
 	defer s.close()
 	// Workspaces are a cache: a replica that did not plan the stage has a
 	// fresh checkout, which Terraform must initialise (providers, backend)
@@ -135,6 +144,7 @@ func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error)
 	if res.Plan, err = s.tf.ShowPlanFile(ctx, file); err != nil {
 		return nil, &RunError{Stage: run.Stage, Step: "show", Output: s.out.String(), Err: ctxErr(ctx, err)}
 	}
+	shown = res.Plan
 	s.tf.SetStdout(s.output)
 	if err := s.tf.Apply(ctx, tfexec.DirOrPlan(file), tfexec.Lock(true), tfexec.LockTimeout("60s")); err != nil {
 		err = ctxErr(ctx, err)

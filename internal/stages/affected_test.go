@@ -19,11 +19,7 @@ func fixture(t *testing.T) (*config.Repo, string) {
 		"terraform/platform/main.tf":               "module \"reg\" {\n  source  = \"terraform-aws-modules/vpc/aws\"\n  version = \"5.0.0\"\n}\n",
 		"terraform/tenant/main.tf":                 "",
 	}
-	for p, c := range files {
-		full := filepath.Join(root, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		os.WriteFile(full, []byte(c), 0o644)
-	}
+	writeTree(root, files)
 	repo, err := config.ParseRepo([]byte(`version: 1
 stages:
   - name: infrastructure
@@ -82,5 +78,14 @@ func TestDetect(t *testing.T) {
 				t.Errorf("affected = %q, want %q", g, tt.want)
 			}
 		})
+	}
+}
+
+// writeTree writes files (path: content) under root.
+func writeTree(root string, files map[string]string) {
+	for p, c := range files {
+		full := filepath.Join(root, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		os.WriteFile(full, []byte(c), 0o644)
 	}
 }

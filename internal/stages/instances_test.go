@@ -19,11 +19,7 @@ func instanceFixture(t *testing.T, tenants ...string) (*config.Repo, string) {
 	for _, n := range tenants {
 		files["terraform/tenants/"+n+".tfvars"] = "host = \"" + n + "\"\n"
 	}
-	for p, c := range files {
-		full := filepath.Join(root, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		os.WriteFile(full, []byte(c), 0o644)
-	}
+	writeTree(root, files)
 	repo, err := config.ParseRepo([]byte(`version: 1
 stages:
   - name: platform
