@@ -26,7 +26,7 @@ import (
 // the bot would post: how a user tries stagebot without a GitHub App.
 func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bot plan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	repoDir := fs.String("repo", ".", "directory holding stagebot.yaml, inside a git repository")
 	base := fs.String("base", "", "git ref the change is compared with (the PR's base); empty: every stage is affected")
 	head := fs.String("head", "HEAD", "git ref to plan (the PR's head); uncommitted changes are not planned")
@@ -40,7 +40,7 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{fmt.Sprintf("bot plan: %s: %v", config.EnvName("instance-parallelism"), err)}
 	}
 	parallelism := fs.Int("instance-parallelism", defParallel, "instances of one stage planned at once ["+config.EnvName("instance-parallelism")+"]")
-	if err := fs.Parse(args); err != nil {
+	if err := flagsParsed(fs, fs.Parse(args), stdout, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -26,12 +26,12 @@ import (
 	"github.com/stagebot/stagebot/internal/workflow"
 )
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bot serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	s, err := config.Load(fs, args, envLookup)
 	if err != nil {
-		return err
+		return flagsParsed(fs, err, stdout, stderr)
 	}
 	if err := loadStoredApp(&s); err != nil {
 		return fmt.Errorf("cannot start: %w", err)

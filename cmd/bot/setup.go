@@ -72,7 +72,7 @@ func loadStoredApp(s *config.Settings) error {
 // turns GitHub's code into the App's id, key and webhook secret.
 func setup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bot setup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	listen := fs.String("listen", envOr("listen", ":8080"), "address to serve the setup page on")
 	public := fs.String("public-url", "", "the URL GitHub reaches this deployment at, e.g. https://stagebot.example.com (required)")
 	webURL := fs.String("github-url", "https://github.com", "GitHub's web URL (GitHub Enterprise: https://HOST)")
@@ -80,7 +80,7 @@ func setup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	org := fs.String("org", "", "create the App in this organization instead of your account")
 	dataDir := fs.String("data-dir", envOr("data-dir", "./data"), "where the credentials are stored (mode 0600)")
 	printCreds := fs.Bool("print", false, "print the credentials instead of storing them")
-	if err := fs.Parse(args); err != nil {
+	if err := flagsParsed(fs, fs.Parse(args), stdout, stderr); err != nil {
 		return err
 	}
 	pub, err := url.Parse(*public)
