@@ -35,6 +35,7 @@ type AppConfig struct {
 type App struct {
 	apiURL *url.URL
 	apps   *ghinstallation.AppsTransport
+	id     int64
 
 	mu      sync.Mutex
 	clients map[int64]*Client
@@ -52,7 +53,7 @@ func NewApp(cfg AppConfig) (*App, error) {
 	}
 	apps := ghinstallation.NewAppsTransportFromPrivateKey(NewRetryTransport(base, cfg.Retry), cfg.AppID, cfg.PrivateKey)
 	apps.BaseURL = strings.TrimSuffix(u.String(), "/")
-	return &App{apiURL: u, apps: apps, clients: map[int64]*Client{}}, nil
+	return &App{apiURL: u, apps: apps, id: cfg.AppID, clients: map[int64]*Client{}}, nil
 }
 
 // ParseAPIURL validates a REST API base URL and gives it the trailing slash
@@ -79,7 +80,7 @@ func (a *App) Installation(id int64) *Client {
 	itr := ghinstallation.NewFromAppsTransport(a.apps, id)
 	gc := gogithub.NewClient(&http.Client{Transport: itr, Timeout: 2 * time.Minute})
 	gc.BaseURL = a.apiURL
-	c := &Client{gh: gc, tokens: itr, installationID: id}
+	c := &Client{gh: gc, tokens: itr, installationID: id, appID: a.id}
 	a.clients[id] = c
 	return c
 }

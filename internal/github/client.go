@@ -16,6 +16,8 @@ type Client struct {
 	gh             *gogithub.Client
 	tokens         tokenSource
 	installationID int64
+	// appID is this App's: only its own check runs are found and edited.
+	appID int64
 }
 
 // PullRequest is the state of a PR the workflow decides on.
@@ -449,14 +451,20 @@ func (c *Client) FileContent(ctx context.Context, repo Repo, path, ref string) (
 // FindCheckRun returns the id of the newest check run of that name on sha,
 // or 0.
 func (c *Client) FindCheckRun(ctx context.Context, repo Repo, sha, name string) (int64, error) {
-	res, _, err := c.gh.Checks.ListCheckRunsForRef(ctx, repo.Owner, repo.Name, sha, &gogithub.ListCheckRunsOptions{
-		CheckName: gogithub.String(name), ListOptions: gogithub.ListOptions{PerPage: perPage},
-	})
+	opts := &gogithub.ListCheckRunsOptions{CheckName: gogithub.String(name), ListOptions: gogithub.ListOptions{PerPage: perPage}}
+	if c.appID != 0 {
+		opts.AppID = gogithub.Int64(c.appID)
+	}
+	res, _, err := c.gh.Checks.ListCheckRunsForRef(ctx, repo.Owner, repo.Name, sha, opts)
 	if err != nil {
 		return 0, c.errorf(err, "list check runs %s on %s@%s", name, repo.FullName(), sha)
 	}
-	if len(res.CheckRuns) == 0 {
-		return 0, nil
+	// Another App's check run of the same name is never ours to edit,
+	// whatever a GitHub that ignores app_id lists.
+	for _, cr := range res.CheckRuns {
+		if c.appID == 0 || cr.GetApp().GetID() == c.appID {
+			return cr.GetID(), nil
+		}
 	}
-	return res.CheckRuns[0].GetID(), nil
+	return 0, nil
 }

@@ -282,3 +282,31 @@ func TestCreatesAreNotDoubled(t *testing.T) {
 		})
 	}
 }
+
+// Another App's check run of the same name on the same commit (a CI that
+// also calls its check stagebot/platform) is never found, so never edited:
+// GitHub's app_id filter, and the App of what comes back, both say so.
+func TestFindCheckRunTakesOnlyThisAppsRuns(t *testing.T) {
+	fake, repo, c, r := setup(t)
+	ctx := context.Background()
+	fake.AddForeignCheckRun(repo, "abc", "stagebot/platform", 4242)
+	if id, err := c.FindCheckRun(ctx, r, "abc", "stagebot/platform"); err != nil || id != 0 {
+		t.Fatalf("found %d (%v): another App's check run", id, err)
+	}
+	ours, err := c.CreateCheckRun(ctx, r, gh.CheckRun{Name: "stagebot/platform", HeadSHA: "abc", Status: "in_progress", Title: "Planning", Summary: "running"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.AddForeignCheckRun(repo, "abc", "stagebot/platform", 4242) // newer than ours
+	if id, err := c.FindCheckRun(ctx, r, "abc", "stagebot/platform"); err != nil || id != ours {
+		t.Fatalf("found %d (%v), want ours %d", id, err, ours)
+	}
+	if fake.RequestCount("GET", "/check-runs") != 2 || !strings.Contains(fake.Requests()[len(fake.Requests())-1].Query, fmt.Sprintf("app_id=%d", githubtest.AppID)) {
+		t.Error("the list does not ask for this App's check runs")
+	}
+	for _, cr := range fake.CheckRuns(repo) {
+		if cr.AppID == 4242 && cr.Title != "another App's" {
+			t.Errorf("another App's check run was changed: %+v", cr)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package githubtest
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -92,6 +93,8 @@ type CheckRun struct {
 	Actions []Action
 	// Updates counts PATCHes.
 	Updates int
+	// AppID made it (0: this App, AppID).
+	AppID int64
 }
 
 // Action is a button on a check run.
@@ -608,7 +611,10 @@ func (s *Server) checkRunJSON(c *CheckRun) *gogithub.CheckRun {
 		ID: gogithub.Int64(c.ID), Name: gogithub.String(c.Name), HeadSHA: gogithub.String(c.HeadSHA),
 		Status: gogithub.String(c.Status), ExternalID: gogithub.String(c.ExternalID),
 		Output: &gogithub.CheckRunOutput{Title: gogithub.String(c.Title), Summary: gogithub.String(c.Summary), Text: gogithub.String(c.Text)},
-		App:    &gogithub.App{ID: gogithub.Int64(AppID), Slug: gogithub.String("stagebot")},
+		App:    &gogithub.App{ID: gogithub.Int64(c.app()), Slug: gogithub.String("stagebot")},
+	}
+	if c.app() != AppID {
+		cr.App.Slug = gogithub.String("another-ci")
 	}
 	if c.Conclusion != "" {
 		cr.Conclusion = gogithub.String(c.Conclusion)
@@ -657,6 +663,11 @@ func (s *Server) updateCheckRun(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "Not Found")
 		return
 	}
+	if c.app() != AppID {
+		// Only the App that made a check run may change it.
+		apiError(w, http.StatusForbidden, "Resource not accessible by integration")
+		return
+	}
 	if !decodeBody(w, r, &in) {
 		return
 	}
@@ -675,11 +686,11 @@ func (s *Server) listCheckRuns(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.mu.Unlock()
-	ref, name := r.PathValue("ref"), r.URL.Query().Get("check_name")
+	ref, name, app := r.PathValue("ref"), r.URL.Query().Get("check_name"), r.URL.Query().Get("app_id")
 	var runs []*gogithub.CheckRun
 	for i := len(repo.checkRuns) - 1; i >= 0; i-- { // newest first
 		c := repo.checkRuns[i]
-		if c.HeadSHA == ref && (name == "" || c.Name == name) {
+		if c.HeadSHA == ref && (name == "" || c.Name == name) && (app == "" || app == strconv.FormatInt(c.app(), 10)) {
 			runs = append(runs, s.checkRunJSON(c))
 		}
 	}
@@ -697,4 +708,22 @@ func (s *Server) roleOf(repo *Repo, login string) string {
 		return "none"
 	}
 	return "read"
+}
+
+// app is the App that made the check run.
+func (c *CheckRun) app() int64 {
+	if c.AppID == 0 {
+		return AppID
+	}
+	return c.AppID
+}
+
+// AddForeignCheckRun adds a check run made by another App (a CI) on sha,
+// the way GitHub lists them side by side, and returns its id.
+func (s *Server) AddForeignCheckRun(repo *Repo, sha, name string, appID int64) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &CheckRun{ID: s.id(), Name: name, HeadSHA: sha, Status: "completed", Conclusion: "success", Title: "another App's", AppID: appID}
+	repo.checkRuns = append(repo.checkRuns, c)
+	return c.ID
 }
