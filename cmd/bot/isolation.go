@@ -95,6 +95,7 @@ func terraformConfig(s config.Settings, log *slog.Logger, secrets *redact.Set) (
 	}
 	return runner.Config{
 		TerraformBin: s.TerraformBin, TofuBin: s.TofuBin, DataDir: s.DataDir, Timeout: s.JobTimeout, GracePeriod: applyGrace,
+		PlanRetries: s.PlanRetries, PlanRetryWait: s.PlanRetryWait,
 		Env: shared, PlanEnv: creds.Plan, ApplyEnv: creds.Apply, Stages: stages,
 		Sandbox: sb, Secrets: secrets, MaxCheckoutBytes: s.MaxCheckoutBytes,
 	}, nil

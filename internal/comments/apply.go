@@ -70,10 +70,15 @@ func Apply(a StageApply, red *redact.Set) []string {
 	}
 	if a.Error != "" {
 		fmt.Fprintf(&b, "### ❌ stagebot apply failed: `%s` at %s%s\n\n", a.Stage, ShortSHA(a.HeadSHA), engine)
-		if failed := FailedResources(a.Error); len(failed) > 0 {
+		switch failed := FailedResources(a.Error); {
+		case strings.Contains(a.Error, "Saved plan is stale"):
+			fmt.Fprintf(&b, "**The plan is stale:** the stage's state changed after it was made (another apply), so Terraform refused it and applied nothing. Comment `/plan %s`, review the new plan, then `/apply %s`.\n\n", a.Stage, a.Stage)
+		case len(failed) > 0:
 			fmt.Fprintf(&b, "Failing resource(s): `%s`\n\n", strings.Join(failed, "`, `"))
+			fallthrough
+		default:
+			b.WriteString("Terraform may have applied part of the plan. The stage stays locked to this PR; fix the error, push, and `/apply` again after the new plan.\n\n")
 		}
-		b.WriteString("Terraform may have applied part of the plan. The stage stays locked to this PR; fix the error, push, and `/apply` again after the new plan.\n\n")
 		fmt.Fprintf(&b, "```\n%s\n```\n", fence(red.Redact(strings.TrimSpace(a.Error))))
 	} else {
 		fmt.Fprintf(&b, "### ✅ stagebot applied `%s` at %s%s\n\n**%s**\n", a.Stage, ShortSHA(a.HeadSHA), engine, strings.Replace(counts.Headline(), "to ", "", -1))

@@ -8,8 +8,10 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/terraform-config-inspect/tfconfig"
 	"github.com/hashicorp/terraform-exec/tfexec"
@@ -116,6 +118,17 @@ func (r *Runner) Plan(ctx context.Context, run Run) (_ *PlanResult, err error) {
 	runID := r.startRun(ctx, run, opPlan, s)
 	defer func() { r.finishRun(ctx, runID, logFile, err) }() // the log as redacted below
 	hasChanges, err := r.initAndPlan(ctx, s, run)
+	// A state lock held elsewhere, or a state backend that failed for a
+	// moment, is tried again before the PR is told the plan failed.
+	for attempt := 1; attempt <= r.planRetries && transient(err) && ctx.Err() == nil; attempt++ {
+		wait := r.planRetryWait << (attempt - 1)
+		fmt.Fprintf(s.output, "\nstagebot: the state backend failed for now; planning again in %s (retry %d of %d)\n\n", wait, attempt, r.planRetries)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		hasChanges, err = r.initAndPlan(ctx, s, run)
+	}
 	log := s.out.String()
 	if cerr := s.close(); err == nil && cerr != nil {
 		err = cerr
@@ -148,7 +161,10 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 	if err := r.init(ctx, s.tf, run); err != nil {
 		return false, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
 	}
-	opts := []tfexec.PlanOption{tfexec.Out(filepath.Base(run.planName())), tfexec.Lock(true), tfexec.LockTimeout("60s")}
+	// A plan takes no state lock: many PRs plan one stage at once, and
+	// none needs the lock to be right (an apply checks its saved plan
+	// against the state, and holds the lock).
+	opts := []tfexec.PlanOption{tfexec.Out(filepath.Base(run.planName())), tfexec.Lock(false)}
 	if run.VarFile != "" {
 		opts = append(opts, tfexec.VarFile(filepath.Join(run.root(), filepath.FromSlash(run.VarFile))))
 	}
@@ -253,4 +269,25 @@ func redactFile(path string, secrets *redact.Set) error {
 func declares(dir, name string) bool {
 	mod, _ := tfconfig.LoadModule(dir)
 	return mod != nil && mod.Variables[name] != nil
+}
+
+var (
+	lockHeld        = regexp.MustCompile(`Error acquiring the state lock`)
+	backendFailures = regexp.MustCompile(`(?i)\b50[0234]\b|service unavailable|bad gateway|gateway time-?out|internal server error|SlowDown|RequestTimeout|connection reset by peer|connection refused|i/o timeout|TLS handshake timeout|giving up after \d+ attempt`)
+	aboutState      = regexp.MustCompile(`(?i)state|backend|workspace`)
+)
+
+// transient reports whether a failed init or plan may succeed if run
+// again: the state lock was held, or the state backend failed the way a
+// busy or restarting server does.
+func transient(err error) bool {
+	var re *RunError
+	if !errors.As(err, &re) || (re.Step != "init" && re.Step != "plan") || errors.Is(re.Err, context.Canceled) || errors.Is(re.Err, context.DeadlineExceeded) {
+		return false
+	}
+	out := re.Output
+	if i := strings.Index(out, "Error: "); i >= 0 {
+		out = out[i:] // what Terraform says went wrong, not what it did before
+	}
+	return lockHeld.MatchString(out) || (aboutState.MatchString(out) && backendFailures.MatchString(out))
 }

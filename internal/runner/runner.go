@@ -66,6 +66,11 @@ type Config struct {
 	// GracePeriod is how long Terraform may take to stop after an
 	// interrupt (so it can release its state lock) before it is killed.
 	GracePeriod time.Duration
+	// PlanRetries is how often a plan that failed on a held state lock or
+	// a failing state backend is tried again (default 3; -1: never), the
+	// first after PlanRetryWait (default 10 s), each after twice as long.
+	PlanRetries   int
+	PlanRetryWait time.Duration
 }
 
 // Credentials are one stage's plan and apply variables.
@@ -91,6 +96,9 @@ type Runner struct {
 	maxCheckout int64
 	timeout     time.Duration
 	grace       time.Duration
+
+	planRetries   int
+	planRetryWait time.Duration
 
 	// stopping closes when the bot stops for good: running applies get
 	// SIGINT, Terraform's own graceful stop. applies counts them.
@@ -135,7 +143,10 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		maxCheckout: cfg.MaxCheckoutBytes,
 		timeout:     cfg.Timeout,
 		grace:       cfg.GracePeriod,
-		stopping:    make(chan struct{}),
+
+		planRetries:   cfg.PlanRetries,
+		planRetryWait: cfg.PlanRetryWait,
+		stopping:      make(chan struct{}),
 	}
 	if r.plans == nil {
 		r.plans = &MemoryPlans{}
@@ -151,6 +162,12 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	if r.grace == 0 {
 		r.grace = time.Minute
+	}
+	if r.planRetries == 0 {
+		r.planRetries = 3
+	}
+	if r.planRetryWait == 0 {
+		r.planRetryWait = 10 * time.Second
 	}
 	if err := r.layout(); err != nil {
 		return nil, fmt.Errorf("prepare runner data dir: %w", err)
