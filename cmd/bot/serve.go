@@ -30,8 +30,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bot serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	s, err := config.Load(fs, args, envLookup)
+	var fe *config.FlagError
+	if errors.As(err, &fe) {
+		return flagsParsed(fs, fe.Err, stdout, stderr)
+	}
 	if err != nil {
-		return flagsParsed(fs, err, stdout, stderr)
+		return err // a setting's value: the bot cannot start
 	}
 	if err := loadStoredApp(&s); err != nil {
 		return fmt.Errorf("cannot start: %w", err)

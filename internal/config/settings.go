@@ -289,10 +289,10 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Settings
 		values[st.name] = fs.String(st.name, def, st.usage+" ["+EnvName(st.name)+"]")
 	}
 	if err := fs.Parse(args); err != nil {
-		return s, err
+		return s, &FlagError{err}
 	}
 	if fs.NArg() > 0 {
-		return s, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return s, &FlagError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	for _, st := range settings {
 		if err := st.set(&s, *values[st.name]); err != nil {
@@ -301,6 +301,13 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Settings
 	}
 	return s, nil
 }
+
+// FlagError is a command line that is not the command's: an unknown flag,
+// an argument, or -h (flag.ErrHelp).
+type FlagError struct{ Err error }
+
+func (e *FlagError) Error() string { return e.Err.Error() }
+func (e *FlagError) Unwrap() error { return e.Err }
 
 // Validate checks the settings `bot serve` needs and names every missing one.
 func (s Settings) Validate() error {
