@@ -274,6 +274,18 @@ resource "terraform_data" "db" {
 	if status, page := get(t, alice, public+"/queue/"); status != 200 || !strings.Contains(strings.ToLower(page), "river") {
 		t.Errorf("alice's queue page: %d", status)
 	}
+	if status, page := get(t, alice, public+"/queue/api/jobs?state=completed&limit=20"); status != 200 || !strings.Contains(page, "pull_request") {
+		t.Errorf("alice's view of the jobs: %d %s", status, page)
+	}
+	// Changing the queue takes the maintain role: alice writes, no more.
+	resp, err := alice.Post(public+"/queue/api/jobs/cancel", "application/json", strings.NewReader(`{"job_ids":["1"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a writer cancelled a job: %d", resp.StatusCode)
+	}
 
 	// No secret in any page or stream.
 	pages := []string{public + "/", pull, link, link + "/log"}

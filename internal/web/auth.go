@@ -197,27 +197,40 @@ func (h *Handler) gitHub(ctx context.Context, token, path string, out any) (int,
 	return resp.StatusCode, nil
 }
 
-// canRead reports whether the user may read repo (owner/name) on GitHub,
-// asked with their own token and remembered for a minute.
-func (h *Handler) canRead(ctx context.Context, u *session, repo string) (bool, error) {
+// access is what a user may do in a repository, as GitHub says.
+type access struct{ read, maintain bool }
+
+// accessTo asks GitHub, with the user's own token, what they may do in repo
+// (owner/name), and remembers it for a minute.
+func (h *Handler) accessTo(ctx context.Context, u *session, repo string) (access, error) {
 	key := u.Login + "\x00" + strings.ToLower(repo)
-	if ok, known := h.access.get(key); known {
-		return ok, nil
+	if a, known := h.access.get(key); known {
+		return a, nil
 	}
 	owner, name, _ := strings.Cut(repo, "/")
-	status, err := h.gitHub(ctx, u.Token, "repos/"+url.PathEscape(owner)+"/"+url.PathEscape(name), nil)
+	var out struct {
+		Permissions map[string]bool `json:"permissions"`
+	}
+	status, err := h.gitHub(ctx, u.Token, "repos/"+url.PathEscape(owner)+"/"+url.PathEscape(name), &out)
 	if err != nil {
-		return false, err
+		return access{}, err
 	}
 	switch status {
 	case http.StatusOK:
-		h.access.set(key, true)
-		return true, nil
+		a := access{read: true, maintain: out.Permissions["maintain"] || out.Permissions["admin"]}
+		h.access.set(key, a)
+		return a, nil
 	case http.StatusNotFound, http.StatusForbidden, http.StatusUnauthorized:
-		h.access.set(key, false)
-		return false, nil
+		h.access.set(key, access{})
+		return access{}, nil
 	}
-	return false, fmt.Errorf("GitHub answered %d about %s", status, repo)
+	return access{}, fmt.Errorf("GitHub answered %d about %s", status, repo)
+}
+
+// canRead reports whether the user may read repo on GitHub.
+func (h *Handler) canRead(ctx context.Context, u *session, repo string) (bool, error) {
+	a, err := h.accessTo(ctx, u, repo)
+	return a.read, err
 }
 
 type accessCache struct {
@@ -227,7 +240,7 @@ type accessCache struct {
 }
 
 type accessEntry struct {
-	ok  bool
+	a   access
 	exp time.Time
 }
 
@@ -235,21 +248,21 @@ func newAccessCache(ttl time.Duration) *accessCache {
 	return &accessCache{ttl: ttl, m: map[string]accessEntry{}}
 }
 
-func (c *accessCache) get(key string) (bool, bool) {
+func (c *accessCache) get(key string) (access, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
 	if !ok || time.Now().After(e.exp) {
-		return false, false
+		return access{}, false
 	}
-	return e.ok, true
+	return e.a, true
 }
 
-func (c *accessCache) set(key string, ok bool) {
+func (c *accessCache) set(key string, a access) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) > 10000 {
 		clear(c.m)
 	}
-	c.m[key] = accessEntry{ok: ok, exp: time.Now().Add(c.ttl)}
+	c.m[key] = accessEntry{a: a, exp: time.Now().Add(c.ttl)}
 }

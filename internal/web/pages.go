@@ -101,7 +101,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, u *session) {
 	if !ok {
 		return
 	}
-	data := map[string]any{"User": u, "Run": run, "PullURL": h.pullURL(run.Repo, run.PR), "Live": run.Running() && run.Replica == h.cfg.Replica,
+	data := map[string]any{"User": u, "Run": run, "PullURL": h.pullURL(run.Repo, run.PR), "Live": run.Running(),
 		"Log": h.cfg.Redact(run.Repo, run.Log), "Elsewhere": run.Running() && run.Replica != h.cfg.Replica}
 	h.render(w, http.StatusOK, "run.html", data)
 }
@@ -158,15 +158,27 @@ func (h *Handler) release(w http.ResponseWriter, r *http.Request, u *session) {
 }
 
 // queue serves River UI to those who may read every repository the bot
-// serves: the queue holds all of their jobs.
+// serves: the queue holds all of their jobs. Changing the queue (cancel,
+// retry, delete a job, pause a queue) takes the maintain role in every one.
 func (h *Handler) queue(w http.ResponseWriter, r *http.Request, u *session) {
 	repos, err := h.cfg.Store.Repos(r.Context())
 	if err != nil {
 		h.fail(w, u, err)
 		return
 	}
+	changes := r.Method != http.MethodGet && r.Method != http.MethodHead
 	for _, info := range repos {
-		if !h.mayRead(w, r, u, info.Repo) {
+		a, err := h.accessTo(r.Context(), u, info.Repo)
+		if err != nil {
+			h.fail(w, u, err)
+			return
+		}
+		if !a.read {
+			h.notFound(w, u)
+			return
+		}
+		if changes && !a.maintain {
+			http.Error(w, "changing the queue takes the maintain role in every repository stagebot deploys", http.StatusForbidden)
 			return
 		}
 	}

@@ -64,11 +64,17 @@ func (h *Handler) runLog(w http.ResponseWriter, r *http.Request, u *session) {
 		fmt.Fprintf(w, "event: end\ndata: %s\n\n", state)
 		flusher.Flush()
 	}
-	if !run.Running() || run.Replica != h.cfg.Replica {
+	switch {
+	case !run.Running():
 		if log := strings.TrimRight(run.Log, "\n"); log != "" {
 			send("line", h.cfg.Redact(run.Repo, log), 0)
 		}
 		end(run.OK)
+		return
+	case run.Replica != h.cfg.Replica:
+		// Its log file is on the replica that runs it: the log follows
+		// from the record when the run ends.
+		h.rest(w, r, run, 0, send, end)
 		return
 	}
 	f, err := os.Open(run.LogPath)
