@@ -31,7 +31,7 @@ func dashboard(ctx context.Context, s config.Settings, q *queue.Queue, st *store
 	return web.New(web.Config{
 		Store: st, PublicURL: s.PublicURL, GitHubAPIURL: s.GitHubAPIURL, GitHubWebURL: s.WebURL(),
 		ClientID: s.GitHubClientID, ClientSecret: s.GitHubClientSecret, SessionKeys: keys,
-		Redact: wf.Redact, Release: wf.ReleaseLock, Queue: ui, Replica: replicaName(), Logger: log,
+		Redact: wf.Redact, Release: wf.ReleaseLock, ApplyStatus: wf.ApplyStatus, Queue: ui, Replica: replicaName(), Logger: log,
 	})
 }
 

@@ -103,6 +103,7 @@ func TestDashboard(t *testing.T) {
 	repo := gh.AddRepo("acme", "platform")
 	repo.Private = true // mallory, who has no role, cannot read it
 	gh.SetPermission(repo, "alice", "write")
+	gh.SetPermission(repo, "bob", "write")
 	held := &heldState{release: make(chan struct{})}
 	stateSrv := &http.Server{Handler: held}
 	stateLn, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -133,7 +134,7 @@ resource "terraform_data" "db" {
 }
 `, stateLn.Addr(), token, password)
 	base := gh.Commit(repo, "main", "", map[string]string{
-		"stagebot.yaml":                    "version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\napply:\n  requirements: []\n",
+		"stagebot.yaml":                    "version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\napply:\n  requirements: [approved]\n",
 		"terraform/infrastructure/main.tf": "terraform {\n  backend \"local\" {}\n}\n",
 	}, "init")
 	addr := freeAddr(t)
@@ -224,10 +225,19 @@ resource "terraform_data" "db" {
 		t.Errorf("the comment's run link %q: %d", link, status)
 	}
 
+	// The PR's page says whether /apply would go ahead, as /apply decides.
+	pull := public + "/repos/acme/platform/pulls/1"
+	if _, page := get(t, alice, pull); !strings.Contains(page, "no:</span> ") || !strings.Contains(page, "the `approved` requirement is not met") {
+		t.Errorf("an unapproved plan's page does not say why it cannot be applied:\n%s", page)
+	}
+	gh.AddReview(repo, 1, githubtest.Review{User: "bob", State: "APPROVED", CommitID: head})
+	if _, page := get(t, alice, pull); !strings.Contains(page, "yes: its requirements hold") {
+		t.Errorf("an approved plan's page:\n%s", page)
+	}
+
 	// alice applies: #1 holds the lock, which she releases in the browser.
 	f.say(1, "alice", "/apply infrastructure")
 	f.stageComment(1, "infrastructure", "✅ stagebot applied")
-	pull := public + "/repos/acme/platform/pulls/1"
 	release := public + "/repos/acme/platform/locks/infrastructure/release"
 	// Forms need the session's CSRF token; without a session, nothing.
 	for name, c := range map[string]*http.Client{"no token": alice, "no session": {}} {

@@ -57,7 +57,10 @@ type pullView struct {
 	PR        int
 	Locks     []store.StageStatus
 	Plans     []store.PlanView
-	Runs      []store.Run
+	// Apply says per stage whether /apply would go ahead now (""), or why
+	// not; nil when not known.
+	Apply map[string]string
+	Runs  []store.Run
 }
 
 // pull shows a PR: the locks it holds, its saved plans with what the
@@ -86,6 +89,17 @@ func (h *Handler) pull(w http.ResponseWriter, r *http.Request, u *session) {
 	if v.Plans, err = h.cfg.Store.PlansOf(r.Context(), repo, n); err != nil {
 		h.fail(w, u, err)
 		return
+	}
+	if h.cfg.ApplyStatus != nil && len(v.Plans) > 0 {
+		status, err := h.cfg.ApplyStatus(r.Context(), repo, n)
+		if err != nil {
+			h.fail(w, u, err)
+			return
+		}
+		v.Apply = map[string]string{}
+		for stage, why := range status {
+			v.Apply[stage] = h.cfg.Redact(repo, why)
+		}
 	}
 	if v.Runs, err = h.cfg.Store.Runs(r.Context(), repo, n, maxPullRuns); err != nil {
 		h.fail(w, u, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/runner"
 )
 
 // What the dashboard (internal/web) asks of the workflow.
@@ -15,21 +16,76 @@ import (
 // Redact keeps every secret known for a repository out of text.
 func (w *Workflow) Redact(repo, text string) string { return w.redactor(repo).Redact(text) }
 
+// ApplyStatus says, for each saved plan of a PR, whether `/apply` of its
+// stage would go ahead now ("") or why not: another PR's lock, an apply
+// requirement (approved, mergeable, fresh) or a policy denial, asked of
+// GitHub as /apply asks.
+func (w *Workflow) ApplyStatus(ctx context.Context, repoName string, number int) (map[string]string, error) {
+	repo, installation, err := w.knownRepo(ctx, repoName)
+	if err != nil || installation == 0 {
+		return nil, err
+	}
+	client := newAskOnce(w.client(installation))
+	cfg, err := w.repoConfig(ctx, client, repo)
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	pr, err := client.PullRequest(ctx, repo, number)
+	if err != nil {
+		return nil, err
+	}
+	plans, err := w.Store.PlansOf(ctx, repoName, number)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, p := range plans {
+		label := "/apply " + p.Stage
+		run := runner.Run{Repo: repoName, PR: number, Stage: p.Stage, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}
+		owner, err := w.Store.LockOwner(ctx, repoName, p.Stage)
+		switch {
+		case err != nil:
+			return nil, err
+		case pr.State != "open":
+			out[p.Stage] = "the pull request is closed."
+		case owner != 0 && owner != number:
+			out[p.Stage] = fmt.Sprintf("#%d holds the lock of %s.", owner, p.Stage)
+		default:
+			if r := w.checkRequirements(ctx, client, repo, pr, cfg, run, label); r != nil {
+				out[p.Stage] = r.Why
+			} else if r := w.checkPolicies(ctx, cfg, run, label); r != nil {
+				out[p.Stage] = r.Why
+			} else {
+				out[p.Stage] = ""
+			}
+		}
+	}
+	return out, nil
+}
+
+// knownRepo is a repository the bot deploys, and its installation (0 when
+// it deploys no such repository).
+func (w *Workflow) knownRepo(ctx context.Context, repoName string) (gh.Repo, int64, error) {
+	repos, err := w.Store.Repos(ctx)
+	if err != nil {
+		return gh.Repo{}, 0, err
+	}
+	for _, r := range repos {
+		if r.Repo == repoName {
+			owner, name, _ := strings.Cut(r.Repo, "/")
+			return gh.Repo{Owner: owner, Name: name, DefaultBranch: r.DefaultBranch}, r.InstallationID, nil
+		}
+	}
+	return gh.Repo{}, 0, nil
+}
+
 // ReleaseLock releases the lock a PR holds on a stage for user, from the
 // dashboard: with the rights /unlock of the stage needs, telling the PR,
 // and going on with merges that waited for it. refusal says why not.
 func (w *Workflow) ReleaseLock(ctx context.Context, repoName, stage, user string) (refusal string, err error) {
-	repos, err := w.Store.Repos(ctx)
+	repo, installation, err := w.knownRepo(ctx, repoName)
 	if err != nil {
 		return "", err
-	}
-	var repo gh.Repo
-	var installation int64
-	for _, r := range repos {
-		if r.Repo == repoName {
-			owner, name, _ := strings.Cut(r.Repo, "/")
-			repo, installation = gh.Repo{Owner: owner, Name: name, DefaultBranch: r.DefaultBranch}, r.InstallationID
-		}
 	}
 	if installation == 0 {
 		return "stagebot does not deploy " + repoName + ".", nil
