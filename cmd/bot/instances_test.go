@@ -138,6 +138,10 @@ func TestStageInstances(t *testing.T) {
 	}
 	want := []string{"stagebot/apply", "stagebot/tenant:acme", "stagebot/tenant:globex", "stagebot/tenant:initech"}
 	eventually(t, time.Minute, "#2's check runs", func() bool { return slices.Equal(f.checkNames(head2), want) })
+	// One listing of the commit's check runs, not a search per instance.
+	if n := gh.RequestCount("GET", "/commits/"+head2+"/check-runs"); n != 1 {
+		t.Errorf("#2's plan listed check runs %d times", n)
+	}
 	for _, n := range want[1:] {
 		if c := f.checkRun(n); c.Conclusion != "success" || c.Title != "+1 to add, ~0 to change, -0 to destroy, ±0 to replace" {
 			t.Errorf("%s: %s %q", n, c.Conclusion, c.Title)

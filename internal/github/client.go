@@ -450,6 +450,31 @@ func (c *Client) FileContent(ctx context.Context, repo Repo, path, ref string) (
 
 // FindCheckRun returns the id of the newest check run of that name on sha,
 // or 0.
+// CheckRunsOn returns this App's check runs on sha, the newest of each name:
+// one listing (a page per 100) where FindCheckRun would ask once a name.
+func (c *Client) CheckRunsOn(ctx context.Context, repo Repo, sha string) (map[string]int64, error) {
+	opts := &gogithub.ListCheckRunsOptions{ListOptions: gogithub.ListOptions{PerPage: perPage}}
+	if c.appID != 0 {
+		opts.AppID = gogithub.Int64(c.appID)
+	}
+	out := map[string]int64{}
+	for {
+		res, resp, err := c.gh.Checks.ListCheckRunsForRef(ctx, repo.Owner, repo.Name, sha, opts)
+		if err != nil {
+			return nil, c.errorf(err, "list check runs on %s@%s", repo.FullName(), sha)
+		}
+		for _, cr := range res.CheckRuns {
+			if _, seen := out[cr.GetName()]; !seen && (c.appID == 0 || cr.GetApp().GetID() == c.appID) {
+				out[cr.GetName()] = cr.GetID()
+			}
+		}
+		if resp.NextPage == 0 {
+			return out, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
 func (c *Client) FindCheckRun(ctx context.Context, repo Repo, sha, name string) (int64, error) {
 	opts := &gogithub.ListCheckRunsOptions{CheckName: gogithub.String(name), ListOptions: gogithub.ListOptions{PerPage: perPage}}
 	if c.appID != 0 {

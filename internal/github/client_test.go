@@ -310,3 +310,37 @@ func TestFindCheckRunTakesOnlyThisAppsRuns(t *testing.T) {
 		}
 	}
 }
+
+// CheckRunsOn lists a commit's check runs page by page: this App's only,
+// the newest of each name.
+func TestCheckRunsOnPaginates(t *testing.T) {
+	fake, repo, c, r := setup(t)
+	ctx := context.Background()
+	want := map[string]int64{}
+	for i := range 150 {
+		name := fmt.Sprintf("stagebot/tenant:t%03d", i)
+		id, err := c.CreateCheckRun(ctx, r, gh.CheckRun{Name: name, HeadSHA: "abc", Status: "in_progress", Title: "Planning", Summary: "running"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[name] = id
+	}
+	newer, _ := c.CreateCheckRun(ctx, r, gh.CheckRun{Name: "stagebot/tenant:t000", HeadSHA: "abc", Status: "in_progress", Title: "Planning", Summary: "running"})
+	want["stagebot/tenant:t000"] = newer
+	fake.AddForeignCheckRun(repo, "abc", "ci/other", 4242)
+	got, err := c.CheckRunsOn(ctx, r, "abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d check runs, want %d", len(got), len(want))
+	}
+	for name, id := range want {
+		if got[name] != id {
+			t.Errorf("%s: %d, want %d", name, got[name], id)
+		}
+	}
+	if n := fake.RequestCount("GET", "/check-runs"); n != 2 {
+		t.Errorf("%d pages asked for 151 check runs", n)
+	}
+}

@@ -162,6 +162,7 @@ func (e configError) Error() string { return e.err.Error() }
 // posting each stage's comment and check run.
 func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, only []string) error {
 	log := logging.From(ctx).With("sha", pr.HeadSHA)
+	client = newCheckRunsOf(client, pr.HeadSHA)
 	ws, affected, err := w.affected(ctx, client, repo, pr, cfg)
 	if errors.Is(err, errReported) {
 		return nil

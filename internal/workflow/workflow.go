@@ -39,6 +39,7 @@ type GitHub interface {
 	CreateCheckRun(ctx context.Context, repo gh.Repo, cr gh.CheckRun) (int64, error)
 	UpdateCheckRun(ctx context.Context, repo gh.Repo, id int64, cr gh.CheckRun) error
 	FindCheckRun(ctx context.Context, repo gh.Repo, sha, name string) (int64, error)
+	CheckRunsOn(ctx context.Context, repo gh.Repo, sha string) (map[string]int64, error)
 	Permission(ctx context.Context, repo gh.Repo, user string) (string, error)
 	TeamMember(ctx context.Context, team, user string) (bool, error)
 	Reviews(ctx context.Context, repo gh.Repo, number int) ([]gh.Review, error)
