@@ -209,7 +209,7 @@ func TestStageInstances(t *testing.T) {
 	}
 
 	// Merging #1 applies its one instance.
-	gh.MergeAs(repo, 1, "alice")
+	mainTip := gh.MergeAs(repo, 1, "alice")
 	f.deliver("pull_request", gh.PullRequestPayload(repo, 1, "closed", 0))
 	f.stageComment(1, "tenant", "| `newco` | ✅ applied")
 	if b, err := os.ReadFile(filepath.Join(state, "tenant-newco.tfstate")); err != nil || !strings.Contains(string(b), "wordpress-tenant-newco at newco.sites.example.com (v1)") {
@@ -220,5 +220,22 @@ func TestStageInstances(t *testing.T) {
 	id = f.say(2, "alice", "/unlock tenant")
 	if r := f.reply(2, id); !strings.Contains(r, "Released this pull request's lock on `tenant:acme`") {
 		t.Errorf("/unlock tenant:\n%s", r)
+	}
+
+	// #4 deletes acme's file: its destroy is planned, from the file as it
+	// is on the base, and applied like any plan.
+	head4 := gh.Commit(repo, "pr-4", "main", map[string]string{"terraform/tenants/acme.tfvars": ""}, "offboard acme")
+	gh.AddPull(repo, githubtest.Pull{Number: 4, Author: "alice", HeadRef: "pr-4", HeadSHA: head4, BaseRef: "main", BaseSHA: mainTip})
+	f.deliver("pull_request", gh.PullRequestPayload(repo, 4, "opened", 0))
+	body = f.stageComment(4, "tenant", "1 instance(s)")
+	for _, want := range []string{"| `acme` | ⚠️ plan at " + head4[:7] + ": +0 to add, ~0 to change, -1 to destroy", "This pull request deletes the file of instance `acme`", "destroys or replaces 1 resource(s)", "`module.site.terraform_data.site`"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("#4's comment lacks %q:\n%s", want, body)
+		}
+	}
+	f.say(4, "alice", "/apply tenant:acme")
+	f.stageComment(4, "tenant", "| `acme` | ✅ applied")
+	if b, _ := os.ReadFile(filepath.Join(state, "tenant-acme.tfstate")); strings.Contains(string(b), "terraform_data") {
+		t.Errorf("acme's resources are still in its state:\n%s", b)
 	}
 }

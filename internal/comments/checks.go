@@ -95,6 +95,5 @@ func RunningCheck(stage, what string) CheckOutput {
 
 // removedText says what becomes of an instance whose file a PR deletes.
 func removedText(v view) string {
-	return fmt.Sprintf("This pull request deletes the file of instance `%s` of stage `%s`. stagebot does not destroy an instance on its own: its resources and state stay as they are. "+
-		"To remove them, destroy them first (empty the instance's resources in a pull request that keeps the file, or run `terraform destroy` on its state), then delete the file.", v.Instance, v.Base)
+	return fmt.Sprintf("This pull request deletes the file of instance `%s` of stage `%s`, which the base branch does not have either: there is nothing of it to destroy.", v.Instance, v.Base)
 }

@@ -100,8 +100,10 @@ func Instances(stage string, sections []Section) []string {
 }
 
 // sectionHeading reads a section's icon, title and headline: its first
-// "### " line and the first bold text after it (not in a banner).
+// "### " line, and its headline line (all bold), else the first bold text
+// after the title (not in a banner).
 func sectionHeading(body string) (icon, title, headline string) {
+	var firstBold string
 	for _, line := range strings.Split(body, "\n") {
 		switch {
 		case title == "" && strings.HasPrefix(line, "### "):
@@ -109,13 +111,19 @@ func sectionHeading(body string) (icon, title, headline string) {
 			if f := strings.Fields(title); len(f) > 1 && !strings.HasPrefix(f[0], "stagebot") {
 				icon, title = f[0], strings.TrimSpace(strings.TrimPrefix(title, f[0]))
 			}
-		case headline == "" && title != "" && !strings.HasPrefix(line, ">"):
+		case title == "" || strings.HasPrefix(line, ">"):
+		case headline == "" && len(line) > 4 && strings.HasPrefix(line, "**") && strings.HasSuffix(line, "**"):
+			headline = strings.Trim(line, "*") // a plan's or an apply's own line
+		case firstBold == "":
 			if _, rest, ok := strings.Cut(line, "**"); ok {
 				if bold, _, ok := strings.Cut(rest, "**"); ok && bold != "" {
-					headline = strings.TrimSuffix(bold, ".")
+					firstBold = strings.TrimSuffix(bold, ".")
 				}
 			}
 		}
+	}
+	if headline == "" {
+		headline = firstBold
 	}
 	return icon, title, headline
 }

@@ -42,8 +42,9 @@ type StagePlan struct {
 	Policy *PolicyView
 	// Engine is what planned: "Terraform 1.13.3", "OpenTofu 1.12.6".
 	Engine string
-	// Removed is an instance whose file the PR deletes: not planned.
-	Removed bool
+	// Removed is an instance whose file the PR deletes, with nothing to
+	// destroy: not planned. Destroying is one whose destroy is planned.
+	Removed, Destroying bool
 	// RunURL is the run's page on the dashboard ("" when there is none).
 	RunURL string
 }

@@ -53,7 +53,7 @@ type view struct {
 	Policy                   string
 	PolicyDenied             bool
 	Engine                   string
-	Removed                  bool
+	Removed, Destroying      bool
 	Instance, Base           string
 	RunURL                   string
 }
@@ -118,6 +118,7 @@ func planView(p StagePlan, red *redact.Set) view {
 		Errors:     diagnostics(fence(red.Redact(p.Error)), "Error: "),
 		Engine:     p.Engine,
 		Removed:    p.Removed,
+		Destroying: p.Destroying,
 		RunURL:     p.RunURL,
 	}
 	v.Base, v.Instance, _ = strings.Cut(p.Stage, ":")

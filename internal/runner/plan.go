@@ -45,6 +45,9 @@ type Run struct {
 	// name is the variable instance when the stage declares one.
 	Instance string
 	VarFile  string
+	// Destroy plans the destruction of everything in the state (an
+	// instance whose file was deleted).
+	Destroy bool
 }
 
 func (run Run) root() string {
@@ -170,6 +173,9 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 	}
 	if run.Instance != "" && declares(run.Dir, "instance") {
 		opts = append(opts, tfexec.Var("instance="+run.Instance))
+	}
+	if run.Destroy {
+		opts = append(opts, tfexec.Destroy(true))
 	}
 	hasChanges, err := s.tf.Plan(ctx, opts...)
 	if err != nil {

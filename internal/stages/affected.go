@@ -32,8 +32,8 @@ type Affected struct {
 	// planned truthfully until they are applied, since their outputs may
 	// change.
 	WaitingFor []string
-	// Removed is an instance whose file the change deletes: it is not
-	// planned (stagebot does not destroy an instance on its own).
+	// Removed is an instance whose file the change deletes: its destroy
+	// is planned, with the file as it is on the base.
 	Removed bool
 	// Problem, when set, is why the stage cannot be planned at all (an
 	// instance file whose name is no instance's): it is reported instead.

@@ -229,7 +229,7 @@ func (w *Workflow) apply(ctx context.Context, client GitHub, ev webhook.CommentE
 	}
 	var targets []stages.Affected
 	for _, a := range affected {
-		if a.Removed || a.Problem != "" {
+		if a.Problem != "" {
 			continue // nothing was planned
 		}
 		if len(cmd.Stages) == 0 || config.IsStageOrUnitOf(cmd.Stages, a.Stage) {

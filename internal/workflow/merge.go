@@ -171,7 +171,7 @@ func (w *Workflow) runMerge(ctx context.Context, client GitHub, repo gh.Repo, pr
 		return w.refuseMerge(ctx, client, repo, pr, cfg, why, "someone who may apply those stages approves the change in a new pull request, or merges it.")
 	}
 	for _, a := range affected {
-		if a.Removed || a.Problem != "" {
+		if a.Problem != "" {
 			continue // nothing to plan: the PR showed why
 		}
 		a.WaitingFor = nil // applied in order: upstream is done by now
@@ -329,6 +329,9 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 		return stageStopped, err
 	}
 	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: sha, BaseSHA: pr.BaseSHA, Approved: map[string]store.PolicyCheck{}, RunURL: w.runURLs()}
+	if target.RemovedVars, err = w.removedVars(ctx, client, repo, pr.BaseSHA, []stages.Affected{a}); err != nil {
+		return stageStopped, err
+	}
 	if target.Policies, err = w.loadPolicies(ctx, client, repo, cfg, []string{stage}); err != nil {
 		return stageStopped, err
 	}
@@ -342,6 +345,9 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 	if sp.Err != nil {
 		sp.Check.Summary = "The plan of the merge commit failed; nothing was applied. " + sp.Check.Summary
 		return stageStopped, w.postStage(ctx, client, repo, shown, sp, checkID, nil)
+	}
+	if sp.Result == nil { // an instance deleted that never was: nothing to do
+		return stageDone, w.postStage(ctx, client, repo, shown, sp, checkID, nil)
 	}
 	if sp.Result.HasChanges && sp.Policy != nil && sp.Policy.Blocked() {
 		sp.Check.Summary = "Nothing was applied on merge. " + sp.Check.Summary

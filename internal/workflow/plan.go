@@ -3,6 +3,8 @@ package workflow
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"github.com/stagebot/stagebot/internal/redact"
 	"path/filepath"
 	"strings"
@@ -38,6 +40,9 @@ type PlanTarget struct {
 	Parallelism int
 	// RunURL is a run's page on the dashboard (nil: no dashboard).
 	RunURL func(id string) string
+	// RemovedVars holds, by unit, the file of each instance the change
+	// deletes, as it was on the base: its destroy is planned with it.
+	RemovedVars map[string][]byte
 }
 
 // StagePlanned is one affected stage after planning (or not, when it waits).
@@ -101,13 +106,25 @@ func planStage(ctx context.Context, r *runner.Runner, t PlanTarget, root string,
 		view.Checks = append(view.Checks, rep.Summary())
 		view.ChecksFailed = view.ChecksFailed || !rep.OK()
 	}
+	st := a.Stage
+	destroy := a.Removed && t.RemovedVars[st.Name] != nil
+	if destroy {
+		// The deleted file, as on the base, gives the instance's
+		// variables; its destroy is planned with them.
+		st.VarFile = filepath.ToSlash(filepath.Join(".stagebot-removed", st.Base+"-"+st.Instance+".tfvars"))
+		if err := writeRemovedVars(root, st.VarFile, t.RemovedVars[st.Name]); err != nil {
+			destroy, view.Error = false, err.Error()
+		}
+	}
 	switch {
+	case view.Error != "":
 	case a.Problem != "":
 		view.Error = a.Problem
-	case a.Removed:
+	case a.Removed && !destroy:
 		view.Removed = true
 	case a.Ready():
-		run := stages.Run(a.Stage, runner.Run{Repo: t.Repo, PR: t.PR, Redact: secrets, Root: root, HeadSHA: t.HeadSHA, BaseSHA: t.BaseSHA})
+		run := stages.Run(st, runner.Run{Repo: t.Repo, PR: t.PR, Redact: secrets, Root: root, HeadSHA: t.HeadSHA, BaseSHA: t.BaseSHA})
+		run.Destroy, view.Destroying = destroy, destroy
 		view.Engine = r.EngineOf(run)
 		sp.Result, sp.Err = r.Plan(ctx, run)
 		if sp.Err != nil {
@@ -148,6 +165,25 @@ func renderPlan(ctx context.Context, t PlanTarget, sp *StagePlanned, view commen
 		}
 	}
 	sp.Comments, sp.Check = comments.Plan(view, red), comments.PlanCheck(view, red)
+}
+
+// writeRemovedVars puts a deleted instance file's base content in the
+// checkout at root (at rel), for its destroy plan.
+// The checkout is the PR's: through os.Root, none of its symlinks leads
+// the write out of it.
+func writeRemovedVars(root, rel string, content []byte) error {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return fmt.Errorf("write the removed instance's variables: %w", err)
+	}
+	defer r.Close()
+	if err := r.MkdirAll(filepath.Dir(filepath.FromSlash(rel)), 0o700); err != nil {
+		return fmt.Errorf("write the removed instance's variables: %w", err)
+	}
+	if err := r.WriteFile(filepath.FromSlash(rel), content, 0o600); err != nil {
+		return fmt.Errorf("write the removed instance's variables: %w", err)
+	}
+	return nil
 }
 
 // runID is the record of a plan or apply that ran (id when it succeeded,

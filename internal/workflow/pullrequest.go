@@ -214,6 +214,9 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 	}
 	w.learnUpstream(ctx, cfg, repo.FullName(), ws, runner.Run{Repo: repo.FullName(), PR: pr.Number, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}, affected)
 	target.Parallelism, target.RunURL = w.Parallelism, w.runURLs()
+	if target.RemovedVars, err = w.removedVars(ctx, client, repo, pr.BaseSHA, affected); err != nil {
+		return err
+	}
 	planned := PlanStages(ctx, w.Runner, target, affected, w.redactor(repo.FullName()))
 	if ctx.Err() != nil {
 		return ctx.Err() // a newer push took over; it posts the plans
@@ -255,6 +258,36 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		return err
 	}
 	return w.applyCheck(ctx, client, repo, pr, cfg)
+}
+
+// removedVars reads the files of the instances a change deletes as they
+// are on the base commit (from git, not from the checkout): their
+// destroys are planned with them.
+func (w *Workflow) removedVars(ctx context.Context, client GitHub, repo gh.Repo, base string, affected []stages.Affected) (map[string][]byte, error) {
+	var paths []string
+	for _, a := range affected {
+		if a.Removed {
+			paths = append(paths, a.Stage.VarFile)
+		}
+	}
+	if len(paths) == 0 || base == "" {
+		return nil, nil
+	}
+	clone, err := client.CloneInfo(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	files, err := w.Runner.ReadFiles(ctx, runner.Source{URL: clone.URL, Token: clone.Token}, base, paths)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for _, a := range affected {
+		if c, ok := files[a.Stage.VarFile]; ok && a.Removed {
+			out[a.Stage.Name] = c
+		}
+	}
+	return out, nil
 }
 
 func stageNames(affected []stages.Affected) []string {
