@@ -95,7 +95,7 @@ func terraformConfig(s config.Settings, log *slog.Logger, secrets *redact.Set) (
 	}
 	return runner.Config{
 		TerraformBin: s.TerraformBin, TofuBin: s.TofuBin, DataDir: s.DataDir, Timeout: s.JobTimeout, GracePeriod: applyGrace,
-		PlanRetries: s.PlanRetries, PlanRetryWait: s.PlanRetryWait,
+		PlanRetries: planRetries(s.PlanRetries), PlanRetryWait: s.PlanRetryWait,
 		Env: shared, PlanEnv: creds.Plan, ApplyEnv: creds.Apply, Stages: stages,
 		Sandbox: sb, Secrets: secrets, MaxCheckoutBytes: s.MaxCheckoutBytes,
 	}, nil
@@ -123,4 +123,13 @@ func sandboxPaths(s config.Settings) error {
 		}
 	}
 	return sandbox.Reachable(bin)
+}
+
+// planRetries is the setting as the runner counts it: 0 there is its
+// default, -1 never.
+func planRetries(setting int) int {
+	if setting == 0 {
+		return -1
+	}
+	return setting
 }

@@ -142,3 +142,34 @@ func TestBotPlanFailures(t *testing.T) {
 		}
 	})
 }
+
+// bot plan of a stage with instances prints the stage's one comment: a PR
+// that changes two tenants' files plans those two, and the shared module
+// plans all, one lane per instance as asked.
+func TestBotPlanInstances(t *testing.T) {
+	dir := t.TempDir()
+	writeRepo := func(files map[string]string) {
+		for p, c := range files {
+			os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+			os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644)
+		}
+	}
+	writeRepo(instanceRepo(t.TempDir(), "acme", "globex", "initech"))
+	git(t, dir, "init", "-q", "-b", "main")
+	commitAll(t, dir, "tenants")
+	writeRepo(map[string]string{"terraform/tenants/acme.tfvars": "host = \"acme.example.org\"\n", "terraform/tenants/globex.tfvars": "host = \"globex.example.org\"\n"})
+	commitAll(t, dir, "two hosts")
+	out, stderr, code := botPlan(t, "--repo", dir, "--base", "HEAD~1", "--instance-parallelism", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	if strings.Count(out, "<!-- stagebot:stage=tenant -->") != 1 || !strings.Contains(out, "`tenant`, 2 instance(s)") || !strings.Contains(out, "acme.example.org") || strings.Contains(out, "`initech`") {
+		t.Errorf("two tenants' files:\n%s", out)
+	}
+	writeRepo(map[string]string{"terraform/modules/site/main.tf": siteModule("v2")})
+	commitAll(t, dir, "module v2")
+	out, _, code = botPlan(t, "--repo", dir, "--base", "HEAD~1")
+	if code != 0 || !strings.Contains(out, "`tenant`, 3 instance(s)") {
+		t.Errorf("the shared module (exit %d):\n%s", code, out)
+	}
+}

@@ -120,17 +120,7 @@ var settings = []setting{
 	{"tofu-bin", "", "OpenTofu binary, for stages with terraform_bin: tofu (empty: tofu on PATH, if any)", func(s *Settings, v string) error { s.TofuBin = v; return nil }},
 	{"workers", "4", "jobs run at once (different PRs run in parallel)", intSetter(1, 1000, func(s *Settings) *int { return &s.Workers })},
 	{"instance-parallelism", "2", "instances of one stage planned at once within a job, each in its own copy of the checkout (a PR that changes the code of a stage with instances plans them all)", intSetter(1, 64, func(s *Settings) *int { return &s.InstanceParallelism })},
-	{"plan-retries", "3", "how often a plan that failed on a held state lock or a failing state backend (5xx, timeouts) is tried again before the PR is told (0: never)", func(s *Settings, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 10 {
-			return fmt.Errorf("must be an integer from 0 to 10, got %q", v)
-		}
-		s.PlanRetries = n
-		if n == 0 {
-			s.PlanRetries = -1 // the runner's "never"
-		}
-		return nil
-	}},
+	{"plan-retries", "3", "how often a plan that failed on a held state lock or a failing state backend (5xx, timeouts) is tried again before the PR is told (0: never)", intSetter(0, 10, func(s *Settings) *int { return &s.PlanRetries })},
 	{"plan-retry-wait", "10s", "the wait before a plan's first retry; each next one waits twice as long", durationSetter(func(s *Settings) *time.Duration { return &s.PlanRetryWait })},
 	{"public-url", "", "where users reach the bot (https://stagebot.example.com): serves the dashboard behind GitHub login, and comments link to their run's page; empty: no dashboard", func(s *Settings, v string) error {
 		v = strings.TrimSuffix(v, "/")
