@@ -25,7 +25,7 @@ stages:
     instances: {from: "terraform/tenants/*.tfvars"}
     backend_config: {path: "%s/tenant-${instance}.tfstate"}
 apply:
-  requirements: []
+  requirements: [approved]
 `, state),
 		"terraform/tenant/main.tf": `terraform {
   backend "local" {}
@@ -138,9 +138,13 @@ func TestStageInstances(t *testing.T) {
 	}
 	want := []string{"stagebot/apply", "stagebot/tenant:acme", "stagebot/tenant:globex", "stagebot/tenant:initech"}
 	eventually(t, time.Minute, "#2's check runs", func() bool { return slices.Equal(f.checkNames(head2), want) })
-	// One listing of the commit's check runs, not a search per instance.
+	// One listing of the commit's check runs, not a search per instance;
+	// one reading of the reviews for the three Apply buttons.
 	if n := gh.RequestCount("GET", "/commits/"+head2+"/check-runs"); n != 1 {
 		t.Errorf("#2's plan listed check runs %d times", n)
+	}
+	if n := gh.RequestCount("GET", "/pulls/2/reviews"); n != 1 {
+		t.Errorf("#2's plan read its reviews %d times", n)
 	}
 	for _, n := range want[1:] {
 		if c := f.checkRun(n); c.Conclusion != "success" || c.Title != "+1 to add, ~0 to change, -0 to destroy, ±0 to replace" {
@@ -149,6 +153,7 @@ func TestStageInstances(t *testing.T) {
 	}
 
 	// /apply of one instance applies it alone.
+	gh.AddReview(repo, 2, githubtest.Review{User: "dave", State: "APPROVED", CommitID: head2})
 	f.say(2, "alice", "/apply tenant:acme")
 	body = f.stageComment(2, "tenant", "| `acme` | ✅ applied")
 	for _, n := range []string{"globex", "initech"} {
@@ -175,7 +180,8 @@ func TestStageInstances(t *testing.T) {
 
 	// #3 changes the module too. tenant:acme is #2's until #2 is merged or
 	// closed; the other instances are free.
-	f.open(3, "dave", map[string]string{"terraform/modules/site/main.tf": siteModule("v3")}, 1)
+	head3 := f.open(3, "dave", map[string]string{"terraform/modules/site/main.tf": siteModule("v3")}, 1)
+	gh.AddReview(repo, 3, githubtest.Review{User: "alice", State: "APPROVED", CommitID: head3})
 	f.stageComment(3, "tenant", "3 instance(s)")
 	id := f.say(3, "dave", "/apply tenant:acme")
 	if r := f.reply(3, id); !strings.Contains(r, "locked by #2") {
@@ -209,6 +215,7 @@ func TestStageInstances(t *testing.T) {
 	}
 
 	// Merging #1 applies its one instance.
+	gh.AddReview(repo, 1, githubtest.Review{User: "dave", State: "APPROVED", CommitID: head1})
 	mainTip := gh.MergeAs(repo, 1, "alice")
 	f.deliver("pull_request", gh.PullRequestPayload(repo, 1, "closed", 0))
 	f.stageComment(1, "tenant", "| `newco` | ✅ applied")
@@ -233,6 +240,7 @@ func TestStageInstances(t *testing.T) {
 			t.Errorf("#4's comment lacks %q:\n%s", want, body)
 		}
 	}
+	gh.AddReview(repo, 4, githubtest.Review{User: "dave", State: "APPROVED", CommitID: head4})
 	f.say(4, "alice", "/apply tenant:acme")
 	f.stageComment(4, "tenant", "| `acme` | ✅ applied")
 	if b, _ := os.ReadFile(filepath.Join(state, "tenant-acme.tfstate")); strings.Contains(string(b), "terraform_data") {
