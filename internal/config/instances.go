@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -182,16 +183,8 @@ func (r *Repo) validateInstances(v *validator, i int, s Stage) {
 		}
 	}
 	for j, sec := range r.Secrets {
-		if sec.After == s.Name || strings.HasPrefix(sec.Kubeconfig, s.Name+".") || slices.ContainsFunc(mapValues(sec.Data), func(ref string) bool { return strings.HasPrefix(ref, s.Name+".") }) {
+		if sec.After == s.Name || strings.HasPrefix(sec.Kubeconfig, s.Name+".") || slices.ContainsFunc(slices.Collect(maps.Values(sec.Data)), func(ref string) bool { return strings.HasPrefix(ref, s.Name+".") }) {
 			v.fail(fmt.Sprintf("stage %q has instances: a secret cannot be written after it or from its outputs", s.Name), "secrets", j)
 		}
 	}
-}
-
-func mapValues(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
 }

@@ -67,17 +67,37 @@ func nullTime(schedule string, next func() time.Time) any {
 
 // DueDrift returns the repositories whose drift check is due at now.
 func (s *Store) DueDrift(ctx context.Context, now time.Time) ([]RepoInfo, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT repo, installation_id, default_branch, drift_schedule, next_drift_at FROM stagebot_repos WHERE drift_schedule <> '' AND next_drift_at IS NOT NULL AND next_drift_at <= $1`, now.UTC())
+	out, err := s.repos(ctx, `WHERE drift_schedule <> '' AND next_drift_at IS NOT NULL AND next_drift_at <= $1`, now.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("list repositories due a drift check: %w", err)
+	}
+	return out, nil
+}
+
+// Repos returns the repositories the bot has seen a stagebot.yaml of.
+func (s *Store) Repos(ctx context.Context) ([]RepoInfo, error) {
+	out, err := s.repos(ctx, `ORDER BY repo`)
+	if err != nil {
+		return nil, fmt.Errorf("read the repositories: %w", err)
+	}
+	return out, nil
+}
+
+// repos reads the repositories the clause (WHERE, ORDER BY) picks.
+func (s *Store) repos(ctx context.Context, clause string, args ...any) ([]RepoInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT repo, installation_id, default_branch, drift_schedule, next_drift_at FROM stagebot_repos `+clause, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []RepoInfo
 	for rows.Next() {
 		var r RepoInfo
-		if err := rows.Scan(&r.Repo, &r.InstallationID, &r.DefaultBranch, &r.DriftSchedule, &r.NextDriftAt); err != nil {
+		var next sql.NullTime
+		if err := rows.Scan(&r.Repo, &r.InstallationID, &r.DefaultBranch, &r.DriftSchedule, &next); err != nil {
 			return nil, err
 		}
+		r.NextDriftAt = next.Time
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -22,26 +22,6 @@ type StageStatus struct {
 	LockedAt   time.Time
 }
 
-// Repos returns the repositories the bot has seen a stagebot.yaml of.
-func (s *Store) Repos(ctx context.Context) ([]RepoInfo, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT repo, installation_id, default_branch, drift_schedule, next_drift_at FROM stagebot_repos ORDER BY repo`)
-	if err != nil {
-		return nil, fmt.Errorf("read the repositories: %w", err)
-	}
-	defer rows.Close()
-	var out []RepoInfo
-	for rows.Next() {
-		var r RepoInfo
-		var next sql.NullTime
-		if err := rows.Scan(&r.Repo, &r.InstallationID, &r.DefaultBranch, &r.DriftSchedule, &next); err != nil {
-			return nil, err
-		}
-		r.NextDriftAt = next.Time
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
 // Overview returns the status of every stage of a repository the bot has
 // applied, checked for drift or locked, by name.
 func (s *Store) Overview(ctx context.Context, repo string) ([]StageStatus, error) {
@@ -78,12 +58,12 @@ func (s *Store) Overview(ctx context.Context, repo string) ([]StageStatus, error
 			return nil
 		}},
 		{`SELECT stage, pr, head_sha, locked_at FROM stagebot_locks WHERE repo = $1`, func(rows *sql.Rows) error {
-			var st string
 			var l StageStatus
-			if err := rows.Scan(&st, &l.LockPR, &l.LockSHA, &l.LockedAt); err != nil {
+			if err := rows.Scan(&l.Stage, &l.LockPR, &l.LockSHA, &l.LockedAt); err != nil {
 				return err
 			}
-			get(st).LockPR, get(st).LockSHA, get(st).LockedAt = l.LockPR, l.LockSHA, l.LockedAt
+			st := get(l.Stage)
+			st.LockPR, st.LockSHA, st.LockedAt = l.LockPR, l.LockSHA, l.LockedAt
 			return nil
 		}},
 	}

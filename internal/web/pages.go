@@ -91,7 +91,11 @@ func (h *Handler) pull(w http.ResponseWriter, r *http.Request, u *session) {
 		return
 	}
 	if h.cfg.ApplyStatus != nil && len(v.Plans) > 0 {
-		status, err := h.cfg.ApplyStatus(r.Context(), repo, n)
+		planned := make([]string, len(v.Plans))
+		for i, p := range v.Plans {
+			planned[i] = p.Stage
+		}
+		status, err := h.cfg.ApplyStatus(r.Context(), repo, n, planned)
 		if err != nil {
 			h.fail(w, u, err)
 			return

@@ -38,7 +38,7 @@ type Config struct {
 	Release func(ctx context.Context, repo, stage, user string) (refusal string, err error)
 	// ApplyStatus says, per stage with a saved plan of a PR, whether /apply
 	// would go ahead now ("") or why not (nil: not shown).
-	ApplyStatus func(ctx context.Context, repo string, pr int) (map[string]string, error)
+	ApplyStatus func(ctx context.Context, repo string, pr int, planned []string) (map[string]string, error)
 	// Queue is River UI, served under /queue/ (nil: none).
 	Queue http.Handler
 	// Replica names this bot: a run's live log streams from the replica

@@ -16,11 +16,11 @@ import (
 // Redact keeps every secret known for a repository out of text.
 func (w *Workflow) Redact(repo, text string) string { return w.redactor(repo).Redact(text) }
 
-// ApplyStatus says, for each saved plan of a PR, whether `/apply` of its
-// stage would go ahead now ("") or why not: another PR's lock, an apply
-// requirement (approved, mergeable, fresh) or a policy denial, asked of
-// GitHub as /apply asks.
-func (w *Workflow) ApplyStatus(ctx context.Context, repoName string, number int) (map[string]string, error) {
+// ApplyStatus says, for each stage of a PR with a saved plan (planned),
+// whether `/apply` of it would go ahead now ("") or why not: another PR's
+// lock, an apply requirement (approved, mergeable, fresh) or a policy
+// denial, asked of GitHub as /apply asks.
+func (w *Workflow) ApplyStatus(ctx context.Context, repoName string, number int, planned []string) (map[string]string, error) {
 	repo, installation, err := w.knownRepo(ctx, repoName)
 	if err != nil || installation == 0 {
 		return nil, err
@@ -34,29 +34,25 @@ func (w *Workflow) ApplyStatus(ctx context.Context, repoName string, number int)
 	if err != nil {
 		return nil, err
 	}
-	plans, err := w.Store.PlansOf(ctx, repoName, number)
-	if err != nil {
-		return nil, err
-	}
 	out := map[string]string{}
-	for _, p := range plans {
-		label := "/apply " + p.Stage
-		run := runner.Run{Repo: repoName, PR: number, Stage: p.Stage, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}
-		owner, err := w.Store.LockOwner(ctx, repoName, p.Stage)
+	for _, stage := range planned {
+		label := "/apply " + stage
+		run := runner.Run{Repo: repoName, PR: number, Stage: stage, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}
+		owner, err := w.Store.LockOwner(ctx, repoName, stage)
 		switch {
 		case err != nil:
 			return nil, err
 		case pr.State != "open":
-			out[p.Stage] = "the pull request is closed."
+			out[stage] = "the pull request is closed."
 		case owner != 0 && owner != number:
-			out[p.Stage] = fmt.Sprintf("#%d holds the lock of %s.", owner, p.Stage)
+			out[stage] = fmt.Sprintf("#%d holds the lock of %s.", owner, stage)
 		default:
 			if r := w.checkRequirements(ctx, client, repo, pr, cfg, run, label); r != nil {
-				out[p.Stage] = r.Why
+				out[stage] = r.Why
 			} else if r := w.checkPolicies(ctx, cfg, run, label); r != nil {
-				out[p.Stage] = r.Why
+				out[stage] = r.Why
 			} else {
-				out[p.Stage] = ""
+				out[stage] = ""
 			}
 		}
 	}

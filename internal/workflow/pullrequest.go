@@ -223,16 +223,16 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 	}
 	// Each instanced stage's comment is made once, from all its sections,
 	// before any of their plans may be applied.
-	composed := map[string]bool{}
+	instanced := map[string]bool{} // the stages whose instances were planned
 	for _, sp := range planned {
 		if st := sp.Affected.Stage; st.Base != "" {
 			if err := w.saveSection(ctx, repo, pr.Number, st.Name, sp.Comments); err != nil {
 				return err
 			}
-			composed[st.Base] = false
+			instanced[st.Base] = true
 		}
 	}
-	for base := range composed {
+	for base := range instanced {
 		if err := w.composeStage(ctx, client, repo, pr.Number, base); err != nil {
 			return err
 		}
