@@ -66,10 +66,7 @@ func (h *Handler) runLog(w http.ResponseWriter, r *http.Request, u *session) {
 	}
 	switch {
 	case !run.Running():
-		if log := strings.TrimRight(run.Log, "\n"); log != "" {
-			send("line", h.cfg.Redact(run.Repo, log), 0)
-		}
-		end(run.OK)
+		h.recorded(run, 0, send, end)
 		return
 	case run.Replica != h.cfg.Replica:
 		// Its log file is on the replica that runs it: the log follows
@@ -137,7 +134,6 @@ func (h *Handler) runLog(w http.ResponseWriter, r *http.Request, u *session) {
 				return
 			}
 		}
-		send("", "", 0)
 		select {
 		case <-r.Context().Done():
 			return
@@ -165,17 +161,24 @@ func (h *Handler) rest(w http.ResponseWriter, r *http.Request, run store.Run, se
 			return
 		}
 		if !now.Running() {
-			lines := strings.Split(strings.TrimRight(now.Log, "\n"), "\n")
-			if sent < len(lines) {
-				send("line", h.cfg.Redact(run.Repo, strings.Join(lines[sent:], "\n")), 0)
-			}
-			end(now.OK)
+			h.recorded(now, sent, send, end)
 			return
 		}
+		send("", "", 0) // the stream is alive while the run goes on
 		select {
 		case <-r.Context().Done():
 			return
 		case <-tick.C:
 		}
 	}
+}
+
+// recorded sends an ended run's recorded log from line sent on, and its end.
+func (h *Handler) recorded(run store.Run, sent int, send func(event, data string, upTo int64), end func(bool)) {
+	if log := strings.TrimRight(run.Log, "\n"); log != "" {
+		if lines := strings.Split(log, "\n"); sent < len(lines) {
+			send("line", h.cfg.Redact(run.Repo, strings.Join(lines[sent:], "\n")), 0)
+		}
+	}
+	end(run.OK)
 }
