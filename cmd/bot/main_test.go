@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -75,6 +77,11 @@ func startBot(t testing.TB, env []string) *bot {
 	t.Helper()
 	b := &bot{t: t, cmd: exec.Command(botBin, "serve"), done: make(chan struct{})}
 	b.cmd.Env = env
+	// Its own process group, so that killing the bot also kills the git and
+	// Terraform it started, as a pod's or a machine's death would; otherwise
+	// they could still write into the test's directories while those are
+	// removed.
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := b.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +107,7 @@ func startBot(t testing.TB, env []string) *bot {
 		b.cmd.Wait()
 	}()
 	t.Cleanup(func() {
-		b.cmd.Process.Kill()
+		b.killGroup()
 		<-b.done
 		if t.Failed() {
 			t.Logf("bot logs:\n%s", b.Logs())
@@ -126,8 +133,36 @@ func (b *bot) Logs() string {
 
 // kill9 kills the bot the hard way and waits for it to be gone.
 func (b *bot) kill9() {
-	b.cmd.Process.Signal(syscall.SIGKILL)
+	b.killGroup()
 	<-b.done
+}
+
+// killGroup sends SIGKILL to the bot and every process it started, and
+// waits (up to 5 s) until none of them runs any more.
+func (b *bot) killGroup() {
+	pgid := b.cmd.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && groupRuns(pgid); {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// groupRuns reports whether a process of group pgid is alive: one that is
+// not a zombie, since orphans may stay zombies until something reaps them.
+func groupRuns(pgid int) bool {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...; comm may hold spaces.
+		i := bytes.LastIndex(b, []byte(") "))
+		if f := strings.Fields(string(b[i+1:])); i > 0 && len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
 }
 
 // stop sends SIGTERM and waits for a clean exit.
