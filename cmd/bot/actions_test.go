@@ -64,3 +64,16 @@ func (f *prFlow) checkRun(name string) githubtest.CheckRun {
 	}
 	return c
 }
+
+// settledCheckRun waits (up to 30 s) for check run name to satisfy ok, as
+// the bot completes a check run just after it posts the comment, and
+// returns it as it then is.
+func (f *prFlow) settledCheckRun(name string, ok func(githubtest.CheckRun) bool) githubtest.CheckRun {
+	var c githubtest.CheckRun
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c = f.checkRun(name); ok(c) {
+			break
+		}
+	}
+	return c
+}

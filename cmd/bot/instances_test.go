@@ -147,7 +147,8 @@ func TestStageInstances(t *testing.T) {
 		t.Errorf("#2's plan read its reviews %d times", n)
 	}
 	for _, n := range want[1:] {
-		if c := f.checkRun(n); c.Conclusion != "success" || c.Title != "+1 to add, ~0 to change, -0 to destroy, ±0 to replace" {
+		const title = "+1 to add, ~0 to change, -0 to destroy, ±0 to replace"
+		if c := f.settledCheckRun(n, func(c githubtest.CheckRun) bool { return c.Status == "completed" }); c.Conclusion != "success" || c.Title != title {
 			t.Errorf("%s: %s %q", n, c.Conclusion, c.Title)
 		}
 	}
@@ -174,7 +175,7 @@ func TestStageInstances(t *testing.T) {
 	if !strings.Contains(body, "| `tenant` | `\"acme\"` |") {
 		t.Errorf("acme's apply does not show its own output:\n%s", body)
 	}
-	if c := f.checkRun("stagebot/tenant:acme"); c.Title != "Applied" {
+	if c := f.settledCheckRun("stagebot/tenant:acme", func(c githubtest.CheckRun) bool { return c.Title == "Applied" }); c.Title != "Applied" {
 		t.Errorf("tenant:acme's check run after the apply: %q", c.Title)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,10 +84,14 @@ func deployment(ns, name string) *appsv1.Deployment {
 	}
 }
 
+// syncRuns numbers the runs of a test in one process (go test -count=N
+// shares one API server), so that each starts with no namespace.
+var syncRuns atomic.Int32
+
 func TestSyncKeepsTheKeyAndRollsOnChange(t *testing.T) {
 	kc := admin(t)
 	ctx := context.Background()
-	ns := "sync-test"
+	ns := fmt.Sprintf("sync-test-%d", syncRuns.Add(1))
 	s := spec(ns)
 
 	// First write: the namespace and the secret are created.
