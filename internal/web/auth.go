@@ -92,10 +92,7 @@ func (h *Handler) withUser(next func(http.ResponseWriter, *http.Request, *sessio
 // login starts GitHub's web flow; the state cookie ties the callback to
 // this browser.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	next := r.URL.Query().Get("next")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
-		next = "/"
-	}
+	next := localPath(r.URL.Query().Get("next"))
 	state := randomToken()
 	http.SetCookie(w, h.cookie(stateCookie, state+"|"+base64.RawURLEncoding.EncodeToString([]byte(next)), 10*time.Minute))
 	q := url.Values{"client_id": {h.cfg.ClientID}, "redirect_uri": {h.cfg.PublicURL + "/oauth/callback"}, "state": {state}}
@@ -105,13 +102,10 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 // callback ends the web flow: the code is exchanged for the user's token,
 // the user is asked of GitHub, and the session begins.
 func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
-	c, err := r.Cookie(stateCookie)
-	state, nextB64, _ := strings.Cut(func() string {
-		if err != nil {
-			return ""
-		}
-		return c.Value
-	}(), "|")
+	var state, nextB64 string
+	if c, err := r.Cookie(stateCookie); err == nil {
+		state, nextB64, _ = strings.Cut(c.Value, "|")
+	}
 	if state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(r.URL.Query().Get("state"))) != 1 {
 		http.Error(w, "this login was not started from this browser: start again at /login", http.StatusBadRequest)
 		return
@@ -140,10 +134,17 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, h.cookie(sessionCookie, base64.RawURLEncoding.EncodeToString(blob), sessionTTL))
 	h.cfg.Logger.Info("dashboard login", "user", user.Login)
 	next, _ := base64.RawURLEncoding.DecodeString(nextB64)
-	if !strings.HasPrefix(string(next), "/") || strings.HasPrefix(string(next), "//") {
-		next = []byte("/")
+	http.Redirect(w, r, localPath(string(next)), http.StatusSeeOther)
+}
+
+// localPath is p when it is a path on this site, else "/": where a login
+// or a form sends the browser next never leads off the dashboard ("//host"
+// and "/\host" are other hosts to a browser).
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.Contains(p, "\\") {
+		return "/"
 	}
-	http.Redirect(w, r, string(next), http.StatusSeeOther)
+	return p
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request, _ *session) {

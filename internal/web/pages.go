@@ -3,7 +3,6 @@ package web
 import (
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/stagebot/stagebot/internal/store"
 )
@@ -168,11 +167,7 @@ func (h *Handler) release(w http.ResponseWriter, r *http.Request, u *session) {
 		h.render(w, http.StatusForbidden, "message.html", map[string]any{"User": u, "Title": "The lock was not released", "Text": h.cfg.Redact(repo, refusal)})
 		return
 	}
-	back := r.PostFormValue("back")
-	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") {
-		back = "/"
-	}
-	http.Redirect(w, r, back, http.StatusSeeOther)
+	http.Redirect(w, r, localPath(r.PostFormValue("back")), http.StatusSeeOther)
 }
 
 // queue serves River UI to those who may read every repository the bot

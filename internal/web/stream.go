@@ -71,7 +71,7 @@ func (h *Handler) runLog(w http.ResponseWriter, r *http.Request, u *session) {
 	case run.Replica != h.cfg.Replica:
 		// Its log file is on the replica that runs it: the log follows
 		// from the record when the run ends.
-		h.rest(w, r, run, 0, send, end)
+		h.rest(r, run, 0, send, end)
 		return
 	}
 	f, err := os.Open(run.LogPath)
@@ -111,7 +111,7 @@ func (h *Handler) runLog(w http.ResponseWriter, r *http.Request, u *session) {
 		if held {
 			// The plan's values are known, and redacted, once it ends:
 			// the rest comes from its record then.
-			h.rest(w, r, run, sent, send, end)
+			h.rest(r, run, sent, send, end)
 			return
 		}
 		if n > 0 && err == nil {
@@ -151,7 +151,7 @@ func startsPlanDiff(line string) bool {
 }
 
 // rest waits for run to end and sends its recorded log from line sent on.
-func (h *Handler) rest(w http.ResponseWriter, r *http.Request, run store.Run, sent int, send func(event, data string, upTo int64), end func(bool)) {
+func (h *Handler) rest(r *http.Request, run store.Run, sent int, send func(event, data string, upTo int64), end func(bool)) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
