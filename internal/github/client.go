@@ -448,15 +448,10 @@ func (c *Client) FileContent(ctx context.Context, repo Repo, path, ref string) (
 	return []byte(content), nil
 }
 
-// FindCheckRun returns the id of the newest check run of that name on sha,
-// or 0.
 // CheckRunsOn returns this App's check runs on sha, the newest of each name:
 // one listing (a page per 100) where FindCheckRun would ask once a name.
 func (c *Client) CheckRunsOn(ctx context.Context, repo Repo, sha string) (map[string]int64, error) {
-	opts := &gogithub.ListCheckRunsOptions{ListOptions: gogithub.ListOptions{PerPage: perPage}}
-	if c.appID != 0 {
-		opts.AppID = gogithub.Int64(c.appID)
-	}
+	opts := c.ownCheckRuns(nil)
 	out := map[string]int64{}
 	for {
 		res, resp, err := c.gh.Checks.ListCheckRunsForRef(ctx, repo.Owner, repo.Name, sha, opts)
@@ -464,7 +459,7 @@ func (c *Client) CheckRunsOn(ctx context.Context, repo Repo, sha string) (map[st
 			return nil, c.errorf(err, "list check runs on %s@%s", repo.FullName(), sha)
 		}
 		for _, cr := range res.CheckRuns {
-			if _, seen := out[cr.GetName()]; !seen && (c.appID == 0 || cr.GetApp().GetID() == c.appID) {
+			if _, seen := out[cr.GetName()]; !seen && c.ours(cr) {
 				out[cr.GetName()] = cr.GetID()
 			}
 		}
@@ -475,21 +470,33 @@ func (c *Client) CheckRunsOn(ctx context.Context, repo Repo, sha string) (map[st
 	}
 }
 
+// FindCheckRun returns the id of this App's newest check run of that name
+// on sha, or 0.
 func (c *Client) FindCheckRun(ctx context.Context, repo Repo, sha, name string) (int64, error) {
-	opts := &gogithub.ListCheckRunsOptions{CheckName: gogithub.String(name), ListOptions: gogithub.ListOptions{PerPage: perPage}}
-	if c.appID != 0 {
-		opts.AppID = gogithub.Int64(c.appID)
-	}
-	res, _, err := c.gh.Checks.ListCheckRunsForRef(ctx, repo.Owner, repo.Name, sha, opts)
+	res, _, err := c.gh.Checks.ListCheckRunsForRef(ctx, repo.Owner, repo.Name, sha, c.ownCheckRuns(gogithub.String(name)))
 	if err != nil {
 		return 0, c.errorf(err, "list check runs %s on %s@%s", name, repo.FullName(), sha)
 	}
-	// Another App's check run of the same name is never ours to edit,
-	// whatever a GitHub that ignores app_id lists.
 	for _, cr := range res.CheckRuns {
-		if c.appID == 0 || cr.GetApp().GetID() == c.appID {
+		if c.ours(cr) {
 			return cr.GetID(), nil
 		}
 	}
 	return 0, nil
+}
+
+// ownCheckRuns lists this App's check runs (of that name, when not nil).
+func (c *Client) ownCheckRuns(name *string) *gogithub.ListCheckRunsOptions {
+	opts := &gogithub.ListCheckRunsOptions{CheckName: name, ListOptions: gogithub.ListOptions{PerPage: perPage}}
+	if c.appID != 0 {
+		opts.AppID = gogithub.Int64(c.appID)
+	}
+	return opts
+}
+
+// ours reports whether this App made cr: another App's check run of the
+// same name is never ours to edit, whatever a GitHub that ignores app_id
+// lists.
+func (c *Client) ours(cr *gogithub.CheckRun) bool {
+	return c.appID == 0 || cr.GetApp().GetID() == c.appID
 }
