@@ -78,16 +78,21 @@ func (s *Server) installationFor(tok string) int64 {
 	return t.installation
 }
 
+// tokenOf is the token a request carries, as "token X" or "Bearer X".
+func tokenOf(r *http.Request) (string, bool) {
+	auth := r.Header.Get("Authorization")
+	if tok, ok := strings.CutPrefix(auth, "token "); ok {
+		return tok, true
+	}
+	return strings.CutPrefix(auth, "Bearer ")
+}
+
 // requireRepo authenticates an API request for a repository the way GitHub
 // does: no token is 401, a bad or expired one 401 "Bad credentials", and a
 // repository the installation cannot see is 404, as if it did not exist.
 // It returns the repository with s.mu held; the caller must unlock.
 func (s *Server) requireRepo(w http.ResponseWriter, r *http.Request) (*Repo, bool) {
-	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "token ")
-	if !ok {
-		tok, ok = strings.CutPrefix(auth, "Bearer ")
-	}
+	tok, ok := tokenOf(r)
 	if !ok || tok == "" {
 		apiError(w, http.StatusUnauthorized, "Requires authentication")
 		return nil, false

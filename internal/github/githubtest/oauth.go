@@ -106,8 +106,7 @@ func (s *Server) oauthAccessToken(w http.ResponseWriter, r *http.Request) {
 // getUser is GET /user: the user a user access token acts for. An
 // installation token is no user's.
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	tok, _ = strings.CutPrefix(tok, "token ")
+	tok, _ := tokenOf(r)
 	s.mu.Lock()
 	t, ok := s.tokens[tok]
 	s.mu.Unlock()

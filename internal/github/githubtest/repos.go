@@ -245,7 +245,7 @@ func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	out := s.repoJSON(r, repo)
 	// Asked with a user's token, GitHub says what that user may do.
-	tok := strings.TrimPrefix(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), "token ")
+	tok, _ := tokenOf(r)
 	if login := s.tokens[tok].user; login != "" {
 		rank := map[string]int{"read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}[s.roleOf(repo, login)]
 		out.Permissions = map[string]bool{"pull": rank >= 1, "triage": rank >= 2, "push": rank >= 3, "maintain": rank >= 4, "admin": rank >= 5}

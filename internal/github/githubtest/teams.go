@@ -34,10 +34,7 @@ func (s *Server) WithoutMembersPermission() {
 // active member, 404 for anyone else, or for a team that does not exist
 // (GitHub does not tell them apart); 401 without an installation token.
 func (s *Server) getTeamMembership(w http.ResponseWriter, r *http.Request) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "token ")
-	if !ok {
-		tok, ok = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	}
+	tok, ok := tokenOf(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !ok || s.installationFor(tok) == 0 {
