@@ -123,15 +123,8 @@ func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error)
 		r.finishRun(ctx, runID, s.file.Name(), err)
 	}()
 	defer s.close()
-	// Workspaces are a cache: a replica that did not plan the stage has a
-	// fresh checkout, which Terraform must initialise (providers, backend)
-	// before it applies the saved plan. An instance's checkout may have
-	// been set up for another instance: its outputs are read from its own
-	// state only after init points the backend at it.
-	if _, err := os.Stat(filepath.Join(run.Dir, ".terraform")); errors.Is(err, os.ErrNotExist) || run.Instance != "" {
-		if err := r.init(ctx, s.tf, run); err != nil {
-			return nil, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
-		}
+	if err := r.initIfNeeded(ctx, s, run); err != nil {
+		return nil, err
 	}
 	file, err := r.planCopy(ctx, s, meta)
 	if err != nil {
@@ -204,10 +197,8 @@ func (r *Runner) StageOutputs(ctx context.Context, run Run) ([]Output, error) {
 		return nil, err
 	}
 	defer s.close()
-	if _, err := os.Stat(filepath.Join(run.Dir, ".terraform")); err != nil || run.Instance != "" {
-		if err := r.init(ctx, s.tf, run); err != nil {
-			return nil, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
-		}
+	if err := r.initIfNeeded(ctx, s, run); err != nil {
+		return nil, err
 	}
 	return outputs(ctx, s, run)
 }
@@ -237,4 +228,20 @@ func (r *Runner) StateLock(ctx context.Context, run Run) (string, error) {
 		return m[1], nil
 	}
 	return "unknown", nil
+}
+
+// initIfNeeded runs init before an apply or an output read when the
+// checkout needs it. Workspaces are a cache: a replica that did not plan
+// the stage has a fresh checkout, which Terraform must initialise
+// (providers, backend). An instance's checkout may have been set up for
+// another instance: its outputs are read from its own state only after
+// init points the backend at it.
+func (r *Runner) initIfNeeded(ctx context.Context, s *session, run Run) error {
+	if _, err := os.Stat(filepath.Join(run.Dir, ".terraform")); err == nil && run.Instance == "" {
+		return nil
+	}
+	if err := r.init(ctx, s.tf, run); err != nil {
+		return &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
+	}
+	return nil
 }
