@@ -70,9 +70,7 @@ func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr
 	if res != nil {
 		ran = res.RunID
 	}
-	if id := runID(ran, applyErr); id != "" && w.PublicURL != "" {
-		view.RunURL = w.runURL(id)
-	}
+	view.RunURL = runLink(w.runURLs(), ran, applyErr)
 	if applyErr != nil {
 		view.Error = errorText(applyErr)
 		if errors.Is(applyErr, runner.ErrStopping) {

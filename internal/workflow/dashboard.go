@@ -91,7 +91,7 @@ func (w *Workflow) ReleaseLock(ctx context.Context, repoName, stage, user string
 	var cerr configError
 	switch {
 	case errors.As(err, &cerr):
-		return fmt.Sprintf("%s on %s is invalid: %v", "stagebot.yaml", repo.DefaultBranch, cerr.err), nil
+		return fmt.Sprintf("stagebot.yaml on %s is invalid: %v", repo.DefaultBranch, cerr.err), nil
 	case err != nil:
 		return "", err
 	case cfg == nil || cfg.Stage(stage) == nil:
@@ -105,10 +105,11 @@ func (w *Workflow) ReleaseLock(ctx context.Context, repoName, stage, user string
 		return fmt.Sprintf("no pull request holds the lock on %s.", stage), nil
 	}
 	label := "release of the lock on " + stage
-	if r, err := w.mayApply(ctx, client, repo, user, cfg, stage, label); err != nil || r != nil {
-		if err != nil {
-			return "", err
-		}
+	r, err := w.mayApply(ctx, client, repo, user, cfg, stage, label)
+	if err != nil {
+		return "", err
+	}
+	if r != nil {
 		return r.Why, nil
 	}
 	released, err := w.Store.Unlock(ctx, repoName, owner, stage)

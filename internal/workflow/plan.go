@@ -132,15 +132,11 @@ func planStage(ctx context.Context, r *runner.Runner, t PlanTarget, root string,
 		} else {
 			view.Plan, view.Text, view.Log = sp.Result.JSON, sp.Result.Text, sp.Result.Log
 		}
-		if t.RunURL != nil {
-			var ok string
-			if sp.Result != nil {
-				ok = sp.Result.RunID
-			}
-			if id := runID(ok, sp.Err); id != "" {
-				view.RunURL = t.RunURL(id)
-			}
+		var ran string
+		if sp.Result != nil {
+			ran = sp.Result.RunID
 		}
+		view.RunURL = runLink(t.RunURL, ran, sp.Err)
 	}
 	renderPlan(ctx, t, &sp, view, secrets)
 	return sp
@@ -186,14 +182,18 @@ func writeRemovedVars(root, rel string, content []byte) error {
 	return nil
 }
 
-// runID is the record of a plan or apply that ran (id when it succeeded,
-// else its error's), or "".
-func runID(id string, err error) string {
+// runLink is the dashboard page, made by link (nil: no dashboard), of the
+// plan or apply recorded as id, or of the one that failed with err; "" when
+// there is none.
+func runLink(link func(string) string, id string, err error) string {
 	var re *runner.RunError
 	if errors.As(err, &re) {
-		return re.RunID
+		id = re.RunID
 	}
-	return id
+	if link == nil || id == "" {
+		return ""
+	}
+	return link(id)
 }
 
 // errorText is what a failed run shows: Terraform's own output when there

@@ -212,13 +212,11 @@ func (w *Workflow) CheckRun(ctx context.Context, job jobs.CheckRunJob) (err erro
 	return nil
 }
 
-// runURL is the dashboard page of a run.
-func (w *Workflow) runURL(id string) string { return w.PublicURL + "/runs/" + id }
-
-// runURLs is what plans link their runs with: nil without a dashboard.
-func (w *Workflow) runURLs() func(string) string {
+// runURLs makes a run's dashboard page from its ID: nil without a
+// dashboard.
+func (w *Workflow) runURLs() func(id string) string {
 	if w.PublicURL == "" {
 		return nil
 	}
-	return w.runURL
+	return func(id string) string { return w.PublicURL + "/runs/" + id }
 }
