@@ -110,10 +110,7 @@ func BenchmarkByHandInitPlanShow(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dir := b.TempDir()
-		for p, c := range files {
-			os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
-			os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644)
-		}
+		writeFiles(b, dir, files)
 		os.WriteFile(filepath.Join(dir, "terraform/infrastructure/x.tf"), []byte(fmt.Sprintf("resource \"terraform_data\" \"x\" {\n  input = %d\n}\n", i)), 0o644)
 		b.StartTimer()
 		cmd := exec.Command("sh", "-c", "set -e; tf=$1; $tf init -input=false -no-color >/dev/null; $tf plan -input=false -no-color -out=p >/dev/null; $tf show -json p >/dev/null; $tf show -no-color p >/dev/null", "sh", terraformBin())

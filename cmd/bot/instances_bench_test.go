@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 )
 
@@ -18,14 +16,6 @@ func instanceBenchRepo(b *testing.B, n int, change map[string]string) string {
 	for i := range n {
 		tenants = append(tenants, fmt.Sprintf("t%03d", i))
 	}
-	write := func(files map[string]string) {
-		for p, c := range files {
-			os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
-			if err := os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
 	git := func(args ...string) {
 		cmd := exec.Command("git", append([]string{"-c", "user.name=b", "-c", "user.email=b@example.com"}, args...)...)
 		cmd.Dir = dir
@@ -33,12 +23,12 @@ func instanceBenchRepo(b *testing.B, n int, change map[string]string) string {
 			b.Fatalf("git %v: %v: %s", args, err, out)
 		}
 	}
-	write(instanceRepo(state, tenants...))
+	writeFiles(b, dir, instanceRepo(state, tenants...))
 	git("init", "-q", "-b", "main")
 	git("add", "-A")
 	git("commit", "-qm", "tenants")
 	git("checkout", "-qb", "pr")
-	write(change)
+	writeFiles(b, dir, change)
 	git("add", "-A")
 	git("commit", "-qm", "change")
 	return dir

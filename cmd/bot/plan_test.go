@@ -33,6 +33,20 @@ func git(t *testing.T, dir string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// writeFiles writes files (path -> content) under dir.
+func writeFiles(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for p, c := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func commitAll(t *testing.T, dir, msg string) {
 	git(t, dir, "add", "-A")
 	git(t, dir, "commit", "-q", "-m", msg)
@@ -148,16 +162,10 @@ func TestBotPlanFailures(t *testing.T) {
 // plans all, one lane per instance as asked.
 func TestBotPlanInstances(t *testing.T) {
 	dir := t.TempDir()
-	writeRepo := func(files map[string]string) {
-		for p, c := range files {
-			os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
-			os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644)
-		}
-	}
-	writeRepo(instanceRepo(t.TempDir(), "acme", "globex", "initech"))
+	writeFiles(t, dir, instanceRepo(t.TempDir(), "acme", "globex", "initech"))
 	git(t, dir, "init", "-q", "-b", "main")
 	commitAll(t, dir, "tenants")
-	writeRepo(map[string]string{"terraform/tenants/acme.tfvars": "host = \"acme.example.org\"\n", "terraform/tenants/globex.tfvars": "host = \"globex.example.org\"\n"})
+	writeFiles(t, dir, map[string]string{"terraform/tenants/acme.tfvars": "host = \"acme.example.org\"\n", "terraform/tenants/globex.tfvars": "host = \"globex.example.org\"\n"})
 	commitAll(t, dir, "two hosts")
 	out, stderr, code := botPlan(t, "--repo", dir, "--base", "HEAD~1", "--instance-parallelism", "2")
 	if code != 0 {
@@ -166,7 +174,7 @@ func TestBotPlanInstances(t *testing.T) {
 	if strings.Count(out, "<!-- stagebot:stage=tenant -->") != 1 || !strings.Contains(out, "`tenant`, 2 instance(s)") || !strings.Contains(out, "acme.example.org") || strings.Contains(out, "`initech`") {
 		t.Errorf("two tenants' files:\n%s", out)
 	}
-	writeRepo(map[string]string{"terraform/modules/site/main.tf": siteModule("v2")})
+	writeFiles(t, dir, map[string]string{"terraform/modules/site/main.tf": siteModule("v2")})
 	commitAll(t, dir, "module v2")
 	out, _, code = botPlan(t, "--repo", dir, "--base", "HEAD~1")
 	if code != 0 || !strings.Contains(out, "`tenant`, 3 instance(s)") {
