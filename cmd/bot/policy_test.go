@@ -89,7 +89,7 @@ func TestPolicyDeniesUntilOwnerApproves(t *testing.T) {
 		t.Errorf("/approve by a non-owner:\n%s", r)
 	}
 	f.gh.AddTeamMember("acme", "dba", "alice")
-	if r := f.reply(1, f.say(1, "alice", "/approve infrastructure")); !strings.Contains(r, "its author cannot approve") {
+	if r := f.reply(1, f.say(1, "alice", "/approve infrastructure")); !strings.Contains(r, "@alice opened or pushed to this pull request") {
 		t.Errorf("/approve by the author:\n%s", r)
 	}
 

@@ -47,6 +47,10 @@ type StagePlan struct {
 	Removed, Destroying bool
 	// RunURL is the run's page on the dashboard ("" when there is none).
 	RunURL string
+	// Rules are the rule files (stagebot.yaml, policies) the PR changes;
+	// RulesBase is whose rules judge it instead.
+	Rules     []string
+	RulesBase RulesBase
 }
 
 // Counts is a plan's headline.

@@ -37,6 +37,7 @@ type view struct {
 	Marker, Stage, SHA, Icon string
 	LockedBy                 int
 	DriftIssue               int
+	Rules                    string
 	WaitingFor               string
 	Error                    string
 	Errors                   []string
@@ -109,6 +110,7 @@ func planView(p StagePlan, red *redact.Set) view {
 		SHA:        ShortSHA(p.HeadSHA),
 		LockedBy:   p.LockedBy,
 		DriftIssue: p.DriftIssue,
+		Rules:      RulesNote(p.Rules, p.RulesBase),
 		Headline:   counts.Headline(),
 		None:       counts.None(),
 		Drift:      capList(Drift(p.Plan)),

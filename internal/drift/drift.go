@@ -66,9 +66,14 @@ type Result struct {
 	Err     error
 }
 
+// Secrets returns what a drift check must not show, once it has read, in
+// the checkout at root, what the stages upstream of units hold secret
+// (run is the check's own run, to read them with).
+type Secrets func(ctx context.Context, root string, run runner.Run, units []config.Stage) *redact.Set
+
 // Check plans the stages cfg names for drift at the tip of the default
-// branch, and reports each. Secrets in red are redacted.
-func (c *Checker) Check(ctx context.Context, client GitHub, repo gh.Repo, cfg *config.Repo, red *redact.Set) ([]Result, error) {
+// branch, and reports each. What secrets returns is redacted.
+func (c *Checker) Check(ctx context.Context, client GitHub, repo gh.Repo, cfg *config.Repo, secrets Secrets) ([]Result, error) {
 	clone, err := client.CloneInfo(ctx, repo)
 	if err != nil {
 		return nil, err
@@ -95,6 +100,7 @@ func (c *Checker) Check(ctx context.Context, client GitHub, repo gh.Repo, cfg *c
 	if err != nil {
 		return nil, err
 	}
+	red := secrets(ctx, ws, runner.Run{Repo: repo.FullName(), Root: ws, HeadSHA: sha, BaseSHA: sha}, units)
 	for _, s := range units {
 		run := stages.Run(s, runner.Run{Repo: repo.FullName(), Root: ws, HeadSHA: sha, BaseSHA: sha, Redact: red})
 		res := c.checkStage(ctx, client, repo, run, open, red)

@@ -224,6 +224,34 @@ func (c *Client) Reviews(ctx context.Context, repo Repo, number int) ([]Review, 
 	}
 }
 
+// Commit is one commit of a PR: the GitHub users its author and committer
+// emails belong to ("" when GitHub knows none).
+type Commit struct {
+	SHA       string
+	Author    string
+	Committer string
+}
+
+// PullCommits returns a PR's commits, oldest first (GitHub lists at most
+// 250).
+func (c *Client) PullCommits(ctx context.Context, repo Repo, number int) ([]Commit, error) {
+	var out []Commit
+	opts := &gogithub.ListOptions{PerPage: perPage}
+	for {
+		commits, resp, err := c.gh.PullRequests.ListCommits(ctx, repo.Owner, repo.Name, number, opts)
+		if err != nil {
+			return nil, c.errorf(err, "list commits of %s#%d", repo.FullName(), number)
+		}
+		for _, rc := range commits {
+			out = append(out, Commit{SHA: rc.GetSHA(), Author: rc.GetAuthor().GetLogin(), Committer: rc.GetCommitter().GetLogin()})
+		}
+		if resp.NextPage == 0 {
+			return out, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
 // Permission returns a user's role on the repository: admin, maintain, write,
 // triage, read or none.
 func (c *Client) Permission(ctx context.Context, repo Repo, user string) (string, error) {

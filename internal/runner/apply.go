@@ -55,6 +55,25 @@ func (e *StaleError) Is(target error) bool { return target == ErrStalePlan }
 // was made for run's stage, head and base. Apply checks the file against
 // the record's hash as it copies it.
 func (r *Runner) CheckPlan(ctx context.Context, run Run) (PlanMeta, error) {
+	meta, err := r.PostedPlan(ctx, run)
+	if err != nil {
+		return meta, err
+	}
+	made, ok, err := r.files.PlanFileEngine(ctx, planKeyOf(meta))
+	switch {
+	case err != nil:
+		return meta, fmt.Errorf("read the plan file of stage %s: %w", run.Stage, err)
+	case !ok:
+		return meta, &StaleError{Reason: fmt.Sprintf("the plan file of stage %s is gone", run.Stage)}
+	case made != "" && made != engineKey(run.Engine):
+		return meta, &StaleError{Reason: fmt.Sprintf("stage %s was planned with %s and now runs with %s (terraform_bin changed)", run.Stage, made, engineKey(run.Engine))}
+	}
+	return meta, nil
+}
+
+// PostedPlan returns the record of the stage's saved plan if it was made
+// for run's head and base and shown in the pull request.
+func (r *Runner) PostedPlan(ctx context.Context, run Run) (PlanMeta, error) {
 	meta, ok, err := r.plans.Plan(ctx, run.Repo, run.PR, run.Stage)
 	switch {
 	case err != nil:
@@ -67,15 +86,6 @@ func (r *Runner) CheckPlan(ctx context.Context, run Run) (PlanMeta, error) {
 		return meta, &StaleError{Reason: fmt.Sprintf("stage %s was planned against base %s, the base is now %s", run.Stage, shortSHA(meta.BaseSHA), shortSHA(run.BaseSHA))}
 	case !meta.Posted:
 		return meta, &StaleError{Reason: fmt.Sprintf("the plan of stage %s was never shown in the pull request", run.Stage)}
-	}
-	made, ok, err := r.files.PlanFileEngine(ctx, planKeyOf(meta))
-	switch {
-	case err != nil:
-		return meta, fmt.Errorf("read the plan file of stage %s: %w", run.Stage, err)
-	case !ok:
-		return meta, &StaleError{Reason: fmt.Sprintf("the plan file of stage %s is gone", run.Stage)}
-	case made != "" && made != engineKey(run.Engine):
-		return meta, &StaleError{Reason: fmt.Sprintf("stage %s was planned with %s and now runs with %s (terraform_bin changed)", run.Stage, made, engineKey(run.Engine))}
 	}
 	return meta, nil
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -265,4 +267,42 @@ func (r *Runner) IsAncestor(ctx context.Context, src Source, ancestor, descendan
 		return false, nil
 	}
 	return false, fmt.Errorf("compare %s with %s: %w", shortSHA(ancestor), shortSHA(descendant), err)
+}
+
+// Parents returns a commit's parents, first parent first, fetching it into
+// the mirror when needed.
+func (r *Runner) Parents(ctx context.Context, src Source, sha string) ([]string, error) {
+	out, err := r.revList(ctx, src, sha, "--parents", "-n", "1", sha)
+	if err != nil {
+		return nil, fmt.Errorf("read the parents of %s: %w", shortSHA(sha), err)
+	}
+	fields := strings.Fields(out)
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("read the parents of %s: no such commit", shortSHA(sha))
+	}
+	return fields[1:], nil
+}
+
+// Ancestor returns the commit n first parents back from sha (sha~n).
+func (r *Runner) Ancestor(ctx context.Context, src Source, sha string, n int) (string, error) {
+	out, err := r.revList(ctx, src, sha, "--first-parent", "--skip", strconv.Itoa(n), "-n", "1", sha)
+	if err != nil || out == "" {
+		return "", fmt.Errorf("find the commit %d before %s: %v", n, shortSHA(sha), cmp.Or(err, errors.New("history too short")))
+	}
+	return out, nil
+}
+
+// revList runs git rev-list in the mirror holding sha.
+func (r *Runner) revList(ctx context.Context, src Source, sha string, args ...string) (string, error) {
+	gitDir := src.Local
+	if gitDir == "" {
+		var err error
+		if gitDir, err = r.fetch(ctx, src, sha); err != nil {
+			return "", err
+		}
+	}
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", gitDir, "rev-list"}, args...)...)
+	cmd.Env = gitEnv("")
+	out, err := cmd.Output()
+	return strings.TrimSpace(string(out)), err
 }

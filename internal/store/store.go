@@ -61,6 +61,7 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		sectionsTable,
 		runsTable,
 		runsIndex,
+		pushersTable,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create store tables: %w", err)

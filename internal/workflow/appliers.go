@@ -70,8 +70,9 @@ func (w *Workflow) named(ctx context.Context, client GitHub, user string, who co
 // mergeAppliers says why a merge may not apply one of stagesOf ("" when it
 // may): for each stage, who merged it or an approver of its head must be
 // allowed to apply that stage.
-func (w *Workflow) mergeAppliers(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, stagesOf []string) (string, error) {
-	approvers, _, err := w.approvals(ctx, client, repo, pr)
+func (t *turn) mergeAppliers(ctx context.Context, stagesOf []string) (string, error) {
+	w, client, pr, cfg := t.w, t.client, t.pr, t.cfg
+	approvers, _, err := t.approvals(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -11,26 +11,48 @@ import (
 	gh "github.com/stagebot/stagebot/internal/github"
 )
 
-// approvals returns who approved the PR's head, counting only reviewers
-// with write permission or more who are not its author, and why the PR is
-// not approved ("" when it is): such a reviewer's latest review requests
-// changes, or none approved the head. On a public repository anyone can
-// review; only those who could push count.
-func (w *Workflow) approvals(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest) ([]string, string, error) {
-	reviews, err := client.Reviews(ctx, repo, pr.Number)
+// approvalFacts are who approved a PR's head under the two-person rule,
+// and why it is not approved ("" when it is).
+type approvalFacts struct {
+	approvers []string
+	why       string
+}
+
+// approvals returns who approved the PR's head, and why the PR is not
+// approved ("" when it is): a counted reviewer's latest review requests
+// changes, or none approved the head. A review counts only from a writer
+// (on a public repository anyone can review; only those who could push
+// count) who is not one of the PR's makers (see makers): nobody approves
+// their own change. Read once per turn.
+func (t *turn) approvals(ctx context.Context) ([]string, string, error) {
+	if t.approval != nil {
+		return t.approval.approvers, t.approval.why, nil
+	}
+	makers, err := t.makers(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	reviews, err := t.client.Reviews(ctx, t.repo, t.pr.Number)
 	if err != nil {
 		return nil, "", err
 	}
 	latest := map[string]gh.Review{}
+	var own []string
 	for _, r := range reviews {
-		if r.User == pr.Author || r.State == "COMMENTED" || r.State == "PENDING" {
+		if r.State == "COMMENTED" || r.State == "PENDING" {
+			continue
+		}
+		if makers[strings.ToLower(r.User)] {
+			if r.State == "APPROVED" && !slices.Contains(own, r.User) {
+				own = append(own, r.User)
+			}
 			continue
 		}
 		latest[r.User] = r
 	}
 	var approvers, blocking, ignored []string
 	for _, user := range sortedKeys(latest) {
-		role, err := client.Permission(ctx, repo, user)
+		role, err := t.client.Permission(ctx, t.repo, user)
 		if err != nil {
 			return nil, "", err
 		}
@@ -41,21 +63,52 @@ func (w *Workflow) approvals(ctx context.Context, client GitHub, repo gh.Repo, p
 		switch r := latest[user]; {
 		case r.State == "CHANGES_REQUESTED":
 			blocking = append(blocking, user)
-		case r.State == "APPROVED" && r.CommitID == pr.HeadSHA:
+		case r.State == "APPROVED" && r.CommitID == t.pr.HeadSHA:
 			approvers = append(approvers, user)
 		}
 	}
+	var why string
 	switch {
 	case len(blocking) > 0:
-		return approvers, fmt.Sprintf("@%s requested changes.", strings.Join(blocking, ", @")), nil
+		why = fmt.Sprintf("@%s requested changes.", strings.Join(blocking, ", @"))
 	case len(approvers) == 0:
-		why := "nobody with write permission but the author approved the current commit " + comments.ShortSHA(pr.HeadSHA) + "."
+		why = "nobody with write permission who neither opened nor pushed to this pull request approved the current commit " + comments.ShortSHA(t.pr.HeadSHA) + "."
+		if len(own) > 0 {
+			why += fmt.Sprintf(" (Approvals by @%s do not count: they opened or pushed to this pull request.)", strings.Join(own, ", @"))
+		}
 		if len(ignored) > 0 {
 			why += fmt.Sprintf(" (Reviews by @%s do not count: they cannot write to the repository.)", strings.Join(ignored, ", @"))
 		}
-		return nil, why, nil
 	}
-	return approvers, "", nil
+	t.approval = &approvalFacts{approvers: approvers, why: why}
+	return approvers, why, nil
+}
+
+// makers are the lower-cased logins of those who made the PR's change: its
+// author, the authors and committers of its commits (as GitHub attributes
+// them), and the senders of the pushes GitHub reported. None of them may
+// approve it, nor approve what its policies deny.
+func (t *turn) makers(ctx context.Context) (map[string]bool, error) {
+	out := map[string]bool{strings.ToLower(t.pr.Author): true}
+	commits, err := t.client.PullCommits(ctx, t.repo, t.pr.Number)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range commits {
+		for _, login := range []string{c.Author, c.Committer} {
+			if login != "" {
+				out[strings.ToLower(login)] = true
+			}
+		}
+	}
+	pushers, err := t.w.Store.Pushers(ctx, t.repo.FullName(), t.pr.Number)
+	if err != nil {
+		return nil, err
+	}
+	for _, login := range pushers {
+		out[strings.ToLower(login)] = true
+	}
+	return out, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -73,12 +126,13 @@ func sortedKeys[V any](m map[string]V) []string {
 // the head must be approved when the stages require it. `mergeable` is met
 // by the merge itself, and `fresh` by planning the merge commit now, right
 // before applying it, and only while it is the tip of the default branch.
-func (w *Workflow) mergeRules(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo) (string, string, error) {
+func (t *turn) mergeRules(ctx context.Context) (string, string, error) {
+	cfg, pr := t.cfg, t.pr
 	needApproval := slices.Contains(cfg.Apply.Requirements, config.RequireApproved)
 	for _, s := range cfg.Stages {
 		needApproval = needApproval || slices.Contains(s.Requirements, config.RequireApproved)
 	}
-	approvers, why, err := w.approvals(ctx, client, repo, pr)
+	approvers, why, err := t.approvals(ctx)
 	if err != nil {
 		return "", "", err
 	}
@@ -90,7 +144,7 @@ func (w *Workflow) mergeRules(ctx context.Context, client GitHub, repo gh.Repo, 
 		if user == "" {
 			continue
 		}
-		ok, _, err := w.allowed(ctx, client, repo, user, need, cfg)
+		ok, _, err := t.w.allowed(ctx, t.client, t.repo, user, need, cfg)
 		if err != nil {
 			return "", "", err
 		}

@@ -19,10 +19,15 @@ import (
 	"github.com/stagebot/stagebot/internal/store"
 )
 
-// runCommand runs /plan, /apply or /unlock for the comment's author.
-func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.CommentEvent, cmd command.Command) error {
-	client = newAskOnce(client)
-	cfg, err := w.repoConfig(ctx, client, ev.Repo)
+// runCommand runs /plan, /apply, /unlock or /approve for the comment's
+// author, in a turn judged by the rules of the default branch.
+func (w *Workflow) runCommand(ctx context.Context, ev webhook.CommentEvent, cmd command.Command) error {
+	client := newAskOnce(w.client(ev.InstallationID))
+	pr, err := client.PullRequest(ctx, ev.Repo, ev.Number)
+	if err != nil {
+		return err
+	}
+	t, err := w.newTurn(ctx, ev.InstallationID, ev.Repo, pr)
 	var cerr configError
 	if errors.As(err, &cerr) {
 		return w.refuse(ctx, client, ev, comments.Refusal{Command: cmd.String(), Why: fmt.Sprintf("`%s` on the default branch is invalid: %v", config.RepoFile, cerr.err), Next: "fix it on the default branch, then comment again."})
@@ -30,9 +35,11 @@ func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.Com
 	if err != nil {
 		return err
 	}
+	cfg := t.cfg
 	if cfg == nil {
 		return w.refuse(ctx, client, ev, comments.Refusal{Command: cmd.String(), Why: fmt.Sprintf("the default branch has no `%s`.", config.RepoFile), Next: "add one that lists the stages (see stagebot's README)."})
 	}
+	client = t.client.(*askOnce)
 	for _, s := range cmd.Stages {
 		if cfg.Stage(s) == nil {
 			return w.reply(ctx, client, ev, comments.Help(helpInput(cfg, fmt.Sprintf("there is no stage `%s` in this repository.", s))))
@@ -43,16 +50,12 @@ func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.Com
 	} else if r != nil {
 		return w.refuse(ctx, client, ev, *r)
 	}
-	pr, err := client.PullRequest(ctx, ev.Repo, ev.Number)
-	if err != nil {
-		return err
-	}
 	if pr.State != "open" {
 		return w.refuse(ctx, client, ev, comments.Refusal{Command: cmd.String(), Why: "the pull request is closed.", Next: "reopen it, or open a new one."})
 	}
 	switch cmd.Name {
 	case command.Plan:
-		return w.planPR(ctx, client, ev.Repo, pr, cfg, cmd.Stages)
+		return w.planPR(ctx, t, cmd.Stages)
 	case command.Unlock:
 		held, err := w.Store.Locks(ctx, ev.Repo.FullName(), pr.Number)
 		if err != nil {
@@ -84,11 +87,11 @@ func (w *Workflow) runCommand(ctx context.Context, client GitHub, ev webhook.Com
 		if err := w.reply(ctx, client, ev, msg); err != nil {
 			return err
 		}
-		return w.resumeMerges(ctx, client, ev.Repo)
+		return w.resumeMerges(ctx, ev.InstallationID, ev.Repo)
 	case command.Apply:
-		return w.apply(ctx, client, ev, pr, cfg, cmd)
+		return w.apply(ctx, t, ev, cmd)
 	case command.Approve:
-		return w.approvePolicies(ctx, client, ev, pr, cfg, cmd)
+		return w.approvePolicies(ctx, t, ev, cmd)
 	}
 	return nil
 }
@@ -151,37 +154,43 @@ func (w *Workflow) refuse(ctx context.Context, client GitHub, ev webhook.Comment
 
 // affected checks out the PR head and works out the stages it affects; a
 // stage this PR already applied at this head no longer holds others back.
-func (w *Workflow) affected(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo) (string, []stages.Affected, error) {
+// It also returns the paths the PR changes (old and new names).
+func (w *Workflow) affected(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo) (string, []stages.Affected, []string, error) {
 	files, err := client.ChangedFiles(ctx, repo, pr.Number)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	changes := make([]stages.Change, len(files))
+	var paths []string
 	for i, f := range files {
 		changes[i] = stages.Change{Path: f.Path, PreviousPath: f.PreviousPath}
+		paths = append(paths, f.Path)
+		if f.PreviousPath != "" {
+			paths = append(paths, f.PreviousPath)
+		}
 	}
 	clone, err := client.CloneInfo(ctx, repo)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	ws := w.Runner.WorkspaceDir(repo.FullName(), pr.Number, pr.HeadSHA)
 	if err := w.Runner.Checkout(ctx, runner.Source{URL: clone.URL, Token: clone.Token}, pr.HeadSHA, ws); err != nil {
 		var te *runner.TreeError
 		if errors.As(err, &te) {
-			return "", nil, w.reportTree(ctx, client, repo, pr, te)
+			return "", nil, nil, w.reportTree(ctx, client, repo, pr, te)
 		}
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	affected, err := stages.Detect(cfg, ws, changes)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	for i := range affected {
 		var still []string
 		for _, up := range affected[i].WaitingFor {
 			done, err := w.appliedHere(ctx, repo, up, pr)
 			if err != nil {
-				return "", nil, err
+				return "", nil, nil, err
 			}
 			if !done {
 				still = append(still, up)
@@ -189,7 +198,7 @@ func (w *Workflow) affected(ctx context.Context, client GitHub, repo gh.Repo, pr
 		}
 		affected[i].WaitingFor = still
 	}
-	return ws, affected, nil
+	return ws, affected, paths, nil
 }
 
 // errReported is an error the PR was told about: the job is done.
@@ -219,8 +228,9 @@ func (w *Workflow) appliedHere(ctx context.Context, repo gh.Repo, stage string, 
 // apply applies the named stages, or every affected stage with a plan, in
 // order, stopping at the first that cannot be applied. After each apply the
 // affected downstream stages are planned again, since they read its outputs.
-func (w *Workflow) apply(ctx context.Context, client GitHub, ev webhook.CommentEvent, pr gh.PullRequest, cfg *config.Repo, cmd command.Command) error {
-	ws, affected, err := w.affected(ctx, client, ev.Repo, pr, cfg)
+func (w *Workflow) apply(ctx context.Context, t *turn, ev webhook.CommentEvent, cmd command.Command) error {
+	client, pr, cfg := t.client, t.pr, t.cfg
+	ws, affected, _, err := w.affected(ctx, client, ev.Repo, pr, cfg)
 	if errors.Is(err, errReported) {
 		return nil
 	}
@@ -259,7 +269,7 @@ func (w *Workflow) apply(ctx context.Context, client GitHub, ev webhook.CommentE
 		case done && len(cmd.Stages) == 0:
 			continue // applied already; `/apply` goes on with the next
 		default:
-			if applied, err = w.applyStage(ctx, client, ev, pr, cfg, ws, a, trigger); err != nil {
+			if applied, err = w.applyStage(ctx, t, ev, ws, a, trigger); err != nil {
 				return err
 			}
 		}
@@ -274,7 +284,7 @@ func (w *Workflow) apply(ctx context.Context, client GitHub, ev webhook.CommentE
 			}
 		}
 		if len(downstream) > 0 {
-			if err := w.planPR(ctx, client, ev.Repo, pr, cfg, downstream); err != nil {
+			if err := w.planPR(ctx, t, downstream); err != nil {
 				return err
 			}
 			if len(cmd.Stages) == 0 {
@@ -288,7 +298,8 @@ func (w *Workflow) apply(ctx context.Context, client GitHub, ev webhook.CommentE
 
 // applyStage checks a stage's requirements and lock, then applies its saved
 // plan. It reports whether the stage was applied; a refusal is posted.
-func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.CommentEvent, pr gh.PullRequest, cfg *config.Repo, ws string, a stages.Affected, trigger string) (bool, error) {
+func (w *Workflow) applyStage(ctx context.Context, t *turn, ev webhook.CommentEvent, ws string, a stages.Affected, trigger string) (bool, error) {
+	client, pr, cfg := t.client, t.pr, t.cfg
 	stage := a.Stage.Name
 	log := logging.From(ctx).With("stage", stage)
 	label := "/apply " + stage
@@ -312,7 +323,7 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 	} else if owner != 0 && owner != pr.Number {
 		return false, w.refuse(ctx, client, ev, comments.Locked(label, stage, owner))
 	}
-	if r := w.checkRequirements(ctx, client, ev.Repo, pr, cfg, run, label); r != nil {
+	if r := t.checkRequirements(ctx, run, label); r != nil {
 		return false, w.refuse(ctx, client, ev, *r)
 	}
 	if r := w.checkPolicies(ctx, cfg, run, label); r != nil {
@@ -351,6 +362,9 @@ func (w *Workflow) applyStage(ctx context.Context, client GitHub, ev webhook.Com
 	if err != nil {
 		return false, err
 	}
+	// What the apply shows may carry upstream secrets, as its plan did.
+	t.learnUpstream(ctx, ws, run, []config.Stage{a.Stage})
+	run.Redact = t.redaction()
 	log.Info("applying")
 	view := comments.StageApply{Stage: stage, HeadSHA: pr.HeadSHA, Notes: notes}
 	applied, err := w.runApply(ctx, client, ev.Repo, pr.Number, run, trigger, checkID, view,
@@ -385,17 +399,18 @@ func (w *Workflow) reportInterrupted(ctx context.Context, client GitHub, repo gh
 var applyableStates = []string{"clean", "unstable", "has_hooks"}
 
 // checkRequirements returns the first requirement the stage does not meet.
-func (w *Workflow) checkRequirements(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, run runner.Run, label string) *comments.Refusal {
+func (t *turn) checkRequirements(ctx context.Context, run runner.Run, label string) *comments.Refusal {
+	w, client, repo, pr, cfg := t.w, t.client, t.repo, t.pr, t.cfg
 	for _, req := range cfg.StageRequirements(run.Stage) {
 		switch req {
 		case config.RequireApproved:
-			_, why, err := w.approvals(ctx, client, repo, pr)
+			_, why, err := t.approvals(ctx)
 			if err != nil {
 				r := comments.RequirementFailed(label, req, "the reviews could not be read: "+err.Error(), "comment again in a minute.")
 				return &r
 			}
 			if why != "" {
-				r := comments.RequirementFailed(label, req, why, "get an approving review of the current commit from someone with write permission other than the author, then comment `"+label+"` again.")
+				r := comments.RequirementFailed(label, req, why, "get an approving review of the current commit from someone with write permission who neither opened nor pushed to this pull request, then comment `"+label+"` again.")
 				return &r
 			}
 		case config.RequireMergeable:

@@ -25,15 +25,15 @@ func (w *Workflow) ApplyStatus(ctx context.Context, repoName string, number int,
 	if err != nil || installation == 0 {
 		return nil, err
 	}
-	client := newAskOnce(w.client(installation))
-	cfg, err := w.repoConfig(ctx, client, repo)
-	if err != nil || cfg == nil {
-		return nil, err
-	}
-	pr, err := client.PullRequest(ctx, repo, number)
+	pr, err := w.client(installation).PullRequest(ctx, repo, number)
 	if err != nil {
 		return nil, err
 	}
+	t, err := w.newTurn(ctx, installation, repo, pr)
+	if err != nil || t.cfg == nil {
+		return nil, err
+	}
+	cfg := t.cfg
 	out := map[string]string{}
 	for _, stage := range planned {
 		label := "/apply " + stage
@@ -47,7 +47,7 @@ func (w *Workflow) ApplyStatus(ctx context.Context, repoName string, number int,
 		case owner != 0 && owner != number:
 			out[stage] = fmt.Sprintf("#%d holds the lock of %s.", owner, stage)
 		default:
-			if r := w.checkRequirements(ctx, client, repo, pr, cfg, run, label); r != nil {
+			if r := t.checkRequirements(ctx, run, label); r != nil {
 				out[stage] = r.Why
 			} else if r := w.checkPolicies(ctx, cfg, run, label); r != nil {
 				out[stage] = r.Why
@@ -121,5 +121,5 @@ func (w *Workflow) ReleaseLock(ctx context.Context, repoName, stage, user string
 	if _, err := client.UpsertComment(ctx, repo, owner, marker, body); err != nil {
 		return "", err
 	}
-	return "", w.resumeMerges(ctx, client, repo)
+	return "", w.resumeMerges(ctx, installation, repo)
 }

@@ -14,18 +14,19 @@ import (
 	"github.com/stagebot/stagebot/internal/github/webhook"
 	"github.com/stagebot/stagebot/internal/jobs"
 	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/redact"
+	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/store"
 )
 
 // Drift runs a scheduled drift check of a repository.
 func (w *Workflow) Drift(ctx context.Context, job jobs.DriftJob) (err error) {
 	defer func() { err = w.scrub(job.Repo.FullName(), err) }()
-	client := w.client(job.InstallationID)
-	cfg, err := w.repoConfig(ctx, client, job.Repo)
-	if err != nil || cfg == nil || cfg.Drift == nil {
+	t, err := w.newTurn(ctx, job.InstallationID, job.Repo, gh.PullRequest{})
+	if err != nil || t.cfg == nil || t.cfg.Drift == nil {
 		return err
 	}
-	results, err := w.checkDrift(ctx, client, job.Repo, cfg)
+	results, err := w.checkDrift(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -36,13 +37,17 @@ func (w *Workflow) Drift(ctx context.Context, job jobs.DriftJob) (err error) {
 // checkDrift runs a drift check, one at a time per repository (across bots
 // sharing PostgreSQL too): two checks of the default branch would share
 // its checkout and saved plans.
-func (w *Workflow) checkDrift(ctx context.Context, client GitHub, repo gh.Repo, cfg *config.Repo) ([]drift.Result, error) {
-	ctx, done, err := w.beginPR(ctx, repo, 0, false, false)
+// The stages upstream of those checked have their secrets read first.
+func (w *Workflow) checkDrift(ctx context.Context, t *turn) ([]drift.Result, error) {
+	ctx, done, err := w.beginPR(ctx, t.repo, 0, false, false)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	return w.Drifts.Check(ctx, client, repo, cfg, w.redactor(repo.FullName()))
+	return w.Drifts.Check(ctx, t.client, t.repo, t.cfg, func(ctx context.Context, root string, run runner.Run, units []config.Stage) *redact.Set {
+		t.learnUpstream(ctx, root, run, units)
+		return t.redaction()
+	})
 }
 
 // DriftTick starts the drift checks that are due, once each: of several
@@ -95,7 +100,11 @@ func (w *Workflow) noteRepo(ctx context.Context, installation int64, repo gh.Rep
 // with the write role: the stages are checked now, and the reply says what
 // was found.
 func (w *Workflow) driftCommand(ctx context.Context, client GitHub, ev webhook.CommentEvent, cmd command.Command) error {
-	cfg, err := w.repoConfig(ctx, client, ev.Repo)
+	t, err := w.newTurn(ctx, ev.InstallationID, ev.Repo, gh.PullRequest{})
+	var cfg *config.Repo
+	if t != nil {
+		cfg = t.cfg
+	}
 	var cerr configError
 	switch {
 	case errors.As(err, &cerr):
@@ -120,9 +129,9 @@ func (w *Workflow) driftCommand(ctx context.Context, client GitHub, ev webhook.C
 			d.Schedule = cfg.Drift.Schedule
 		}
 		only.Drift = &d
-		cfg = &only
+		t.cfg = &only
 	}
-	results, err := w.checkDrift(ctx, client, ev.Repo, cfg)
+	results, err := w.checkDrift(ctx, t)
 	if err != nil {
 		return err
 	}

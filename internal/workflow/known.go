@@ -3,16 +3,10 @@ package workflow
 import (
 	"context"
 	"encoding/json"
-	"maps"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 
-	"github.com/stagebot/stagebot/internal/config"
-	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/runner"
-	"github.com/stagebot/stagebot/internal/stages"
 
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/redact"
@@ -26,8 +20,6 @@ import (
 type knownSecrets struct {
 	mu    sync.Mutex
 	repos map[string]*redact.Set
-	// read are the stages whose outputs were read, per repository.
-	read map[string]map[string]bool
 }
 
 func (k *knownSecrets) of(repo string) *redact.Set {
@@ -57,23 +49,7 @@ func (w *Workflow) rememberOutputs(repo, stage string, outputs []runner.Output) 
 		}
 	}
 	w.remember(repo, values...)
-	w.known.mu.Lock()
-	defer w.known.mu.Unlock()
-	if w.known.read == nil {
-		w.known.read = map[string]map[string]bool{}
-	}
-	if w.known.read[repo] == nil {
-		w.known.read[repo] = map[string]bool{}
-	}
-	w.known.read[repo][stage] = true
 	return values
-}
-
-// outputsKnown reports whether a stage's outputs were read since start.
-func (w *Workflow) outputsKnown(repo, stage string) bool {
-	w.known.mu.Lock()
-	defer w.known.mu.Unlock()
-	return w.known.read[repo][stage]
 }
 
 // sensitiveLeaves are an output value's forms in text: its JSON, and each
@@ -103,36 +79,6 @@ func sensitiveLeaves(raw json.RawMessage) []string {
 	}
 	walk(v)
 	return out
-}
-
-// learnUpstream reads the outputs of the stages upstream of those to plan,
-// once per bot start (applies keep them up to date after), so that a value
-// an upstream stage holds sensitive is redacted downstream: the downstream
-// plan reads it through terraform_remote_state, and its plan JSON does not
-// mark it. A stage that cannot be read is skipped: its own plan will say.
-func (w *Workflow) learnUpstream(ctx context.Context, cfg *config.Repo, repo, root string, base runner.Run, affected []stages.Affected) {
-	want := map[string]bool{}
-	for _, a := range affected {
-		if a.Ready() {
-			for up := range cfg.Upstream(a.Stage.Name) {
-				want[up] = true
-			}
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(want)) {
-		if w.outputsKnown(repo, name) {
-			continue
-		}
-		s := cfg.Stage(name)
-		run := base
-		run.Stage, run.Root, run.Dir, run.BackendConfig, run.Engine = name, root, filepath.Join(root, filepath.FromSlash(s.Dir)), s.BackendConfig, s.TerraformBin
-		outs, err := w.Runner.StageOutputs(ctx, run)
-		if err != nil {
-			logging.From(ctx).Warn("could not read the outputs of an upstream stage for redaction", "stage", name, "error", w.redactor(repo).Redact(err.Error()))
-			continue
-		}
-		w.rememberOutputs(repo, name, outs)
-	}
 }
 
 // redactor is everything to redact in repo's texts: the bot's credentials

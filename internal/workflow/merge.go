@@ -38,20 +38,37 @@ func (r *repoLocks) get(repo string) *sync.Mutex {
 }
 
 // applyOnMerge applies a merged PR's merge commit, when it may: it was
-// merged into the default branch, and its head met the apply rules (see
-// mergeRules). A merge commit is applied once, however many deliveries
-// announce it. Every merge that is not applied gets a comment saying why.
-func (w *Workflow) applyOnMerge(ctx context.Context, client GitHub, repo gh.Repo, number int) error {
-	pr, err := client.PullRequest(ctx, repo, number)
+// merged into the default branch, and its head met the apply rules of the
+// merge commit's first parent (see mergeRules). A merge commit is applied
+// once, however many deliveries announce it. Every merge that is not
+// applied gets a comment saying why.
+func (w *Workflow) applyOnMerge(ctx context.Context, installation int64, repo gh.Repo, number int) error {
+	pr, err := w.client(installation).PullRequest(ctx, repo, number)
 	if err != nil {
 		return err
 	}
 	if !pr.Merged || pr.MergeCommitSHA == "" {
 		return nil
 	}
-	cfg, err := w.repoConfig(ctx, client, repo)
-	if err != nil || cfg == nil || !cfg.Apply.OnMergeEnabled() {
+	t, err := w.mergeTurn(ctx, installation, repo, pr)
+	var unclear errRulesUnclear
+	switch {
+	case errors.As(err, &unclear):
+		// Nothing to judge the merge by: it is refused, with the rules the
+		// default branch has now for what the refusal touches.
+		if t, err = w.newTurn(ctx, installation, repo, pr); err != nil || t.cfg == nil {
+			return err
+		}
+		if _, _, err := w.Store.ClaimMerge(ctx, repo.FullName(), pr.MergeCommitSHA, pr.Number); err != nil {
+			return err
+		}
+		return w.refuseMerge(ctx, t, unclear.why+".", "apply the change with `/apply` in a new pull request.")
+	case err != nil:
 		return err
+	}
+	cfg := t.cfg
+	if cfg == nil || !cfg.Apply.OnMergeEnabled() {
+		return nil
 	}
 	m, first, err := w.Store.ClaimMerge(ctx, repo.FullName(), pr.MergeCommitSHA, pr.Number)
 	switch {
@@ -62,32 +79,33 @@ func (w *Workflow) applyOnMerge(ctx context.Context, client GitHub, repo gh.Repo
 		return nil
 	}
 	if pr.BaseRef != repo.DefaultBranch {
-		return w.refuseMerge(ctx, client, repo, pr, cfg,
+		return w.refuseMerge(ctx, t,
 			fmt.Sprintf("it was merged into `%s`, not into the default branch `%s`. stagebot applies only what reaches `%s`.", pr.BaseRef, repo.DefaultBranch, repo.DefaultBranch),
 			fmt.Sprintf("merge the change into `%s` through a pull request.", repo.DefaultBranch))
 	}
-	if why, next, err := w.mergeRules(ctx, client, repo, pr, cfg); err != nil {
+	if why, next, err := t.mergeRules(ctx); err != nil {
 		return err
 	} else if why != "" {
-		return w.refuseMerge(ctx, client, repo, pr, cfg, why, next)
+		return w.refuseMerge(ctx, t, why, next)
 	}
-	if err := w.runMerge(ctx, client, repo, pr, cfg); err != nil {
+	if err := w.runMerge(ctx, t); err != nil {
 		return err
 	}
 	// An apply ended: merges that waited for it may go on.
-	return w.resumeMerges(ctx, client, repo)
+	return w.resumeMerges(ctx, installation, repo)
 }
 
 // refuseMerge tells the PR why its merge was not applied, on the PR and on
 // every affected stage's check run of the merge commit, and records it.
-func (w *Workflow) refuseMerge(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, why, next string) error {
+func (w *Workflow) refuseMerge(ctx context.Context, t *turn, why, next string) error {
+	client, repo, pr := t.client, t.repo, t.pr
 	logging.From(ctx).Info("merge not applied", "merge", pr.MergeCommitSHA, "why", why)
 	marker := "<!-- stagebot:merge -->"
 	body := fmt.Sprintf("%s\n### 🛑 stagebot did not apply the merge of #%d\n\nNothing of merge commit %s was applied: %s\n\n**What to do:** %s\n", marker, pr.Number, comments.ShortSHA(pr.MergeCommitSHA), why, next)
 	if _, err := client.UpsertComment(ctx, repo, pr.Number, marker, body); err != nil {
 		return err
 	}
-	if err := w.mergeChecks(ctx, client, repo, pr, cfg, "failure", "Not applied on merge", "Nothing was applied: "+why); err != nil {
+	if err := w.mergeChecks(ctx, t, "failure", "Not applied on merge", "Nothing was applied: "+why); err != nil {
 		return err
 	}
 	if err := w.Store.SetMerge(ctx, repo.FullName(), pr.MergeCommitSHA, store.MergeRefused, why); err != nil {
@@ -99,7 +117,8 @@ func (w *Workflow) refuseMerge(ctx context.Context, client GitHub, repo gh.Repo,
 
 // mergeChecks sets a check run on the merge commit for each stage the PR
 // affects (by its changed files), to say what became of the merge.
-func (w *Workflow) mergeChecks(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, conclusion, title, summary string) error {
+func (w *Workflow) mergeChecks(ctx context.Context, t *turn, conclusion, title, summary string) error {
+	client, repo, pr, cfg := t.client, t.repo, t.pr, t.cfg
 	files, err := client.ChangedFiles(ctx, repo, pr.Number)
 	if err != nil {
 		return err
@@ -137,38 +156,35 @@ func (w *Workflow) mergeChecks(ctx context.Context, client GitHub, repo gh.Repo,
 // was last applied from, and only when no other PR holds a stage's lock.
 // A merge blocked by a lock or a running apply waits in the database and
 // runs again when locks are released (resumeMerges).
-func (w *Workflow) runMerge(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo) error {
+func (w *Workflow) runMerge(ctx context.Context, t *turn) error {
+	client, repo, pr, cfg := t.client, t.repo, t.pr, t.cfg
 	log := logging.From(ctx).With("merge", pr.MergeCommitSHA)
 	mu := w.merges.get(repo.FullName())
 	mu.Lock()
 	defer mu.Unlock()
 	sha, name := pr.MergeCommitSHA, repo.FullName()
-	clone, err := client.CloneInfo(ctx, repo)
-	if err != nil {
-		return err
-	}
-	src := runner.Source{URL: clone.URL, Token: clone.Token}
+	src := t.src
 	tip, err := w.Runner.BranchTip(ctx, src, repo.DefaultBranch)
 	if err != nil {
 		return err
 	}
 	if tip != sha {
-		return w.supersede(ctx, client, repo, pr, cfg, tip,
+		return w.supersede(ctx, t, tip,
 			fmt.Sprintf("`%s` has moved on to %s, which contains this change: that commit is applied instead, and this one never is, so no newer change is rolled back.", repo.DefaultBranch, comments.ShortSHA(tip)))
 	}
 	merged := pr
 	merged.HeadSHA = sha
-	ws, affected, err := w.affected(ctx, client, repo, merged, cfg)
+	ws, affected, _, err := w.affected(ctx, client, repo, merged, cfg)
 	if errors.Is(err, errReported) {
 		return w.Store.SetMerge(ctx, name, sha, store.MergeStopped, "the merge commit's tree was refused")
 	}
 	if err != nil {
 		return err
 	}
-	if why, err := w.mergeAppliers(ctx, client, repo, pr, cfg, stageNames(affected)); err != nil {
+	if why, err := t.mergeAppliers(ctx, stageNames(affected)); err != nil {
 		return err
 	} else if why != "" {
-		return w.refuseMerge(ctx, client, repo, pr, cfg, why, "someone who may apply those stages approves the change in a new pull request, or merges it.")
+		return w.refuseMerge(ctx, t, why, "someone who may apply those stages approves the change in a new pull request, or merges it.")
 	}
 	for _, a := range affected {
 		if a.Problem != "" {
@@ -186,23 +202,23 @@ func (w *Workflow) runMerge(ctx context.Context, client GitHub, repo gh.Repo, pr
 				return err
 			}
 			if !ok {
-				return w.supersede(ctx, client, repo, pr, cfg, last,
+				return w.supersede(ctx, t, last,
 					fmt.Sprintf("`%s` was last applied from %s, which this merge commit does not contain: applying it would roll that back.", stage, comments.ShortSHA(last)))
 			}
 		}
 		if owner, err := w.Store.LockOwner(ctx, name, stage); err != nil {
 			return err
 		} else if owner != 0 && owner != pr.Number {
-			return w.waitMerge(ctx, client, repo, pr, cfg, stage,
+			return w.waitMerge(ctx, t, stage,
 				fmt.Sprintf("stage `%s` is locked by #%d, which applied it and is not merged or closed. This merge is applied as soon as #%d is merged or closed, or its lock released (`/unlock %s` there); nothing needs doing here.", stage, owner, owner, stage))
 		}
-		outcome, err := w.mergeStage(ctx, client, repo, pr, cfg, ws, a, "merge-"+sha)
+		outcome, err := w.mergeStage(ctx, t, ws, a, "merge-"+sha)
 		if err != nil {
 			return err
 		}
 		switch outcome {
 		case stageBusy:
-			return w.waitMerge(ctx, client, repo, pr, cfg, stage,
+			return w.waitMerge(ctx, t, stage,
 				fmt.Sprintf("another apply of `%s` is running. This merge is applied when it ends; nothing needs doing here.", stage))
 		case stageStopped:
 			log.Warn("apply on merge stopped", "stage", stage)
@@ -222,14 +238,15 @@ func (w *Workflow) runMerge(ctx context.Context, client GitHub, repo gh.Repo, pr
 }
 
 // supersede records that a newer commit is applied instead of this merge.
-func (w *Workflow) supersede(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, newer, why string) error {
+func (w *Workflow) supersede(ctx context.Context, t *turn, newer, why string) error {
+	client, repo, pr := t.client, t.repo, t.pr
 	logging.From(ctx).Info("merge superseded", "merge", pr.MergeCommitSHA, "by", newer)
 	marker := "<!-- stagebot:merge -->"
 	body := fmt.Sprintf("%s\n### ⏭️ stagebot: the merge of #%d is superseded by %s\n\nMerge commit %s is not applied: %s\n", marker, pr.Number, comments.ShortSHA(newer), comments.ShortSHA(pr.MergeCommitSHA), why)
 	if _, err := client.UpsertComment(ctx, repo, pr.Number, marker, body); err != nil {
 		return err
 	}
-	if err := w.mergeChecks(ctx, client, repo, pr, cfg, "neutral", "Superseded by "+comments.ShortSHA(newer), why); err != nil {
+	if err := w.mergeChecks(ctx, t, "neutral", "Superseded by "+comments.ShortSHA(newer), why); err != nil {
 		return err
 	}
 	if err := w.Store.SetMerge(ctx, repo.FullName(), pr.MergeCommitSHA, store.MergeSuperseded, "superseded by "+newer); err != nil {
@@ -242,7 +259,8 @@ func (w *Workflow) supersede(ctx context.Context, client GitHub, repo gh.Repo, p
 // waitMerge records that a merge waits, and shows it on the PR and on the
 // merge commit's check runs. The job ends: the merge is never dropped, it
 // runs again when a lock is released or an apply ends.
-func (w *Workflow) waitMerge(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, stage, why string) error {
+func (w *Workflow) waitMerge(ctx context.Context, t *turn, stage, why string) error {
+	client, repo, pr := t.client, t.repo, t.pr
 	logging.From(ctx).Info("merge waits", "merge", pr.MergeCommitSHA, "stage", stage)
 	if err := w.Store.SetMerge(ctx, repo.FullName(), pr.MergeCommitSHA, store.MergePending, why); err != nil {
 		return err
@@ -251,28 +269,29 @@ func (w *Workflow) waitMerge(ctx context.Context, client GitHub, repo gh.Repo, p
 	if err := w.postParts(ctx, client, repo, pr.Number, stage, []string{msg}); err != nil {
 		return err
 	}
-	return w.mergeChecks(ctx, client, repo, pr, cfg, "", "Waiting to apply", why)
+	return w.mergeChecks(ctx, t, "", "Waiting to apply", why)
 }
 
 // resumeMerges runs the merges of a repository that wait, oldest first,
-// after a lock was released or an apply ended. One that still cannot go on
-// waits again; one that is no longer the tip is superseded.
-func (w *Workflow) resumeMerges(ctx context.Context, client GitHub, repo gh.Repo) error {
+// after a lock was released or an apply ended, each in its own merge turn
+// (the rules of its merge commit's first parent). One that still cannot go
+// on waits again; one that is no longer the tip is superseded.
+func (w *Workflow) resumeMerges(ctx context.Context, installation int64, repo gh.Repo) error {
 	pending, err := w.Store.PendingMerges(ctx, repo.FullName())
 	if err != nil {
 		return err
 	}
 	for _, m := range pending {
-		pr, err := client.PullRequest(ctx, repo, m.PR)
+		pr, err := w.client(installation).PullRequest(ctx, repo, m.PR)
 		if err != nil {
 			return err
 		}
-		cfg, err := w.repoConfig(ctx, client, repo)
-		if err != nil || cfg == nil {
+		t, err := w.mergeTurn(ctx, installation, repo, pr)
+		if err != nil || t.cfg == nil {
 			return err
 		}
 		logging.From(ctx).Info("resuming a merge that waited", "merge", m.SHA, "pr", m.PR)
-		if err := w.runMerge(ctx, client, repo, pr, cfg); err != nil {
+		if err := w.runMerge(ctx, t); err != nil {
 			return err
 		}
 	}
@@ -290,7 +309,8 @@ const (
 
 // mergeStage plans one stage at the merge commit, shows the plan, and
 // applies it.
-func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, ws string, a stages.Affected, trigger string) (stageOutcome, error) {
+func (w *Workflow) mergeStage(ctx context.Context, t *turn, ws string, a stages.Affected, trigger string) (stageOutcome, error) {
+	client, repo, pr, cfg := t.client, t.repo, t.pr, t.cfg
 	stage, sha := a.Stage.Name, pr.MergeCommitSHA
 	if prev, ok, err := w.Store.ApplyResultOf(ctx, repo.FullName(), stage, trigger); err != nil {
 		return stageStopped, err
@@ -332,9 +352,13 @@ func (w *Workflow) mergeStage(ctx context.Context, client GitHub, repo gh.Repo, 
 	if target.RemovedVars, err = w.removedVars(ctx, client, repo, pr.BaseSHA, []stages.Affected{a}); err != nil {
 		return stageStopped, err
 	}
-	if target.Policies, err = w.loadPolicies(ctx, client, repo, cfg, []string{stage}); err != nil {
+	if target.Policies, err = t.policies(ctx, []string{stage}); err != nil {
 		return stageStopped, err
 	}
+	// Upstream secrets are known before the merge commit's plan is shown,
+	// whatever this process saw before.
+	t.learnUpstream(ctx, ws, run, []config.Stage{a.Stage})
+	run.Redact = t.redaction()
 	if ap, ok, err := w.Store.ApprovedAtHead(ctx, repo.FullName(), pr.Number, stage, pr.HeadSHA); err != nil {
 		return stageStopped, err
 	} else if ok {

@@ -43,6 +43,10 @@ type PlanTarget struct {
 	// RemovedVars holds, by unit, the file of each instance the change
 	// deletes, as it was on the base: its destroy is planned with it.
 	RemovedVars map[string][]byte
+	// Rules are the rule files the PR changes, which do not judge it;
+	// RulesBase is the commit whose rules do.
+	Rules     []string
+	RulesBase comments.RulesBase
 }
 
 // StagePlanned is one affected stage after planning (or not, when it waits).
@@ -149,6 +153,7 @@ func renderPlan(ctx context.Context, t PlanTarget, sp *StagePlanned, view commen
 	a := sp.Affected
 	view.Stage, view.HeadSHA, view.WaitingFor, view.Reasons = a.Stage.Name, t.HeadSHA, a.WaitingFor, a.Reasons
 	view.LockedBy, view.DriftIssue = t.LockedBy[a.Stage.Name], t.Drift[a.Stage.Name]
+	view.Rules, view.RulesBase = t.Rules, t.RulesBase
 	red := secrets
 	if sp.Result != nil {
 		red = secrets.With(redact.PlanValues(sp.Result.JSON)...)

@@ -28,14 +28,13 @@ type StagePolicy struct {
 	Owners string
 }
 
-// loadPolicies reads the policies of the stages that have any from the tip
-// of the default branch (never from the PR: its author must not choose the
-// rules the PR is held to) and compiles them. A broken or missing policy
-// is kept as the stage's error: its plans are denied until it is fixed.
-func (w *Workflow) loadPolicies(ctx context.Context, client GitHub, repo gh.Repo, cfg *config.Repo, names []string) (map[string]*StagePolicy, error) {
+// loadPolicies reads the policies of the stages that have any at commit
+// base, the base the change was reviewed against (never the change: its
+// author must not choose the rules it is held to), and compiles them. A
+// broken or missing policy is kept as the stage's error: its plans are
+// denied until it is fixed.
+func (w *Workflow) loadPolicies(ctx context.Context, src runner.Source, base string, cfg *config.Repo, names []string) (map[string]*StagePolicy, error) {
 	out := map[string]*StagePolicy{}
-	var src runner.Source
-	var tip string
 	// Stages that name the same files share one read and one compilation.
 	compiled := map[string]StagePolicy{}
 	for _, name := range names {
@@ -43,20 +42,10 @@ func (w *Workflow) loadPolicies(ctx context.Context, client GitHub, repo gh.Repo
 		if st == nil || len(st.Policies) == 0 {
 			continue
 		}
-		if tip == "" {
-			clone, err := client.CloneInfo(ctx, repo)
-			if err != nil {
-				return nil, err
-			}
-			src = runner.Source{URL: clone.URL, Token: clone.Token}
-			if tip, err = w.Runner.BranchTip(ctx, src, repo.DefaultBranch); err != nil {
-				return nil, err
-			}
-		}
 		key := strings.Join(st.Policies, "\n")
 		sp, ok := compiled[key]
 		if !ok {
-			files, err := w.Runner.ReadFiles(ctx, src, tip, st.Policies)
+			files, err := w.Runner.ReadFiles(ctx, src, base, st.Policies)
 			if err != nil {
 				return nil, err
 			}
@@ -66,7 +55,7 @@ func (w *Workflow) loadPolicies(ctx context.Context, client GitHub, repo gh.Repo
 				sp.Files = append(sp.Files, path)
 			}
 			if len(mods) == 0 {
-				sp.Err = fmt.Errorf("no file on %s matches %s", repo.DefaultBranch, strings.Join(st.Policies, ", "))
+				sp.Err = fmt.Errorf("no file at %s matches %s", shortSHA(base), strings.Join(st.Policies, ", "))
 				sp.Files = st.Policies
 			} else {
 				sp.Set, sp.Err = policy.Compile(ctx, mods)
@@ -148,7 +137,12 @@ func (w *Workflow) checkPolicies(ctx context.Context, cfg *config.Repo, run runn
 // approvePolicies records a policy owner's approval of the current plans
 // of the stages (those named, else every stage whose plan is denied), and
 // shows it in each stage's comment and check run.
-func (w *Workflow) approvePolicies(ctx context.Context, client GitHub, ev webhook.CommentEvent, pr gh.PullRequest, cfg *config.Repo, cmd command.Command) error {
+func (w *Workflow) approvePolicies(ctx context.Context, t *turn, ev webhook.CommentEvent, cmd command.Command) error {
+	client, pr, cfg := t.client, t.pr, t.cfg
+	makers, err := t.makers(ctx)
+	if err != nil {
+		return err
+	}
 	names := cmd.Stages
 	if len(names) == 0 {
 		for _, s := range cfg.Stages {
@@ -171,8 +165,8 @@ func (w *Workflow) approvePolicies(ctx context.Context, client GitHub, ev webhoo
 		} else if !ok {
 			return w.refuse(ctx, client, ev, comments.Refusal{Command: label, Why: fmt.Sprintf("@%s is not a policy owner of `%s`: `stagebot.yaml` names %s.", ev.Author, stage, comments.Appliers(who.Users, who.Teams)), Next: "ask one of them to review the plan and comment `" + label + "`."})
 		}
-		if strings.EqualFold(ev.Author, pr.Author) {
-			return w.refuse(ctx, client, ev, comments.Refusal{Command: label, Why: "@" + ev.Author + " opened this pull request: its author cannot approve what the policies deny.", Next: "ask another policy owner (" + comments.Appliers(who.Users, who.Teams) + ") to comment `" + label + "`."})
+		if makers[strings.ToLower(ev.Author)] {
+			return w.refuse(ctx, client, ev, comments.Refusal{Command: label, Why: "@" + ev.Author + " opened or pushed to this pull request: nobody approves what the policies deny in their own change.", Next: "ask another policy owner (" + comments.Appliers(who.Users, who.Teams) + ") who did not push to it to comment `" + label + "`."})
 		}
 		run := runner.Run{Repo: ev.Repo.FullName(), PR: pr.Number, Stage: stage, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}
 		meta, err := w.Runner.CheckPlan(ctx, run)
@@ -197,7 +191,7 @@ func (w *Workflow) approvePolicies(ctx context.Context, client GitHub, ev webhoo
 		if err != nil {
 			return err
 		}
-		if err := w.showApproval(ctx, client, ev.Repo, pr, cfg, stage, pc); err != nil {
+		if err := t.showApproval(ctx, stage, pc); err != nil {
 			return err
 		}
 		approved = append(approved, stage)
@@ -217,7 +211,8 @@ func (w *Workflow) approvePolicies(ctx context.Context, client GitHub, ev webhoo
 
 // showApproval puts an approval in the stage's plan comment and makes its
 // check run pass.
-func (w *Workflow) showApproval(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, stage string, pc store.PolicyCheck) error {
+func (t *turn) showApproval(ctx context.Context, stage string, pc store.PolicyCheck) error {
+	w, client, repo, pr, cfg := t.w, t.client, t.repo, t.pr, t.cfg
 	v := comments.PolicyView{Stage: stage, Deny: pc.Deny, ApprovedBy: pc.ApprovedBy, ApprovedAt: pc.ApprovedAt}
 	if st := cfg.Stage(stage); st != nil {
 		v.Files = st.Policies
@@ -249,5 +244,5 @@ func (w *Workflow) showApproval(ctx context.Context, client GitHub, repo gh.Repo
 	}
 	out := comments.PolicyCheckRun(v, headline)
 	return client.UpdateCheckRun(ctx, repo, id, gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: pr.HeadSHA, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary,
-		Actions: w.buttons(ctx, client, repo, pr, cfg, stage)})
+		Actions: t.buttons(ctx, stage)})
 }

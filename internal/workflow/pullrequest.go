@@ -32,6 +32,12 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 		}
 		log.Info("skip label "+ev.Action, "label", ev.Label)
 	}
+	if ev.Action == "synchronize" && ev.Sender != "" {
+		// Whoever pushed may not approve what they pushed.
+		if err := w.Store.AddPusher(ctx, ev.Repo.FullName(), ev.Number, ev.Sender); err != nil {
+			return err
+		}
+	}
 	// A newer event supersedes whatever still runs for the PR.
 	prCtx, done, err := w.beginPR(ctx, ev.Repo, ev.Number, true, ev.Action != "closed")
 	if err != nil {
@@ -40,7 +46,7 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 	defer done()
 	if ev.Action == "closed" {
 		if ev.Merged {
-			if err := w.applyOnMerge(prCtx, w.client(ev.InstallationID), ev.Repo, ev.Number); err != nil {
+			if err := w.applyOnMerge(prCtx, ev.InstallationID, ev.Repo, ev.Number); err != nil {
 				return err
 			}
 		}
@@ -52,7 +58,7 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 			return err
 		}
 		// Merges that waited for this PR's locks go on now.
-		if err := w.resumeMerges(prCtx, w.client(ev.InstallationID), ev.Repo); err != nil {
+		if err := w.resumeMerges(prCtx, ev.InstallationID, ev.Repo); err != nil {
 			return err
 		}
 		if err := w.Runner.RemovePR(ctx, ev.Repo.FullName(), ev.Number); err != nil {
@@ -72,9 +78,7 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 // autoplan plans the stages a PR affects at its current head.
 func (w *Workflow) autoplan(ctx context.Context, installation int64, repo gh.Repo, number int) error {
 	log := logging.From(ctx)
-	// One question per role: each instance's buttons check the same ones.
-	client := newAskOnce(w.client(installation))
-	pr, err := client.PullRequest(ctx, repo, number)
+	pr, err := w.client(installation).PullRequest(ctx, repo, number)
 	if err != nil {
 		return err
 	}
@@ -82,22 +86,21 @@ func (w *Workflow) autoplan(ctx context.Context, installation int64, repo gh.Rep
 		log.Info("not planned: the pull request is not open")
 		return nil
 	}
-	cfg, err := w.repoConfig(ctx, client, repo)
+	t, err := w.newTurn(ctx, installation, repo, pr)
 	var cerr configError
 	if errors.As(err, &cerr) {
 		// Retrying cannot help: tell the PR what to fix.
-		marker := "<!-- stagebot:config -->"
-		body := fmt.Sprintf("%s\n❌ **stagebot cannot plan this pull request:** `%s` on `%s` is invalid.\n\n```\n%s\n```\n\nFix it on `%s`; stagebot reads it from there, never from a pull request.\n", marker, config.RepoFile, repo.DefaultBranch, cerr.Error(), repo.DefaultBranch)
-		_, err := client.UpsertComment(ctx, repo, number, marker, body)
+		_, err := w.client(installation).UpsertComment(ctx, repo, number, comments.ConfigMarker, comments.BrokenConfig(config.RepoFile, repo.DefaultBranch, cerr.Error()))
 		return err
 	}
 	if err != nil {
 		return err
 	}
-	if cfg == nil {
+	if t.cfg == nil {
 		log.Info("not planned: the default branch has no " + config.RepoFile)
 		return nil
 	}
+	cfg := t.cfg
 	if err := w.noteRepo(ctx, installation, repo, cfg); err != nil {
 		return err
 	}
@@ -113,7 +116,7 @@ func (w *Workflow) autoplan(ctx context.Context, installation int64, repo gh.Rep
 		log.Info("not planned: the pull request comes from a fork")
 		return nil
 	}
-	return w.planPR(ctx, client, repo, pr, cfg, nil)
+	return w.planPR(ctx, t, nil)
 }
 
 // isSkipLabel reports whether a labeled or unlabeled event is about the
@@ -158,12 +161,13 @@ type configError struct{ err error }
 
 func (e configError) Error() string { return e.err.Error() }
 
-// planPR plans the affected stages of a PR (only those in only, when set),
-// posting each stage's comment and check run.
-func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo, only []string) error {
+// planPR plans the affected stages of the turn's PR (only those in only,
+// when set), posting each stage's comment and check run.
+func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
+	repo, pr, cfg := t.repo, t.pr, t.cfg
 	log := logging.From(ctx).With("sha", pr.HeadSHA)
-	client = newCheckRunsOf(client, pr.HeadSHA)
-	ws, affected, err := w.affected(ctx, client, repo, pr, cfg)
+	client := newCheckRunsOf(t.client, pr.HeadSHA)
+	ws, affected, files, err := w.affected(ctx, client, repo, pr, cfg)
 	if errors.Is(err, errReported) {
 		return nil
 	}
@@ -191,8 +195,9 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		}
 		checks[a.Stage.Name] = id
 	}
-	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, LockedBy: map[string]int{}, Drift: map[string]int{}, Managed: managedObjects(cfg)}
-	if target.Policies, err = w.loadPolicies(ctx, client, repo, cfg, stageNames(affected)); err != nil {
+	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, LockedBy: map[string]int{}, Drift: map[string]int{}, Managed: managedObjects(cfg),
+		Rules: t.rulesChanged(files), RulesBase: comments.RulesBase{Branch: repo.DefaultBranch, SHA: t.base}}
+	if target.Policies, err = t.policies(ctx, stageNames(affected)); err != nil {
 		return err
 	}
 	for _, a := range affected {
@@ -212,7 +217,7 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 			target.Drift[a.Stage.Name] = d.Issue
 		}
 	}
-	w.learnUpstream(ctx, cfg, repo.FullName(), ws, runner.Run{Repo: repo.FullName(), PR: pr.Number, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}, affected)
+	t.learnUpstream(ctx, ws, runner.Run{Repo: repo.FullName(), PR: pr.Number, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}, readyStages(affected))
 	target.Parallelism, target.RunURL = w.Parallelism, w.runURLs()
 	if target.RemovedVars, err = w.removedVars(ctx, client, repo, pr.BaseSHA, affected); err != nil {
 		return err
@@ -241,7 +246,7 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		if errors.Is(sp.Err, context.Canceled) {
 			return ctx.Err()
 		}
-		actions := func() []gh.CheckRunAction { return w.stageActions(ctx, client, repo, pr, cfg, sp) }
+		actions := func() []gh.CheckRunAction { return t.stageActions(ctx, sp) }
 		var err error
 		if sp.Affected.Stage.Base != "" {
 			err = w.finishStage(ctx, client, repo, pr, sp, checks[sp.Affected.Stage.Name], actions)
@@ -258,6 +263,17 @@ func (w *Workflow) planPR(ctx context.Context, client GitHub, repo gh.Repo, pr g
 		return err
 	}
 	return w.applyCheck(ctx, client, repo, pr, cfg)
+}
+
+// readyStages are the affected stages that are planned now.
+func readyStages(affected []stages.Affected) []config.Stage {
+	var out []config.Stage
+	for _, a := range affected {
+		if a.Ready() {
+			out = append(out, a.Stage)
+		}
+	}
+	return out
 }
 
 func stageNames(affected []stages.Affected) []string {

@@ -43,6 +43,7 @@ type GitHub interface {
 	Permission(ctx context.Context, repo gh.Repo, user string) (string, error)
 	TeamMember(ctx context.Context, team, user string) (bool, error)
 	Reviews(ctx context.Context, repo gh.Repo, number int) ([]gh.Review, error)
+	PullCommits(ctx context.Context, repo gh.Repo, number int) ([]gh.Commit, error)
 	Issues(ctx context.Context, repo gh.Repo, label, state string) ([]gh.Issue, error)
 	CreateIssue(ctx context.Context, repo gh.Repo, is gh.Issue, marker string) (gh.Issue, error)
 	EditIssue(ctx context.Context, repo gh.Repo, is gh.Issue) error
@@ -127,7 +128,7 @@ func (w *Workflow) Comment(ctx context.Context, job jobs.CommentJob) (err error)
 		return err
 	}
 	defer done()
-	return w.runCommand(prCtx, client, ev, cmd)
+	return w.runCommand(prCtx, ev, cmd)
 }
 
 // helpInput describes the repository for /help.
@@ -194,16 +195,16 @@ func (w *Workflow) CheckRun(ctx context.Context, job jobs.CheckRunJob) (err erro
 			if err != nil || pr.State != "open" || pr.HeadSHA != ev.HeadSHA {
 				return err // a newer head has its own checks
 			}
-			cfg, err := w.repoConfig(prCtx, client, ev.Repo)
-			if err != nil || cfg == nil {
+			t, err := w.newTurn(prCtx, ev.InstallationID, ev.Repo, pr)
+			if err != nil || t.cfg == nil {
 				return err
 			}
 			var only []string
-			if cfg.Stage(stage) != nil {
+			if t.cfg.Stage(stage) != nil {
 				only = []string{stage}
 			}
 			logging.From(ctx).Info("check run re-requested: planning again", "check", ev.Name, "pr", number)
-			return w.planPR(prCtx, client, ev.Repo, pr, cfg, only)
+			return w.planPR(prCtx, t, only)
 		}()
 		if err != nil {
 			return err

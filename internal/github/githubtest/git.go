@@ -25,12 +25,17 @@ func (s *Server) workTree(r *Repo) string {
 // git runs git in dir and returns its trimmed output; failures panic, since
 // they are bugs of the test setup.
 func git(dir string, args ...string) string {
+	return gitAs(nil, dir, args...)
+}
+
+// gitAs is git with more environment (an author's identity) last.
+func gitAs(env []string, dir string, args ...string) string {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(append(os.Environ(),
 		"GIT_AUTHOR_NAME=test", "GIT_AUTHOR_EMAIL=test@example.com",
 		"GIT_COMMITTER_NAME=test", "GIT_COMMITTER_EMAIL=test@example.com",
-		"GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+		"GIT_CONFIG_NOSYSTEM=1", "HOME="+dir), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -58,6 +63,11 @@ func (s *Server) initGit(r *Repo) {
 // returns the commit SHA. A path "symlink:P" makes P a symbolic link to the
 // content, as git stores one.
 func (s *Server) Commit(r *Repo, branch, from string, files map[string]string, message string) string {
+	return s.commit(r, "", branch, from, files, message)
+}
+
+// commit is Commit by login ("": the test's anonymous author).
+func (s *Server) commit(r *Repo, login, branch, from string, files map[string]string, message string) string {
 	s.mu.Lock() // one git writer at a time
 	defer s.mu.Unlock()
 	work := s.workTree(r)
@@ -91,7 +101,7 @@ func (s *Server) Commit(r *Repo, branch, from string, files map[string]string, m
 		}
 	}
 	git(work, "add", "-A")
-	git(work, "commit", "-q", "--allow-empty", "-m", message)
+	gitAs(identity(login), work, "commit", "-q", "--allow-empty", "-m", message)
 	git(work, "push", "-q", "-f", "origin", branch)
 	return git(work, "rev-parse", "HEAD")
 }

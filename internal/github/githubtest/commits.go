@@ -1,0 +1,76 @@
+package githubtest
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+
+	gogithub "github.com/google/go-github/v60/github"
+)
+
+// noreplyDomain is where GitHub's private commit emails live: a commit
+// whose author email is LOGIN@users.noreply.github.com is shown as LOGIN's.
+const noreplyDomain = "users.noreply.github.com"
+
+// CommitAs is Commit with the commit authored and committed by a GitHub
+// user (through the user's noreply email, which GitHub maps to the login).
+func (s *Server) CommitAs(r *Repo, login, branch, from string, files map[string]string, message string) string {
+	return s.commit(r, login, branch, from, files, message)
+}
+
+// identity is the git environment of a commit by login: the test's
+// anonymous author for "", else the user's noreply identity.
+func identity(login string) []string {
+	if login == "" {
+		return nil
+	}
+	email := login + "@" + noreplyDomain
+	return []string{"GIT_AUTHOR_NAME=" + login, "GIT_AUTHOR_EMAIL=" + email, "GIT_COMMITTER_NAME=" + login, "GIT_COMMITTER_EMAIL=" + email}
+}
+
+// listPullCommits serves GET /repos/{owner}/{repo}/pulls/{number}/commits:
+// the PR's commits (base..head), oldest first, at most 250 as GitHub lists,
+// each with the GitHub user its author and committer emails belong to
+// (null when the email is nobody's).
+func (s *Server) listPullCommits(w http.ResponseWriter, r *http.Request) {
+	repo, ok := s.requireRepo(w, r)
+	if !ok {
+		return
+	}
+	defer s.mu.Unlock()
+	p, ok := s.pull(w, r, repo)
+	if !ok {
+		return
+	}
+	cmd := exec.Command("git", "log", "--reverse", "--format=%H%x00%ae%x00%ce", p.BaseSHA+".."+p.HeadSHA)
+	cmd.Dir = s.bareDir(repo)
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1")
+	out, err := cmd.Output()
+	if err != nil {
+		apiError(w, http.StatusNotFound, fmt.Sprintf("Not Found: %v", err))
+		return
+	}
+	commits := []*gogithub.RepositoryCommit{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "\x00")
+		if len(f) != 3 {
+			continue
+		}
+		commits = append(commits, &gogithub.RepositoryCommit{SHA: gogithub.String(f[0]), Author: emailUser(f[1]), Committer: emailUser(f[2])})
+	}
+	if len(commits) > 250 {
+		commits = commits[:250]
+	}
+	writeJSON(w, http.StatusOK, paginate(w, r, commits))
+}
+
+// emailUser is the GitHub user of a commit email, nil for an unknown one.
+func emailUser(email string) *gogithub.User {
+	login, ok := strings.CutSuffix(email, "@"+noreplyDomain)
+	if !ok || login == "" {
+		return nil
+	}
+	return user(login)
+}

@@ -1,0 +1,44 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// pushersTable keeps who pushed to each PR, as GitHub's pull_request
+// events name them (their sender): the two-person rule counts no approval
+// of theirs, whatever names the commits carry.
+const pushersTable = `CREATE TABLE IF NOT EXISTS stagebot_pushers (
+	repo TEXT NOT NULL,
+	pr INTEGER NOT NULL,
+	login TEXT NOT NULL,
+	PRIMARY KEY (repo, pr, login)
+)`
+
+// AddPusher records that login pushed to the PR.
+func (s *Store) AddPusher(ctx context.Context, repo string, pr int, login string) error {
+	if _, err := s.db.ExecContext(ctx,
+		`INSERT INTO stagebot_pushers (repo, pr, login) VALUES ($1, $2, $3) ON CONFLICT (repo, pr, login) DO NOTHING`,
+		repo, pr, login); err != nil {
+		return fmt.Errorf("record a push of %s to %s#%d: %w", login, repo, pr, err)
+	}
+	return nil
+}
+
+// Pushers returns who pushed to the PR, as recorded.
+func (s *Store) Pushers(ctx context.Context, repo string, pr int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT login FROM stagebot_pushers WHERE repo = $1 AND pr = $2 ORDER BY login`, repo, pr)
+	if err != nil {
+		return nil, fmt.Errorf("read the pushers of %s#%d: %w", repo, pr, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var login string
+		if err := rows.Scan(&login); err != nil {
+			return nil, err
+		}
+		out = append(out, login)
+	}
+	return out, rows.Err()
+}

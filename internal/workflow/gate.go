@@ -1,0 +1,218 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+
+	"github.com/bmatcuk/doublestar/v4"
+
+	"github.com/stagebot/stagebot/internal/config"
+	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/redact"
+	"github.com/stagebot/stagebot/internal/runner"
+)
+
+// The gate: every action that plans or applies (autoplan, /plan, /apply,
+// a button, a merge, a resumed merge, a drift check) starts from one turn,
+// made by newTurn or mergeTurn and nowhere else. A turn holds the facts the
+// action is judged by, read once: the rules (stagebot.yaml and policies)
+// of the base the change was reviewed against, who may approve it, and
+// what must be redacted.
+
+// turn is one action on a repository, and a PR when there is one.
+type turn struct {
+	w *Workflow
+	// client redacts everything it writes and asks each role once.
+	client GitHub
+	repo   gh.Repo
+	pr     gh.PullRequest
+	src    runner.Source
+	// base is the commit whose rules judge the turn: the default branch's
+	// tip for a PR or a drift check, a merge commit's first parent for a
+	// merge. Never a commit the change made.
+	base string
+	// cfg is stagebot.yaml at base; nil when base has none.
+	cfg *config.Repo
+
+	approval *approvalFacts // read once, on first use
+}
+
+// newTurn is the turn of a PR's plan, command or button (pr set), or of a
+// drift check (pr zero): judged by the rules at the tip of the default
+// branch. A broken stagebot.yaml is a configError; a base without one
+// leaves t.cfg nil.
+func (w *Workflow) newTurn(ctx context.Context, installation int64, repo gh.Repo, pr gh.PullRequest) (*turn, error) {
+	t, err := w.startTurn(ctx, installation, repo, pr)
+	if err != nil {
+		return nil, err
+	}
+	if t.base, err = w.Runner.BranchTip(ctx, t.src, repo.DefaultBranch); err != nil {
+		return nil, err
+	}
+	return t, t.readConfig(ctx)
+}
+
+// mergeTurn is the turn of a merged PR's apply: judged by the rules of the
+// merge commit's first parent, the default branch as it was before the
+// merge, never by the rules the PR brings.
+func (w *Workflow) mergeTurn(ctx context.Context, installation int64, repo gh.Repo, pr gh.PullRequest) (*turn, error) {
+	t, err := w.startTurn(ctx, installation, repo, pr)
+	if err != nil {
+		return nil, err
+	}
+	if t.base, err = t.mergeBase(ctx); err != nil {
+		return nil, err
+	}
+	return t, t.readConfig(ctx)
+}
+
+func (w *Workflow) startTurn(ctx context.Context, installation int64, repo gh.Repo, pr gh.PullRequest) (*turn, error) {
+	client := newAskOnce(w.client(installation))
+	clone, err := client.CloneInfo(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	return &turn{w: w, client: client, repo: repo, pr: pr, src: runner.Source{URL: clone.URL, Token: clone.Token}}, nil
+}
+
+// readConfig reads stagebot.yaml at the turn's base.
+func (t *turn) readConfig(ctx context.Context) error {
+	data, err := t.client.FileContent(ctx, t.repo, config.RepoFile, t.base)
+	if gh.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if t.cfg, err = config.ParseRepo(data, ""); err != nil {
+		return configError{err}
+	}
+	return nil
+}
+
+// errRulesUnclear is a merge whose reviewed rules cannot be told apart
+// from the rules the PR brings.
+type errRulesUnclear struct{ why string }
+
+func (e errRulesUnclear) Error() string { return e.why }
+
+// mergeBase is the merge commit's first parent. A merge commit with one
+// parent comes from a squash or a rebase: after a rebase of several
+// commits, the first parent is one of the PR's own. Then the rules at the
+// first parent must be those from before the PR's first commit, or the
+// merge is not applied.
+func (t *turn) mergeBase(ctx context.Context) (string, error) {
+	sha := t.pr.MergeCommitSHA
+	parents, err := t.w.Runner.Parents(ctx, t.src, sha)
+	if err != nil {
+		return "", err
+	}
+	if len(parents) == 0 {
+		return "", errRulesUnclear{"merge commit " + shortSHA(sha) + " has no parent"}
+	}
+	if len(parents) > 1 {
+		return parents[0], nil
+	}
+	commits, err := t.client.PullCommits(ctx, t.repo, t.pr.Number)
+	if err != nil {
+		return "", err
+	}
+	if len(commits) <= 1 {
+		return parents[0], nil
+	}
+	// Rebased or squashed: compare the rules at the first parent with those
+	// len(commits) first parents back, before any rebased commit.
+	before, err := t.w.Runner.Ancestor(ctx, t.src, sha, len(commits))
+	if err != nil {
+		return "", err
+	}
+	same, err := t.sameRules(ctx, parents[0], before)
+	if err != nil {
+		return "", err
+	}
+	if !same {
+		return "", errRulesUnclear{fmt.Sprintf("`%s` or a policy differs between %s and %s, and the merge commit (a squash or rebase of %d commits) does not tell which of them the pull request was reviewed against", config.RepoFile, shortSHA(parents[0]), shortSHA(before), len(commits))}
+	}
+	return parents[0], nil
+}
+
+// sameRules reports whether stagebot.yaml and every policy file are the
+// same at two commits.
+func (t *turn) sameRules(ctx context.Context, a, b string) (bool, error) {
+	var read [2]map[string][]byte
+	for i, sha := range []string{a, b} {
+		files, err := t.w.Runner.ReadFiles(ctx, t.src, sha, []string{config.RepoFile, "**/*.rego"})
+		if err != nil {
+			return false, err
+		}
+		read[i] = files
+	}
+	return maps.EqualFunc(read[0], read[1], func(x, y []byte) bool { return string(x) == string(y) }), nil
+}
+
+func shortSHA(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+// rulesChanged are the files of the PR's diff that make the rules a change
+// is judged by: stagebot.yaml and the policies of the base's stages. They
+// take effect after the merge, never for the PR itself.
+func (t *turn) rulesChanged(changed []string) []string {
+	patterns := []string{config.RepoFile}
+	for _, s := range t.cfg.Stages {
+		patterns = append(patterns, s.Policies...)
+	}
+	var out []string
+	for _, f := range changed {
+		for _, p := range patterns {
+			if ok, _ := doublestar.Match(p, f); ok {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// policies reads and compiles the policies of the named stages at the
+// turn's base.
+func (t *turn) policies(ctx context.Context, names []string) (map[string]*StagePolicy, error) {
+	return t.w.loadPolicies(ctx, t.src, t.base, t.cfg, names)
+}
+
+// redaction is every secret the turn's texts must not show: the bot's
+// credentials and what the repository's stages hold secret.
+func (t *turn) redaction() *redact.Set { return t.w.redactor(t.repo.FullName()) }
+
+// learnUpstream reads, in the checkout at root, the outputs of every stage
+// upstream of units, so that a value an upstream stage holds sensitive is
+// redacted in what is written about them: a downstream plan reads it
+// through terraform_remote_state, and its plan JSON does not mark it. It
+// reads them every time, whatever this process saw before (another
+// replica may have applied since, and a restarted bot knows nothing). A
+// stage that cannot be read is logged: its own plan will say why.
+func (t *turn) learnUpstream(ctx context.Context, root string, run runner.Run, units []config.Stage) {
+	want := map[string]bool{}
+	for _, u := range units {
+		maps.Copy(want, t.cfg.Upstream(u.Name))
+	}
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		s := t.cfg.Stage(name)
+		r := run
+		r.Stage, r.Root, r.Dir, r.BackendConfig, r.Engine = name, root, filepath.Join(root, filepath.FromSlash(s.Dir)), s.BackendConfig, s.TerraformBin
+		outs, err := t.w.Runner.StageOutputs(ctx, r)
+		if err != nil {
+			logging.From(ctx).Warn("could not read the outputs of an upstream stage for redaction", "stage", name, "error", t.redaction().Redact(err.Error()))
+			continue
+		}
+		t.w.rememberOutputs(t.repo.FullName(), name, outs)
+	}
+}
