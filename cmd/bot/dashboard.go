@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/stagebot/stagebot/internal/config"
+	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/queue"
 	"github.com/stagebot/stagebot/internal/seal"
 	"github.com/stagebot/stagebot/internal/store"
@@ -18,8 +19,8 @@ import (
 )
 
 // dashboard is the web dashboard at the public URL, with River UI under
-// /queue/.
-func dashboard(ctx context.Context, s config.Settings, q *queue.Queue, st *store.Store, wf *workflow.Workflow, log *slog.Logger) (http.Handler, error) {
+// /queue/, guarded by every repository the App is installed on.
+func dashboard(ctx context.Context, s config.Settings, app *gh.App, q *queue.Queue, st *store.Store, wf *workflow.Workflow, log *slog.Logger) (http.Handler, error) {
 	keys, err := seal.Parse(sessionKeys(s))
 	if err != nil {
 		return nil, err
@@ -31,8 +32,24 @@ func dashboard(ctx context.Context, s config.Settings, q *queue.Queue, st *store
 	return web.New(web.Config{
 		Store: st, PublicURL: s.PublicURL, GitHubAPIURL: s.GitHubAPIURL, GitHubWebURL: s.WebURL(),
 		ClientID: s.GitHubClientID, ClientSecret: s.GitHubClientSecret, SessionKeys: keys,
-		Redact: wf.Redact, Release: wf.ReleaseLock, ApplyStatus: wf.ApplyStatus, Queue: ui, Replica: replicaName(), Logger: log,
+		Redact: wf.Redact, Release: wf.ReleaseLock, ApplyStatus: wf.ApplyStatus, Queue: ui, QueueRepos: installedRepos(app), Replica: replicaName(), Logger: log,
 	})
+}
+
+// installedRepos lists, from GitHub, every repository of every
+// installation of the App, by full name.
+func installedRepos(app *gh.App) func(context.Context) ([]string, error) {
+	return func(ctx context.Context) ([]string, error) {
+		repos, err := app.Repositories(ctx)
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, len(repos))
+		for i, r := range repos {
+			names[i] = r.FullName()
+		}
+		return names, nil
+	}
 }
 
 // sessionKeys are the web-session-keys setting, or one key derived from

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -313,4 +314,106 @@ resource "terraform_data" "db" {
 	if strings.Contains(logText+after, token) || strings.Contains(logText, password) {
 		t.Error("the browser saw a secret")
 	}
+}
+
+// River UI on a fresh install. The store knows no repository: none has a
+// stagebot.yaml yet, so the PR opened on the private acme/platform ran a
+// job that recorded nothing. River UI is guarded by every repository of
+// every installation, as GitHub lists them, not by the store: mallory, with
+// no role, and paula, who cannot read globex/infra of the second
+// installation, are refused its pages and its API; rita, who reads every
+// repository, sees the job but cannot retry it, nor can alice, who writes;
+// mona, who maintains every one, retries it. Without GitHub's list, nobody
+// gets the queue, and the failure is not remembered.
+func TestDashboardQueueOnAFreshInstall(t *testing.T) {
+	gh := githubtest.New(t)
+	platform := gh.AddRepo("acme", "platform")
+	platform.Private = true
+	infra := gh.AddRepoIn(gh.AddInstallation(), "globex", "infra")
+	infra.Private = true
+	for user, role := range map[string]string{"rita": "read", "alice": "write", "mona": "maintain"} {
+		gh.SetPermission(platform, user, role)
+		gh.SetPermission(infra, user, role)
+	}
+	gh.SetPermission(platform, "paula", "maintain")
+	base := gh.Commit(platform, "main", "", map[string]string{"README.md": "stagebot is installed; its stagebot.yaml comes next\n"}, "init")
+	head := gh.Commit(platform, "pr-1", "main", map[string]string{"main.tf": "# secret plans\n"}, "plans")
+	gh.AddPull(platform, githubtest.Pull{Number: 1, Author: "alice", HeadRef: "pr-1", HeadSHA: head, BaseRef: "main", BaseSHA: base})
+	addr := freeAddr(t)
+	public := "http://" + addr
+	env := append(autoplanEnv(gh, t.TempDir()), "STAGEBOT_LISTEN="+addr, "STAGEBOT_PUBLIC_URL="+public,
+		"STAGEBOT_GITHUB_CLIENT_ID="+githubtest.ClientID, "STAGEBOT_GITHUB_CLIENT_SECRET="+githubtest.ClientSecret)
+	b := startBot(t, env)
+	jobs := public + "/queue/api/jobs?state=completed&limit=20"
+
+	// GitHub refuses the App's JWT once: no list, no queue, for anyone.
+	rita := login(t, gh, public, "rita")
+	gh.FailNext("GET", "/app/installations", 1, githubtest.Fault{Status: http.StatusUnauthorized, Message: "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"})
+	if status, page := get(t, rita, public+"/queue/"); status != http.StatusForbidden || !strings.Contains(page, "list of those repositories could not be had") {
+		t.Errorf("rita's queue without GitHub's list: %d\n%s", status, page)
+	}
+	if status, page := get(t, rita, public+"/queue/"); status != 200 || !strings.Contains(strings.ToLower(page), "river") {
+		t.Errorf("rita's queue once GitHub lists again: %d", status)
+	}
+
+	// A PR opened before stagebot.yaml: its job runs and records nothing.
+	if status, body := b.deliver(t, githubtest.Delivery{Event: "pull_request", ID: "open-1", Body: gh.PullRequestPayload(platform, 1, "opened", 0), Secret: testSecret}); status != http.StatusAccepted {
+		t.Fatalf("delivery: %d %s", status, body)
+	}
+	var job string
+	eventually(t, time.Minute, "the PR's job to complete", func() bool {
+		var listed struct {
+			Data []struct {
+				ID         int64
+				Kind, Args string
+			}
+		}
+		status, page := get(t, rita, jobs)
+		if status != 200 || json.Unmarshal([]byte(page), &listed) != nil {
+			return false
+		}
+		for _, j := range listed.Data {
+			if j.Kind == "pull_request" && strings.Contains(j.Args, `"name":"platform"`) {
+				job = strconv.FormatInt(j.ID, 10)
+			}
+		}
+		return job != ""
+	})
+	if _, page := get(t, rita, public+"/"); strings.Contains(page, "acme/platform") {
+		t.Fatal("the store knows acme/platform: this is no longer a fresh install")
+	}
+
+	for _, user := range []string{"mallory", "paula"} {
+		c := login(t, gh, public, user)
+		for _, u := range []string{public + "/queue/", jobs, public + "/queue/api/jobs/" + job} {
+			if status, page := get(t, c, u); status != http.StatusNotFound || strings.Contains(page, "platform") {
+				t.Errorf("%s got %d for %s", user, status, u)
+			}
+		}
+	}
+
+	// Retrying takes the maintain role in every repository.
+	retry := func(c *http.Client) int {
+		resp, err := c.Post(public+"/queue/api/jobs/retry", "application/json", strings.NewReader(`{"ids":["`+job+`"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	asked := gh.RequestCount("GET", "/repos/acme/platform/pulls/1")
+	for user, want := range map[string]int{"mallory": http.StatusNotFound, "paula": http.StatusNotFound, "rita": http.StatusForbidden, "alice": http.StatusForbidden} {
+		if status := retry(login(t, gh, public, user)); status != want {
+			t.Errorf("%s's retry: %d, want %d", user, status, want)
+		}
+	}
+	if n := gh.RequestCount("GET", "/repos/acme/platform/pulls/1"); n != asked {
+		t.Fatalf("a refused retry ran the job again")
+	}
+	if status := retry(login(t, gh, public, "mona")); status != http.StatusOK {
+		t.Fatalf("mona's retry: %d", status)
+	}
+	eventually(t, time.Minute, "the retried job to run again", func() bool {
+		return gh.RequestCount("GET", "/repos/acme/platform/pulls/1") > asked
+	})
 }

@@ -48,7 +48,12 @@ func resource(name string) map[string]string {
 
 // stateHas reports whether the infrastructure state holds a resource.
 func stateHas(t *testing.T, state, name string) bool {
-	b, _ := os.ReadFile(filepath.Join(state, "infrastructure.tfstate"))
+	return stateHasIn(t, filepath.Join(state, "infrastructure.tfstate"), name)
+}
+
+// stateHasIn reports whether the state file holds a resource.
+func stateHasIn(t *testing.T, file, name string) bool {
+	b, _ := os.ReadFile(file)
 	return strings.Contains(string(b), fmt.Sprintf(`"name": %q`, name))
 }
 

@@ -72,6 +72,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	wf := &workflow.Workflow{
 		Installation: func(id int64) workflow.GitHub { return app.Installation(id) },
 		Secrets:      secrets,
+		Serves:       s.AllowsRepo,
 	}
 
 	q, err := queue.Open(ctx, queue.Config{
@@ -129,7 +130,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var dash http.Handler
 	if s.PublicURL != "" {
-		if dash, err = dashboard(ctx, s, q, st, wf, log); err != nil {
+		if dash, err = dashboard(ctx, s, app, q, st, wf, log); err != nil {
 			return fmt.Errorf("cannot start: %w", err)
 		}
 	}

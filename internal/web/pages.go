@@ -170,34 +170,6 @@ func (h *Handler) release(w http.ResponseWriter, r *http.Request, u *session) {
 	http.Redirect(w, r, localPath(r.PostFormValue("back")), http.StatusSeeOther)
 }
 
-// queue serves River UI to those who may read every repository the bot
-// serves: the queue holds all of their jobs. Changing the queue (cancel,
-// retry, delete a job, pause a queue) takes the maintain role in every one.
-func (h *Handler) queue(w http.ResponseWriter, r *http.Request, u *session) {
-	repos, err := h.cfg.Store.Repos(r.Context())
-	if err != nil {
-		h.fail(w, u, err)
-		return
-	}
-	changes := r.Method != http.MethodGet && r.Method != http.MethodHead
-	for _, info := range repos {
-		a, err := h.accessTo(r.Context(), u, info.Repo)
-		if err != nil {
-			h.fail(w, u, err)
-			return
-		}
-		if !a.read {
-			h.notFound(w, u)
-			return
-		}
-		if changes && !a.maintain {
-			http.Error(w, "changing the queue takes the maintain role in every repository stagebot deploys", http.StatusForbidden)
-			return
-		}
-	}
-	h.cfg.Queue.ServeHTTP(w, r)
-}
-
 func (h *Handler) fail(w http.ResponseWriter, u *session, err error) {
 	h.cfg.Logger.Error("dashboard", "error", err.Error())
 	h.render(w, http.StatusInternalServerError, "message.html", map[string]any{"User": u, "Title": "Something went wrong", "Text": "The page could not be made; the bot's log says why."})

@@ -41,6 +41,10 @@ type Config struct {
 	ApplyStatus func(ctx context.Context, repo string, pr int, planned []string) (map[string]string, error)
 	// Queue is River UI, served under /queue/ (nil: none).
 	Queue http.Handler
+	// QueueRepos lists, from GitHub, every repository of every installation
+	// of the App (owner/name): the queue holds jobs of any of them, so River
+	// UI is shown only to those who may read them all. Required with Queue.
+	QueueRepos func(ctx context.Context) ([]string, error)
 	// Replica names this bot: a run's live log streams from the replica
 	// that runs it.
 	Replica string
@@ -54,6 +58,7 @@ type Handler struct {
 	cfg    Config
 	mux    *http.ServeMux
 	access *accessCache
+	queued *repoList
 	secure bool
 }
 
@@ -84,6 +89,8 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("web: the App's OAuth client id and secret are required (bot setup stores them)")
 	case !strings.HasPrefix(cfg.PublicURL, "http://") && !strings.HasPrefix(cfg.PublicURL, "https://"):
 		return nil, errors.New("web: the public URL must be http(s)://host")
+	case cfg.Queue != nil && cfg.QueueRepos == nil:
+		return nil, errors.New("web: River UI needs the list of the repositories it shows jobs of")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -92,7 +99,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
-	h := &Handler{cfg: cfg, mux: http.NewServeMux(), access: newAccessCache(time.Minute), secure: strings.HasPrefix(cfg.PublicURL, "https://")}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), access: newAccessCache(time.Minute), queued: newRepoList(cfg.QueueRepos, time.Minute), secure: strings.HasPrefix(cfg.PublicURL, "https://")}
 	h.mux.HandleFunc("GET /login", h.login)
 	h.mux.HandleFunc("GET /oauth/callback", h.callback)
 	h.mux.HandleFunc("POST /logout", h.withUser(h.logout))

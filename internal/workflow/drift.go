@@ -21,7 +21,7 @@ import (
 
 // Drift runs a scheduled drift check of a repository.
 func (w *Workflow) Drift(ctx context.Context, job jobs.DriftJob) (err error) {
-	defer func() { err = w.scrub(job.Repo.FullName(), err) }()
+	defer func() { err = w.jobResult(job.Repo.FullName(), err) }()
 	t, err := w.newTurn(ctx, job.InstallationID, job.Repo, gh.PullRequest{})
 	if err != nil || t.cfg == nil || t.cfg.Drift == nil {
 		return err

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -70,7 +71,14 @@ func (w *Workflow) mergeTurn(ctx context.Context, installation int64, repo gh.Re
 	return t, t.readConfig(ctx)
 }
 
+// errNotServed is a repository the bot does not deploy (the allowlist).
+var errNotServed = errors.New("repository not served by this bot (STAGEBOT_REPO_ALLOWLIST)")
+
 func (w *Workflow) startTurn(ctx context.Context, installation int64, repo gh.Repo, pr gh.PullRequest) (*turn, error) {
+	if w.Serves != nil && !w.Serves(repo.FullName()) {
+		logging.From(ctx).Warn("not served: the repository is not on the allowlist", "repo", repo.FullName())
+		return nil, errNotServed
+	}
 	client := newAskOnce(w.client(installation))
 	clone, err := client.CloneInfo(ctx, repo)
 	if err != nil {

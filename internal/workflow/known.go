@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"strconv"
 	"sync"
@@ -136,10 +137,12 @@ func redactCheck(r *redact.Set, cr gh.CheckRun) gh.CheckRun {
 	return cr
 }
 
-// scrub keeps secrets out of a job's error, which the queue logs and
-// records: its text is redacted, what it wraps stays for errors.Is.
-func (w *Workflow) scrub(repo string, err error) error {
-	if err == nil {
+// jobResult is what a job on repo returns for err: nil for a repository
+// the bot does not serve (the job is done: retrying cannot change that),
+// else err with its text redacted, since the queue logs and records it
+// (what it wraps stays for errors.Is).
+func (w *Workflow) jobResult(repo string, err error) error {
+	if err == nil || errors.Is(err, errNotServed) {
 		return nil
 	}
 	if text := w.redactor(repo).Redact(err.Error()); text != err.Error() {

@@ -23,7 +23,7 @@ import (
 // closed.
 func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (err error) {
 	ev := job.Event
-	defer func() { err = w.scrub(ev.Repo.FullName(), err) }()
+	defer func() { err = w.jobResult(ev.Repo.FullName(), err) }()
 	log := logging.From(ctx)
 	if ev.Action == "labeled" || ev.Action == "unlabeled" {
 		// Any other label leaves a running plan alone.

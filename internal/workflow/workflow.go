@@ -58,6 +58,11 @@ type Workflow struct {
 	// Secrets are values never to be shown, in any repository: the
 	// credentials Terraform gets and the bot's own.
 	Secrets *redact.Set
+	// Serves reports whether the bot deploys a repository (owner/name):
+	// the allowlist. The webhook checks it too; work that starts without a
+	// delivery (drift checks, merges that waited) is held to it by the
+	// gate. nil serves every repository.
+	Serves func(repo string) bool
 	// Store keeps stage locks and the record of applies.
 	Store *store.Store
 	// Shared says other bots use the same database (PostgreSQL): work on a
@@ -92,7 +97,7 @@ var _ queue.Handlers = (*Workflow)(nil)
 // Comment answers a command in a PR comment.
 func (w *Workflow) Comment(ctx context.Context, job jobs.CommentJob) (err error) {
 	ev := job.Event
-	defer func() { err = w.scrub(ev.Repo.FullName(), err) }()
+	defer func() { err = w.jobResult(ev.Repo.FullName(), err) }()
 	log := logging.From(ctx)
 	cmd, err := command.Parse(ev.Body)
 	if errors.Is(err, command.ErrNotCommand) {
@@ -178,7 +183,7 @@ func (w *Workflow) Push(ctx context.Context, job jobs.PushJob) error {
 // CheckRun re-plans a stage when someone re-runs its check run on a PR.
 func (w *Workflow) CheckRun(ctx context.Context, job jobs.CheckRunJob) (err error) {
 	ev := job.Event
-	defer func() { err = w.scrub(ev.Repo.FullName(), err) }()
+	defer func() { err = w.jobResult(ev.Repo.FullName(), err) }()
 	stage := strings.TrimPrefix(ev.Name, "stagebot/")
 	client := w.client(ev.InstallationID)
 	if ev.Action == "requested_action" {

@@ -15,36 +15,13 @@ import (
 // Tokens live an hour, as GitHub's installation tokens do.
 const tokenLifetime = time.Hour
 
-// createToken is POST /app/installations/{id}/access_tokens: it accepts only
-// an RS256 JWT signed by the App's key, issued by the App, not expired and
-// not valid for more than ten minutes (GitHub's limit).
+// createToken is POST /app/installations/{id}/access_tokens: it takes the
+// App's JWT (appJWT).
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
-	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		apiError(w, http.StatusUnauthorized, "A JSON web token could not be decoded")
-		return
-	}
-	claims := &jwt.RegisteredClaims{}
-	parser := jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation())
-	if _, err := parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return &AppKey().PublicKey, nil }); err != nil {
-		apiError(w, http.StatusUnauthorized, "A JSON web token could not be decoded")
+	if !s.appJWT(w, r) {
 		return
 	}
 	now := s.now()
-	switch {
-	case claims.ExpiresAt == nil || !claims.ExpiresAt.After(now):
-		apiError(w, http.StatusUnauthorized, "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires")
-		return
-	case claims.ExpiresAt.Sub(now) > 10*time.Minute+30*time.Second:
-		apiError(w, http.StatusUnauthorized, "'Expiration time' claim ('exp') is too far in the future")
-		return
-	case claims.IssuedAt == nil || claims.IssuedAt.After(now.Add(30*time.Second)):
-		apiError(w, http.StatusUnauthorized, "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued")
-		return
-	case claims.Issuer != strconv.FormatInt(AppID, 10):
-		apiError(w, http.StatusUnauthorized, "Integration not found")
-		return
-	}
 	id, ok := pathInt(r, "id")
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -66,6 +43,38 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 			Members: gogithub.String("read"),
 		},
 	})
+}
+
+// appJWT authenticates a request as the App, as GitHub does: it accepts
+// only an RS256 JWT signed by the App's key, issued by the App, not expired
+// and not valid for more than ten minutes (GitHub's limit); anything else
+// is answered 401.
+func (s *Server) appJWT(w http.ResponseWriter, r *http.Request) bool {
+	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		apiError(w, http.StatusUnauthorized, "A JSON web token could not be decoded")
+		return false
+	}
+	claims := &jwt.RegisteredClaims{}
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation())
+	if _, err := parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return &AppKey().PublicKey, nil }); err != nil {
+		apiError(w, http.StatusUnauthorized, "A JSON web token could not be decoded")
+		return false
+	}
+	now := s.now()
+	switch {
+	case claims.ExpiresAt == nil || !claims.ExpiresAt.After(now):
+		apiError(w, http.StatusUnauthorized, "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires")
+	case claims.ExpiresAt.Sub(now) > 10*time.Minute+30*time.Second:
+		apiError(w, http.StatusUnauthorized, "'Expiration time' claim ('exp') is too far in the future")
+	case claims.IssuedAt == nil || claims.IssuedAt.After(now.Add(30*time.Second)):
+		apiError(w, http.StatusUnauthorized, "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued")
+	case claims.Issuer != strconv.FormatInt(AppID, 10):
+		apiError(w, http.StatusUnauthorized, "Integration not found")
+	default:
+		return true
+	}
+	return false
 }
 
 // installationFor returns the installation of a valid token, or 0. Caller
@@ -104,11 +113,16 @@ func (s *Server) requireRepo(w http.ResponseWriter, r *http.Request) (*Repo, boo
 		apiError(w, http.StatusUnauthorized, "Bad credentials")
 		return nil, false
 	}
-	full := r.PathValue("owner") + "/" + r.PathValue("repo")
-	repo, exists := s.repos[strings.ToLower(full)]
-	// A user's token reaches what the App's installation and the user both
-	// reach; a repository the user cannot read is not found.
-	if !exists || !s.installations[inst][strings.ToLower(full)] || (s.tokens[tok].user != "" && s.roleOf(repo, s.tokens[tok].user) == "none") {
+	key := strings.ToLower(r.PathValue("owner") + "/" + r.PathValue("repo"))
+	repo, exists := s.repos[key]
+	// An installation's token reaches its repositories. A user's token
+	// reaches what any installation of the App and the user both reach; a
+	// repository the user cannot read is not found.
+	reach := exists && s.installations[inst][key]
+	if user := s.tokens[tok].user; exists && user != "" {
+		reach = s.installed(key) && s.roleOf(repo, user) != "none"
+	}
+	if !reach {
 		s.mu.Unlock()
 		apiError(w, http.StatusNotFound, "Not Found")
 		return nil, false

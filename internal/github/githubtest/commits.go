@@ -1,6 +1,7 @@
 package githubtest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -73,4 +74,22 @@ func emailUser(email string) *gogithub.User {
 		return nil
 	}
 	return user(login)
+}
+
+// PushToPull commits files on PR number's head branch as login ("" for the
+// test's anonymous author), moves the PR's head there, and returns the new
+// head and the synchronize delivery GitHub sends for the push, whose
+// sender is the pusher.
+func (s *Server) PushToPull(r *Repo, number int, login, pusher string, files map[string]string) (string, []byte) {
+	s.mu.Lock()
+	branch := r.pulls[number].HeadRef
+	s.mu.Unlock()
+	head := s.commit(r, login, branch, "", files, "push to "+branch)
+	s.UpdatePull(r, number, func(p *Pull) { p.HeadSHA = head })
+	var ev gogithub.PullRequestEvent
+	if err := json.Unmarshal(s.PullRequestPayload(r, number, "synchronize", 0), &ev); err != nil {
+		panic(err)
+	}
+	ev.Sender = user(pusher)
+	return head, mustJSON(&ev)
 }

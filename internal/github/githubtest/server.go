@@ -107,7 +107,7 @@ func New(t testing.TB) *Server {
 		codes:         map[string]bool{},
 		now:           time.Now,
 	}
-	s.srv = httptest.NewServer(s.routes())
+	s.srv = httptest.NewServer(s.withAppRoutes(s.routes()))
 	t.Cleanup(s.Close)
 	return s
 }
