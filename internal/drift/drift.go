@@ -171,15 +171,7 @@ func (c *Checker) checkStage(ctx context.Context, client GitHub, repo gh.Repo, r
 }
 
 func (c *Checker) startCheck(ctx context.Context, client GitHub, repo gh.Repo, sha string) (int64, error) {
-	cr := gh.CheckRun{Name: CheckName, HeadSHA: sha, Status: "in_progress", Title: "Looking for drift", Summary: "stagebot is planning the stages at this commit to find changes made outside pull requests."}
-	id, err := client.FindCheckRun(ctx, repo, sha, CheckName)
-	if err != nil {
-		return 0, err
-	}
-	if id != 0 {
-		return id, client.UpdateCheckRun(ctx, repo, id, cr)
-	}
-	return client.CreateCheckRun(ctx, repo, cr)
+	return gh.UpsertCheckRun(ctx, client, repo, 0, gh.CheckRun{Name: CheckName, HeadSHA: sha, Status: "in_progress", Title: "Looking for drift", Summary: "stagebot is planning the stages at this commit to find changes made outside pull requests."})
 }
 
 func (c *Checker) finishCheck(ctx context.Context, client GitHub, repo gh.Repo, sha string, id int64, results []Result) error {

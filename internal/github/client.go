@@ -188,40 +188,34 @@ func (c *Client) PullRequest(ctx context.Context, repo Repo, number int) (PullRe
 // ChangedFiles returns every file a PR changes (all pages; GitHub lists at
 // most 3,000).
 func (c *Client) ChangedFiles(ctx context.Context, repo Repo, number int) ([]ChangedFile, error) {
-	var out []ChangedFile
 	opts := &gogithub.ListOptions{PerPage: perPage}
-	for {
-		files, resp, err := c.gh.PullRequests.ListFiles(ctx, repo.Owner, repo.Name, number, opts)
-		if err != nil {
-			return nil, c.errorf(err, "list changed files of %s#%d", repo.FullName(), number)
-		}
-		for _, f := range files {
-			out = append(out, ChangedFile{Path: f.GetFilename(), PreviousPath: f.GetPreviousFilename(), Status: f.GetStatus()})
-		}
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
+	files, err := allPages(&opts.Page, func() ([]*gogithub.CommitFile, *gogithub.Response, error) {
+		return c.gh.PullRequests.ListFiles(ctx, repo.Owner, repo.Name, number, opts)
+	})
+	if err != nil {
+		return nil, c.errorf(err, "list changed files of %s#%d", repo.FullName(), number)
 	}
+	out := make([]ChangedFile, len(files))
+	for i, f := range files {
+		out[i] = ChangedFile{Path: f.GetFilename(), PreviousPath: f.GetPreviousFilename(), Status: f.GetStatus()}
+	}
+	return out, nil
 }
 
 // Reviews returns every review of a PR, oldest first.
 func (c *Client) Reviews(ctx context.Context, repo Repo, number int) ([]Review, error) {
-	var out []Review
 	opts := &gogithub.ListOptions{PerPage: perPage}
-	for {
-		reviews, resp, err := c.gh.PullRequests.ListReviews(ctx, repo.Owner, repo.Name, number, opts)
-		if err != nil {
-			return nil, c.errorf(err, "list reviews of %s#%d", repo.FullName(), number)
-		}
-		for _, r := range reviews {
-			out = append(out, Review{ID: r.GetID(), User: r.GetUser().GetLogin(), State: r.GetState(), CommitID: r.GetCommitID()})
-		}
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
+	reviews, err := allPages(&opts.Page, func() ([]*gogithub.PullRequestReview, *gogithub.Response, error) {
+		return c.gh.PullRequests.ListReviews(ctx, repo.Owner, repo.Name, number, opts)
+	})
+	if err != nil {
+		return nil, c.errorf(err, "list reviews of %s#%d", repo.FullName(), number)
 	}
+	out := make([]Review, len(reviews))
+	for i, r := range reviews {
+		out[i] = Review{ID: r.GetID(), User: r.GetUser().GetLogin(), State: r.GetState(), CommitID: r.GetCommitID()}
+	}
+	return out, nil
 }
 
 // Commit is one commit of a PR: the GitHub users its author and committer
@@ -235,21 +229,18 @@ type Commit struct {
 // PullCommits returns a PR's commits, oldest first (GitHub lists at most
 // 250).
 func (c *Client) PullCommits(ctx context.Context, repo Repo, number int) ([]Commit, error) {
-	var out []Commit
 	opts := &gogithub.ListOptions{PerPage: perPage}
-	for {
-		commits, resp, err := c.gh.PullRequests.ListCommits(ctx, repo.Owner, repo.Name, number, opts)
-		if err != nil {
-			return nil, c.errorf(err, "list commits of %s#%d", repo.FullName(), number)
-		}
-		for _, rc := range commits {
-			out = append(out, Commit{SHA: rc.GetSHA(), Author: rc.GetAuthor().GetLogin(), Committer: rc.GetCommitter().GetLogin()})
-		}
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
+	commits, err := allPages(&opts.Page, func() ([]*gogithub.RepositoryCommit, *gogithub.Response, error) {
+		return c.gh.PullRequests.ListCommits(ctx, repo.Owner, repo.Name, number, opts)
+	})
+	if err != nil {
+		return nil, c.errorf(err, "list commits of %s#%d", repo.FullName(), number)
 	}
+	out := make([]Commit, len(commits))
+	for i, rc := range commits {
+		out[i] = Commit{SHA: rc.GetSHA(), Author: rc.GetAuthor().GetLogin(), Committer: rc.GetCommitter().GetLogin()}
+	}
+	return out, nil
 }
 
 // Permission returns a user's role on the repository: admin, maintain, write,
@@ -280,21 +271,18 @@ func (c *Client) Permission(ctx context.Context, repo Repo, user string) (string
 
 // Comments returns every comment of a PR, oldest first.
 func (c *Client) Comments(ctx context.Context, repo Repo, number int) ([]Comment, error) {
-	var out []Comment
 	opts := &gogithub.IssueListCommentsOptions{ListOptions: gogithub.ListOptions{PerPage: perPage}}
-	for {
-		comments, resp, err := c.gh.Issues.ListComments(ctx, repo.Owner, repo.Name, number, opts)
-		if err != nil {
-			return nil, c.errorf(err, "list comments of %s#%d", repo.FullName(), number)
-		}
-		for _, cm := range comments {
-			out = append(out, toComment(cm))
-		}
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
+	comments, err := allPages(&opts.Page, func() ([]*gogithub.IssueComment, *gogithub.Response, error) {
+		return c.gh.Issues.ListComments(ctx, repo.Owner, repo.Name, number, opts)
+	})
+	if err != nil {
+		return nil, c.errorf(err, "list comments of %s#%d", repo.FullName(), number)
 	}
+	out := make([]Comment, len(comments))
+	for i, cm := range comments {
+		out[i] = toComment(cm)
+	}
+	return out, nil
 }
 
 func toComment(cm *gogithub.IssueComment) Comment {
@@ -480,22 +468,23 @@ func (c *Client) FileContent(ctx context.Context, repo Repo, path, ref string) (
 // one listing (a page per 100) where FindCheckRun would ask once a name.
 func (c *Client) CheckRunsOn(ctx context.Context, repo Repo, sha string) (map[string]int64, error) {
 	opts := c.ownCheckRuns(nil)
-	out := map[string]int64{}
-	for {
+	runs, err := allPages(&opts.Page, func() ([]*gogithub.CheckRun, *gogithub.Response, error) {
 		res, resp, err := c.gh.Checks.ListCheckRunsForRef(ctx, repo.Owner, repo.Name, sha, opts)
 		if err != nil {
-			return nil, c.errorf(err, "list check runs on %s@%s", repo.FullName(), sha)
+			return nil, resp, err
 		}
-		for _, cr := range res.CheckRuns {
-			if _, seen := out[cr.GetName()]; !seen && c.ours(cr) {
-				out[cr.GetName()] = cr.GetID()
-			}
-		}
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
+		return res.CheckRuns, resp, nil
+	})
+	if err != nil {
+		return nil, c.errorf(err, "list check runs on %s@%s", repo.FullName(), sha)
 	}
+	out := map[string]int64{}
+	for _, cr := range runs {
+		if _, seen := out[cr.GetName()]; !seen && c.ours(cr) {
+			out[cr.GetName()] = cr.GetID()
+		}
+	}
+	return out, nil
 }
 
 // FindCheckRun returns the id of this App's newest check run of that name
@@ -527,4 +516,27 @@ func (c *Client) ownCheckRuns(name *string) *gogithub.ListCheckRunsOptions {
 // lists.
 func (c *Client) ours(cr *gogithub.CheckRun) bool {
 	return c.appID == 0 || cr.GetApp().GetID() == c.appID
+}
+
+// CheckRunWriter is what UpsertCheckRun needs of a client.
+type CheckRunWriter interface {
+	FindCheckRun(ctx context.Context, repo Repo, sha, name string) (int64, error)
+	CreateCheckRun(ctx context.Context, repo Repo, cr CheckRun) (int64, error)
+	UpdateCheckRun(ctx context.Context, repo Repo, id int64, cr CheckRun) error
+}
+
+// UpsertCheckRun updates this App's check run of cr's name on cr's commit,
+// or creates it when there is none, and returns its ID. id, when not 0, is
+// the check run already known to be it.
+func UpsertCheckRun(ctx context.Context, c CheckRunWriter, repo Repo, id int64, cr CheckRun) (int64, error) {
+	if id == 0 {
+		var err error
+		if id, err = c.FindCheckRun(ctx, repo, cr.HeadSHA, cr.Name); err != nil {
+			return 0, err
+		}
+	}
+	if id == 0 {
+		return c.CreateCheckRun(ctx, repo, cr)
+	}
+	return id, c.UpdateCheckRun(ctx, repo, id, cr)
 }

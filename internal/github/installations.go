@@ -38,38 +38,36 @@ func (a *App) installations(ctx context.Context) ([]int64, error) {
 	// A client of the App itself (its JWT), not of an installation: only
 	// this list is asked with it.
 	self := &Client{gh: gc, appID: a.id}
-	var ids []int64
 	opts := &gogithub.ListOptions{PerPage: perPage}
-	for {
-		page, resp, err := self.gh.Apps.ListInstallations(ctx, opts)
-		if err != nil {
-			return nil, self.errorf(err, "list the App's installations")
-		}
-		for _, inst := range page {
-			ids = append(ids, inst.GetID())
-		}
-		if resp.NextPage == 0 {
-			return ids, nil
-		}
-		opts.Page = resp.NextPage
+	installs, err := allPages(&opts.Page, func() ([]*gogithub.Installation, *gogithub.Response, error) {
+		return self.gh.Apps.ListInstallations(ctx, opts)
+	})
+	if err != nil {
+		return nil, self.errorf(err, "list the App's installations")
 	}
+	ids := make([]int64, len(installs))
+	for i, inst := range installs {
+		ids[i] = inst.GetID()
+	}
+	return ids, nil
 }
 
 // Repositories lists the repositories the installation reaches.
 func (c *Client) Repositories(ctx context.Context) ([]Repo, error) {
-	var out []Repo
 	opts := &gogithub.ListOptions{PerPage: perPage}
-	for {
+	repos, err := allPages(&opts.Page, func() ([]*gogithub.Repository, *gogithub.Response, error) {
 		page, resp, err := c.gh.Apps.ListRepos(ctx, opts)
 		if err != nil {
-			return nil, c.errorf(err, "list the repositories of installation %d", c.installationID)
+			return nil, resp, err
 		}
-		for _, r := range page.Repositories {
-			out = append(out, Repo{Owner: r.GetOwner().GetLogin(), Name: r.GetName(), DefaultBranch: r.GetDefaultBranch(), Private: r.GetPrivate()})
-		}
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
+		return page.Repositories, resp, nil
+	})
+	if err != nil {
+		return nil, c.errorf(err, "list the repositories of installation %d", c.installationID)
 	}
+	out := make([]Repo, len(repos))
+	for i, r := range repos {
+		out[i] = Repo{Owner: r.GetOwner().GetLogin(), Name: r.GetName(), DefaultBranch: r.GetDefaultBranch(), Private: r.GetPrivate()}
+	}
+	return out, nil
 }

@@ -20,24 +20,20 @@ type Issue struct {
 // closed or all). Pull requests, which the issues API lists too, are left
 // out.
 func (c *Client) Issues(ctx context.Context, repo Repo, label, state string) ([]Issue, error) {
-	var out []Issue
 	opts := &gogithub.IssueListByRepoOptions{State: state, Labels: []string{label}, ListOptions: gogithub.ListOptions{PerPage: perPage}}
-	for {
-		issues, resp, err := c.gh.Issues.ListByRepo(ctx, repo.Owner, repo.Name, opts)
-		if err != nil {
-			return nil, c.errorf(err, "list issues of %s labelled %s", repo.FullName(), label)
-		}
-		for _, is := range issues {
-			if is.IsPullRequest() {
-				continue
-			}
+	issues, err := allPages(&opts.Page, func() ([]*gogithub.Issue, *gogithub.Response, error) {
+		return c.gh.Issues.ListByRepo(ctx, repo.Owner, repo.Name, opts)
+	})
+	if err != nil {
+		return nil, c.errorf(err, "list issues of %s labelled %s", repo.FullName(), label)
+	}
+	var out []Issue
+	for _, is := range issues {
+		if !is.IsPullRequest() {
 			out = append(out, toIssue(is))
 		}
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
 	}
+	return out, nil
 }
 
 func toIssue(is *gogithub.Issue) Issue {

@@ -135,16 +135,7 @@ func (w *Workflow) mergeChecks(ctx context.Context, t *turn, conclusion, title, 
 		if conclusion == "" {
 			cr.Status = "queued"
 		}
-		id, err := client.FindCheckRun(ctx, repo, pr.MergeCommitSHA, cr.Name)
-		if err != nil {
-			return err
-		}
-		if id != 0 {
-			err = client.UpdateCheckRun(ctx, repo, id, cr)
-		} else {
-			_, err = client.CreateCheckRun(ctx, repo, cr)
-		}
-		if err != nil {
+		if _, err := gh.UpsertCheckRun(ctx, client, repo, 0, cr); err != nil {
 			return err
 		}
 	}

@@ -323,15 +323,8 @@ func (w *Workflow) applyCheck(ctx context.Context, client GitHub, repo gh.Repo, 
 		fmt.Fprintf(&b, "Nothing to apply: `%s`.\n", strings.Join(nothing, "`, `"))
 	}
 	cr.Summary = b.String()
-	id, err := client.FindCheckRun(ctx, repo, pr.HeadSHA, cr.Name)
-	if err != nil {
-		return err
-	}
-	if id == 0 {
-		_, err = client.CreateCheckRun(ctx, repo, cr)
-		return err
-	}
-	return client.UpdateCheckRun(ctx, repo, id, cr)
+	_, err = gh.UpsertCheckRun(ctx, client, repo, 0, cr)
+	return err
 }
 
 // retireStages edits the comments of stages an earlier head affected and
@@ -389,15 +382,7 @@ func keep(affected []stages.Affected, only []string) []stages.Affected {
 func (w *Workflow) startCheck(ctx context.Context, client GitHub, repo gh.Repo, sha, stage string) (int64, error) {
 	name := comments.CheckRunName(stage)
 	running := comments.RunningCheck(stage, "plan")
-	cr := gh.CheckRun{Name: name, HeadSHA: sha, Status: running.Status, Title: running.Title, Summary: running.Summary}
-	id, err := client.FindCheckRun(ctx, repo, sha, name)
-	if err != nil {
-		return 0, err
-	}
-	if id != 0 {
-		return id, client.UpdateCheckRun(ctx, repo, id, cr)
-	}
-	return client.CreateCheckRun(ctx, repo, cr)
+	return gh.UpsertCheckRun(ctx, client, repo, 0, gh.CheckRun{Name: name, HeadSHA: sha, Status: running.Status, Title: running.Title, Summary: running.Summary})
 }
 
 // postStage writes a stage's comment (edited in place: one per stage, in as
@@ -432,17 +417,8 @@ func (w *Workflow) finishStage(ctx context.Context, client GitHub, repo gh.Repo,
 	if actions != nil {
 		cr.Actions = actions()
 	}
-	if checkID == 0 {
-		var err error
-		if checkID, err = client.FindCheckRun(ctx, repo, pr.HeadSHA, cr.Name); err != nil {
-			return err
-		}
-	}
-	if checkID == 0 {
-		_, err := client.CreateCheckRun(ctx, repo, cr)
-		return err
-	}
-	return client.UpdateCheckRun(ctx, repo, checkID, cr)
+	_, err := gh.UpsertCheckRun(ctx, client, repo, checkID, cr)
+	return err
 }
 
 // postParts shows a stage's comment, or an instance's section of its
