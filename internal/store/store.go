@@ -62,6 +62,8 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		runsTable,
 		runsIndex,
 		pushersTable,
+		branchPushersTable,
+		outcomesTable,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create store tables: %w", err)

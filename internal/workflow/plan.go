@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -60,6 +61,21 @@ type StagePlanned struct {
 	// Policy is what the stage's policies said of the plan (nil when the
 	// stage has none, or its plan failed).
 	Policy *comments.PolicyView
+}
+
+// outcome is what the stage's plan leaves to do: nothing when it changes
+// nothing or has nothing to plan (a removed instance with nothing to
+// destroy), else an apply (or a fix and a new plan first).
+func (sp StagePlanned) outcome() store.Outcome {
+	switch {
+	case sp.Err != nil || sp.Affected.Problem != "":
+		return store.OutcomeApply
+	case sp.Result != nil && !sp.Result.HasChanges:
+		return store.OutcomeNothing
+	case sp.Result == nil && sp.Affected.Removed:
+		return store.OutcomeNothing
+	}
+	return store.OutcomeApply
 }
 
 // PlanStages plans the affected stages that are ready, in order, and renders
@@ -159,13 +175,25 @@ func renderPlan(ctx context.Context, t PlanTarget, sp *StagePlanned, view commen
 		red = secrets.With(redact.PlanValues(sp.Result.JSON)...)
 		if pol := t.Policies[a.Stage.Name]; pol != nil {
 			sp.Policy = pol.evaluate(ctx, a.Stage.Name, sp.Result.JSON, red)
-			if ap, ok := t.Approved[a.Stage.Name]; ok && sp.Policy.Denied() {
+			if ap, ok := t.Approved[a.Stage.Name]; ok && sp.Policy.Denied() && covers(ap.Deny, denials(sp.Policy)) {
 				sp.Policy.ApprovedBy, sp.Policy.ApprovedAt = ap.ApprovedBy, ap.ApprovedAt
 			}
 			view.Policy = sp.Policy
 		}
 	}
 	sp.Comments, sp.Check = comments.Plan(view, red), comments.PlanCheck(view, red)
+}
+
+// covers reports whether an approval of the denials approved covers every
+// denial of a plan: an approval is of what its plan was denied for, never
+// of more.
+func covers(approved, denied []string) bool {
+	for _, d := range denied {
+		if !slices.Contains(approved, d) {
+			return false
+		}
+	}
+	return true
 }
 
 // writeRemovedVars puts a deleted instance file's base content in the

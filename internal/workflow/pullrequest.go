@@ -57,6 +57,9 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 		if err := w.Store.DeletePRSections(ctx, ev.Repo.FullName(), ev.Number); err != nil {
 			return err
 		}
+		if err := w.Store.DeleteOutcomes(ctx, ev.Repo.FullName(), ev.Number); err != nil {
+			return err
+		}
 		// Merges that waited for this PR's locks go on now.
 		if err := w.resumeMerges(prCtx, ev.InstallationID, ev.Repo); err != nil {
 			return err
@@ -256,6 +259,9 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 		if err != nil {
 			return err
 		}
+		if err := w.Store.SetOutcome(ctx, repo.FullName(), pr.Number, sp.Affected.Stage.Name, sp.outcome()); err != nil {
+			return err
+		}
 		log.Info("stage planned", "stage", sp.Affected.Stage.Name, "ready", sp.Affected.Ready(), "failed", sp.Err != nil)
 	}
 	// The head's checkout is the PR's only one now.
@@ -285,25 +291,26 @@ func stageNames(affected []stages.Affected) []string {
 }
 
 // applyCheck keeps the stagebot/apply check run of the PR's head: which
-// affected stages still wait for /apply, and which are applied.
+// affected stages still wait for /apply, and which are applied, from what
+// each stage's plan left to do (store outcomes).
 func (w *Workflow) applyCheck(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo) error {
-	shown, err := w.shownBodies(ctx, client, repo, pr.Number, cfg)
+	outcomes, err := w.Store.Outcomes(ctx, repo.FullName(), pr.Number)
 	if err != nil {
 		return err
 	}
 	var waiting, applied, nothing []string
-	for _, s := range shown {
-		done, err := w.appliedHere(ctx, repo, s.Unit, pr)
+	for _, unit := range unitsInOrder(cfg, outcomes) {
+		done, err := w.appliedHere(ctx, repo, unit, pr)
 		if err != nil {
 			return err
 		}
 		switch {
 		case done:
-			applied = append(applied, s.Unit)
-		case strings.Contains(s.Body, "no longer changes") || strings.Contains(s.Body, "**No changes**") || strings.Contains(s.Body, "Instance file removed"):
-			nothing = append(nothing, s.Unit)
+			applied = append(applied, unit)
+		case outcomes[unit] == store.OutcomeNothing:
+			nothing = append(nothing, unit)
 		default:
-			waiting = append(waiting, s.Unit)
+			waiting = append(waiting, unit)
 		}
 	}
 	if len(waiting)+len(applied)+len(nothing) == 0 {
@@ -355,6 +362,9 @@ func (w *Workflow) retireStages(ctx context.Context, client GitHub, repo gh.Repo
 		for _, c := range existing {
 			if now[s.Name] || !c.IsBot || !strings.Contains(c.Body, marker) || strings.Contains(c.Body, "no longer changes") {
 				continue
+			}
+			if err := w.Store.SetOutcome(ctx, repo.FullName(), pr.Number, s.Name, store.OutcomeNothing); err != nil {
+				return err
 			}
 			body := fmt.Sprintf("%s\n### stagebot: `%s`\n\nThis pull request no longer changes stage `%s` (as of %s): there is nothing to plan or apply for it.\n", marker, s.Name, s.Name, comments.ShortSHA(pr.HeadSHA))
 			if err := w.writeParts(ctx, client, repo, pr.Number, s.Name, []string{body}); err != nil {

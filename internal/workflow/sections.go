@@ -2,11 +2,14 @@ package workflow
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/config"
 	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/store"
 )
 
 // An instanced stage has one comment on a PR, made from a section per
@@ -42,32 +45,24 @@ func (w *Workflow) composeStage(ctx context.Context, client GitHub, repo gh.Repo
 	return w.writeParts(ctx, client, repo, pr, stage, comments.Instances(stage, in))
 }
 
-// shownBodies returns what the PR shows of each stage, and of each
-// instance of an instanced stage: its comment, or its section.
-func (w *Workflow) shownBodies(ctx context.Context, client GitHub, repo gh.Repo, pr int, cfg *config.Repo) ([]comments.Section, error) {
-	existing, err := client.Comments(ctx, repo, pr)
-	if err != nil {
-		return nil, err
-	}
-	var out []comments.Section
+// unitsInOrder are the units of outcomes in apply order: the stages as
+// stagebot.yaml lists them, each instanced stage's instances by name.
+func unitsInOrder(cfg *config.Repo, outcomes map[string]store.Outcome) []string {
+	var out []string
 	for _, s := range cfg.Stages {
-		if s.Instanced() {
-			secs, err := w.Store.Sections(ctx, repo.FullName(), pr, s.Name)
-			if err != nil {
-				return nil, err
-			}
-			for _, sec := range secs {
-				out = append(out, comments.Section{Unit: sec.Unit, Body: sec.Body})
+		if !s.Instanced() {
+			if _, ok := outcomes[s.Name]; ok {
+				out = append(out, s.Name)
 			}
 			continue
 		}
-		for _, c := range existing {
-			if c.IsBot && strings.Contains(c.Body, comments.Marker(s.Name)) {
-				out = append(out, comments.Section{Unit: s.Name, Body: c.Body})
+		for _, unit := range slices.Sorted(maps.Keys(outcomes)) {
+			if base, _ := config.SplitUnit(unit); base == s.Name && unit != s.Name {
+				out = append(out, unit)
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // retireInstances forgets the sections of instances of stage s this head
@@ -84,6 +79,9 @@ func (w *Workflow) retireInstances(ctx context.Context, repo gh.Repo, pr int, s 
 			continue
 		}
 		if err := w.Store.DeleteSection(ctx, repo.FullName(), pr, sec.Unit); err != nil {
+			return false, err
+		}
+		if err := w.Store.DeleteOutcomes(ctx, repo.FullName(), pr, sec.Unit); err != nil {
 			return false, err
 		}
 	}
