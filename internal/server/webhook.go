@@ -170,8 +170,8 @@ func decode(event, delivery string, body []byte) (jobs.Job, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		if ev.Ref != "refs/heads/"+ev.Repo.DefaultBranch || strings.Trim(ev.After, "0") == "" {
-			return nil, "push to a branch other than the default branch", nil
+		if !strings.HasPrefix(ev.Ref, "refs/heads/") || strings.Trim(ev.After, "0") == "" {
+			return nil, "push of a tag, or a deleted branch", nil
 		}
 		return jobs.PushJob{DeliveryID: delivery, Event: ev}, "", nil
 	case "check_run":

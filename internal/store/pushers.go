@@ -15,6 +15,26 @@ const pushersTable = `CREATE TABLE IF NOT EXISTS stagebot_pushers (
 	PRIMARY KEY (repo, pr, login)
 )`
 
+// branchPushersTable keeps who pushed to each branch (push events): a
+// PR's head branch may have been pushed to while the PR was closed, or
+// before it was opened, when no pull_request event names the pusher.
+const branchPushersTable = `CREATE TABLE IF NOT EXISTS stagebot_branch_pushers (
+	repo TEXT NOT NULL,
+	branch TEXT NOT NULL,
+	login TEXT NOT NULL,
+	PRIMARY KEY (repo, branch, login)
+)`
+
+// AddBranchPusher records that login pushed to branch.
+func (s *Store) AddBranchPusher(ctx context.Context, repo, branch, login string) error {
+	if _, err := s.db.ExecContext(ctx,
+		`INSERT INTO stagebot_branch_pushers (repo, branch, login) VALUES ($1, $2, $3) ON CONFLICT (repo, branch, login) DO NOTHING`,
+		repo, branch, login); err != nil {
+		return fmt.Errorf("record a push of %s to %s %s: %w", login, repo, branch, err)
+	}
+	return nil
+}
+
 // AddPusher records that login pushed to the PR.
 func (s *Store) AddPusher(ctx context.Context, repo string, pr int, login string) error {
 	if _, err := s.db.ExecContext(ctx,
@@ -25,9 +45,12 @@ func (s *Store) AddPusher(ctx context.Context, repo string, pr int, login string
 	return nil
 }
 
-// Pushers returns who pushed to the PR, as recorded.
-func (s *Store) Pushers(ctx context.Context, repo string, pr int) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT login FROM stagebot_pushers WHERE repo = $1 AND pr = $2 ORDER BY login`, repo, pr)
+// Pushers returns who pushed to the PR, as recorded: the senders of its
+// synchronize events and, for a head branch in the repository itself
+// (branch not ""), of every push to that branch.
+func (s *Store) Pushers(ctx context.Context, repo string, pr int, branch string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT login FROM stagebot_pushers WHERE repo = $1 AND pr = $2
+		UNION SELECT login FROM stagebot_branch_pushers WHERE repo = $1 AND branch = $3 AND $3 <> ''`, repo, pr, branch)
 	if err != nil {
 		return nil, fmt.Errorf("read the pushers of %s#%d: %w", repo, pr, err)
 	}

@@ -101,7 +101,11 @@ func (t *turn) makers(ctx context.Context) (map[string]bool, error) {
 			}
 		}
 	}
-	pushers, err := t.w.Store.Pushers(ctx, t.repo.FullName(), t.pr.Number)
+	branch := t.pr.HeadRef
+	if t.pr.Fork {
+		branch = "" // a fork's pushes reach another repository's events
+	}
+	pushers, err := t.w.Store.Pushers(ctx, t.repo.FullName(), t.pr.Number, branch)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,9 @@ func (w *Workflow) ApplyStatus(ctx context.Context, repoName string, number int,
 		return nil, err
 	}
 	t, err := w.newTurn(ctx, installation, repo, pr)
+	if errors.Is(err, errNotServed) {
+		return nil, nil // nothing to say of a repository it does not deploy
+	}
 	if err != nil || t.cfg == nil {
 		return nil, err
 	}
@@ -83,7 +86,7 @@ func (w *Workflow) ReleaseLock(ctx context.Context, repoName, stage, user string
 	if err != nil {
 		return "", err
 	}
-	if installation == 0 {
+	if installation == 0 || (w.Serves != nil && !w.Serves(repoName)) {
 		return "stagebot does not deploy " + repoName + ".", nil
 	}
 	client := newAskOnce(w.client(installation))

@@ -129,6 +129,11 @@ func (t *turn) mergeBase(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if len(commits) != t.pr.Commits {
+		// GitHub lists at most 250 of a PR's commits: walking back fewer
+		// than it has could stop inside the rebased ones.
+		return "", errRulesUnclear{fmt.Sprintf("merge commit %s (a squash or rebase) comes from a pull request of %d commits, of which GitHub lists %d: stagebot cannot tell the rules it was reviewed against", shortSHA(sha), t.pr.Commits, len(commits))}
+	}
 	if len(commits) <= 1 {
 		return parents[0], nil
 	}

@@ -165,6 +165,11 @@ func (w *Workflow) approvePolicies(ctx context.Context, t *turn, ev webhook.Comm
 		} else if !ok {
 			return w.refuse(ctx, client, ev, comments.Refusal{Command: label, Why: fmt.Sprintf("@%s is not a policy owner of `%s`: `stagebot.yaml` names %s.", ev.Author, stage, comments.Appliers(who.Users, who.Teams)), Next: "ask one of them to review the plan and comment `" + label + "`."})
 		}
+		if ok, have, err := w.allowed(ctx, client, ev.Repo, ev.Author, "write", cfg); err != nil {
+			return err
+		} else if !ok {
+			return w.refuse(ctx, client, ev, comments.NoPermission(label, ev.Author, have, "write"))
+		}
 		if makers[strings.ToLower(ev.Author)] {
 			return w.refuse(ctx, client, ev, comments.Refusal{Command: label, Why: "@" + ev.Author + " opened or pushed to this pull request: nobody approves what the policies deny in their own change.", Next: "ask another policy owner (" + comments.Appliers(who.Users, who.Teams) + ") who did not push to it to comment `" + label + "`."})
 		}

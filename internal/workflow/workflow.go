@@ -6,10 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stagebot/stagebot/internal/redact"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stagebot/stagebot/internal/redact"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -174,10 +175,17 @@ func (w *Workflow) reply(ctx context.Context, client GitHub, ev webhook.CommentE
 	return nil
 }
 
-// Push acts on a push to the default branch.
+// Push records who pushed to a branch: whoever pushed to a PR's head
+// branch, whenever (also while the PR was closed, or before it was
+// opened, when GitHub sends no synchronize), may not approve it.
 func (w *Workflow) Push(ctx context.Context, job jobs.PushJob) error {
-	logging.From(ctx).Info("push event")
-	return nil
+	ev := job.Event
+	branch := strings.TrimPrefix(ev.Ref, "refs/heads/")
+	if ev.Sender == "" || branch == ev.Repo.DefaultBranch {
+		return nil
+	}
+	logging.From(ctx).Info("push recorded", "branch", branch, "by", ev.Sender)
+	return w.Store.AddBranchPusher(ctx, ev.Repo.FullName(), branch, ev.Sender)
 }
 
 // CheckRun re-plans a stage when someone re-runs its check run on a PR.

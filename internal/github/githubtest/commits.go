@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 
 	gogithub "github.com/google/go-github/v60/github"
@@ -65,6 +66,22 @@ func (s *Server) listPullCommits(w http.ResponseWriter, r *http.Request) {
 		commits = commits[:250]
 	}
 	writeJSON(w, http.StatusOK, paginate(w, r, commits))
+}
+
+// commitCount is how many commits base..head holds, as a PR's "commits"
+// field counts them (all of them, where its commit list stops at 250).
+func (s *Server) commitCount(r *Repo, base, head string) int {
+	if base == "" || head == "" {
+		return 0
+	}
+	cmd := exec.Command("git", "rev-list", "--count", base+".."+head)
+	cmd.Dir = s.bareDir(r)
+	out, err := cmd.Output()
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	return n
 }
 
 // emailUser is the GitHub user of a commit email, nil for an unknown one.

@@ -309,6 +309,7 @@ func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
 		Head:           &gogithub.PullRequestBranch{Ref: gogithub.String(p.HeadRef), SHA: gogithub.String(p.HeadSHA), Repo: head},
 		Base:           &gogithub.PullRequestBranch{Ref: gogithub.String(p.BaseRef), SHA: gogithub.String(p.BaseSHA), Repo: base},
 		HTMLURL:        gogithub.String(fmt.Sprintf("https://github.com/%s/pull/%d", repo.FullName(), p.Number)),
+		Commits:        gogithub.Int(s.commitCount(repo, p.BaseSHA, p.HeadSHA)),
 	}
 	if p.MergeCommitSHA != "" {
 		pr.MergeCommitSHA = gogithub.String(p.MergeCommitSHA)

@@ -158,3 +158,15 @@ func (d Delivery) Request(url string) *http.Request {
 	}
 	return req
 }
+
+// PushPayload is the push delivery GitHub sends when sender pushes branch
+// from before to after.
+func (s *Server) PushPayload(r *Repo, branch, before, after, sender string) []byte {
+	return mustJSON(&gogithub.PushEvent{
+		Ref: gogithub.String("refs/heads/" + branch), Before: gogithub.String(before), After: gogithub.String(after),
+		Repo:         &gogithub.PushEventRepository{Name: gogithub.String(r.Name), FullName: gogithub.String(r.FullName()), Owner: &gogithub.User{Login: gogithub.String(r.Owner), Name: gogithub.String(r.Owner)}, DefaultBranch: gogithub.String(r.DefaultBranch)},
+		Sender:       user(sender),
+		Pusher:       &gogithub.CommitAuthor{Name: gogithub.String(sender)},
+		Installation: &gogithub.Installation{ID: gogithub.Int64(InstallationID)},
+	})
+}

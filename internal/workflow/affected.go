@@ -1,0 +1,87 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/stagebot/stagebot/internal/comments"
+	"github.com/stagebot/stagebot/internal/config"
+	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/runner"
+	"github.com/stagebot/stagebot/internal/stages"
+)
+
+// affected checks out the PR head and works out the stages it affects; a
+// stage this PR already applied at this head no longer holds others back.
+// It also returns the paths the PR changes (old and new names).
+func (w *Workflow) affected(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo) (string, []stages.Affected, []string, error) {
+	files, err := client.ChangedFiles(ctx, repo, pr.Number)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	changes := make([]stages.Change, len(files))
+	var paths []string
+	for i, f := range files {
+		changes[i] = stages.Change{Path: f.Path, PreviousPath: f.PreviousPath}
+		paths = append(paths, f.Path)
+		if f.PreviousPath != "" {
+			paths = append(paths, f.PreviousPath)
+		}
+	}
+	clone, err := client.CloneInfo(ctx, repo)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	ws := w.Runner.WorkspaceDir(repo.FullName(), pr.Number, pr.HeadSHA)
+	if err := w.Runner.Checkout(ctx, runner.Source{URL: clone.URL, Token: clone.Token}, pr.HeadSHA, ws); err != nil {
+		var te *runner.TreeError
+		if errors.As(err, &te) {
+			return "", nil, nil, w.reportTree(ctx, client, repo, pr, te)
+		}
+		return "", nil, nil, err
+	}
+	affected, err := stages.Detect(cfg, ws, changes)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	for i := range affected {
+		var still []string
+		for _, up := range affected[i].WaitingFor {
+			done, err := w.appliedHere(ctx, repo, up, pr)
+			if err != nil {
+				return "", nil, nil, err
+			}
+			if !done {
+				still = append(still, up)
+			}
+		}
+		affected[i].WaitingFor = still
+	}
+	return ws, affected, paths, nil
+}
+
+// errReported is an error the PR was told about: the job is done.
+var errReported = errors.New("reported to the pull request")
+
+// reportTree tells the PR why its commit cannot be checked out. Nothing of
+// it is planned or applied.
+func (w *Workflow) reportTree(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, te *runner.TreeError) error {
+	marker := "<!-- stagebot:tree -->"
+	body := fmt.Sprintf("%s\n❌ **stagebot cannot plan %s:** %s\n\nNothing of this commit is planned or applied. Fix the tree and push.\n", marker, comments.ShortSHA(pr.HeadSHA), te.Reason)
+	if _, err := client.UpsertComment(ctx, repo, pr.Number, marker, w.redactor(repo.FullName()).Redact(body)); err != nil {
+		return err
+	}
+	logging.From(ctx).Warn("commit refused", "sha", pr.HeadSHA, "reason", te.Reason)
+	return errReported
+}
+
+// appliedHere reports whether this PR applied the stage at its current head.
+func (w *Workflow) appliedHere(ctx context.Context, repo gh.Repo, stage string, pr gh.PullRequest) (bool, error) {
+	if w.Store == nil {
+		return false, nil
+	}
+	last, ok, err := w.Store.LastApply(ctx, repo.FullName(), stage)
+	return ok && last.PR == pr.Number && last.HeadSHA == pr.HeadSHA, err
+}
