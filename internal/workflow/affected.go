@@ -3,7 +3,6 @@ package workflow
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/config"
@@ -68,9 +67,7 @@ var errReported = errors.New("reported to the pull request")
 // reportTree tells the PR why its commit cannot be checked out. Nothing of
 // it is planned or applied.
 func (w *Workflow) reportTree(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, te *runner.TreeError) error {
-	marker := "<!-- stagebot:tree -->"
-	body := fmt.Sprintf("%s\n❌ **stagebot cannot plan %s:** %s\n\nNothing of this commit is planned or applied. Fix the tree and push.\n", marker, comments.ShortSHA(pr.HeadSHA), te.Reason)
-	if _, err := client.UpsertComment(ctx, repo, pr.Number, marker, w.redactor(repo.FullName()).Redact(body)); err != nil {
+	if _, err := client.UpsertComment(ctx, repo, pr.Number, comments.TreeMarker, comments.TreeRefused(pr.HeadSHA, te.Reason)); err != nil {
 		return err
 	}
 	logging.From(ctx).Warn("commit refused", "sha", pr.HeadSHA, "reason", te.Reason)

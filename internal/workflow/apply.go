@@ -278,16 +278,13 @@ func (w *Workflow) applyStage(ctx context.Context, t *turn, ev webhook.CommentEv
 // holds the state lock, the comment names it and the command to release it.
 func (w *Workflow) reportInterrupted(ctx context.Context, client GitHub, repo gh.Repo, number int, run runner.Run, running store.RunningApply) error {
 	stage := run.Stage
-	lock := "If Terraform reports its state is locked, the interrupted run still holds the state lock: once you are sure nothing runs, release it with `terraform force-unlock` on the stage."
+	var lockID string
 	if id, err := w.Runner.StateLock(ctx, run); err != nil {
 		logging.From(ctx).Warn("could not check the state lock", "stage", stage, "error", w.redactor(repo.FullName()).Redact(err.Error()))
-	} else if id != "" {
-		lock = fmt.Sprintf("**The interrupted run still holds the state lock** (ID `%s`). Once you are sure no Terraform runs on `%s`, release it in the stage's directory with:\n\n```sh\nterraform force-unlock %s\n```", id, stage, id)
+	} else {
+		lockID = id
 	}
-	body := fmt.Sprintf("%s\n### ⚠️ stagebot: the apply of `%s` was interrupted\n\n"+
-		"The apply that started at %s (#%d, %s) did not finish: the bot stopped during it. stagebot does not apply again on its own. "+
-		"The stage stays locked to #%d.\n\n**What to do:** comment `/plan %s` to see what the interrupted apply left, then `/apply %s`.\n\n%s\n",
-		comments.Marker(stage), stage, running.StartedAt.UTC().Format(time.RFC3339), running.PR, comments.ShortSHA(running.HeadSHA), running.PR, stage, stage, lock)
+	body := comments.Interrupted(stage, running.PR, running.HeadSHA, running.StartedAt, lockID)
 	return w.postParts(ctx, client, repo, number, stage, []string{body})
 }
 

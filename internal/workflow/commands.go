@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/stagebot/stagebot/internal/command"
 	"github.com/stagebot/stagebot/internal/comments"
@@ -76,11 +75,7 @@ func (w *Workflow) runCommand(ctx context.Context, ev webhook.CommentEvent, cmd 
 				return err
 			}
 		}
-		msg := "This pull request held no lock on those stages."
-		if len(released) > 0 {
-			msg = fmt.Sprintf("🔓 Released this pull request's lock on `%s`. Other pull requests may apply them now; this one must `/plan` again before it applies.", strings.Join(released, "`, `"))
-		}
-		if err := w.reply(ctx, client, ev, msg); err != nil {
+		if err := w.reply(ctx, client, ev, comments.Unlocked(released)); err != nil {
 			return err
 		}
 		return w.resumeMerges(ctx, ev.InstallationID, ev.Repo)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stagebot/stagebot/internal/comments"
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/runner"
 )
@@ -119,9 +120,8 @@ func (w *Workflow) ReleaseLock(ctx context.Context, repoName, stage, user string
 	if err != nil || len(released) == 0 {
 		return "", err
 	}
-	marker := fmt.Sprintf("<!-- stagebot:released=%s at=%d -->", stage, time.Now().UnixNano())
-	body := fmt.Sprintf("%s\n🔓 @%s released this pull request's lock on `%s` from stagebot's dashboard. Other pull requests may apply it now; this one must `/plan` again before it applies.\n", marker, user, stage)
-	if _, err := client.UpsertComment(ctx, repo, owner, marker, body); err != nil {
+	now := time.Now()
+	if _, err := client.UpsertComment(ctx, repo, owner, comments.ReleasedMarker(stage, now), comments.Released(stage, user, now)); err != nil {
 		return "", err
 	}
 	return "", w.resumeMerges(ctx, installation, repo)

@@ -100,9 +100,7 @@ func (w *Workflow) applyOnMerge(ctx context.Context, installation int64, repo gh
 func (w *Workflow) refuseMerge(ctx context.Context, t *turn, why, next string) error {
 	client, repo, pr := t.client, t.repo, t.pr
 	logging.From(ctx).Info("merge not applied", "merge", pr.MergeCommitSHA, "why", why)
-	marker := "<!-- stagebot:merge -->"
-	body := fmt.Sprintf("%s\n### 🛑 stagebot did not apply the merge of #%d\n\nNothing of merge commit %s was applied: %s\n\n**What to do:** %s\n", marker, pr.Number, comments.ShortSHA(pr.MergeCommitSHA), why, next)
-	if _, err := client.UpsertComment(ctx, repo, pr.Number, marker, body); err != nil {
+	if _, err := client.UpsertComment(ctx, repo, pr.Number, comments.MergeMarker, comments.MergeRefused(pr.Number, pr.MergeCommitSHA, why, next)); err != nil {
 		return err
 	}
 	if err := w.mergeChecks(ctx, t, "failure", "Not applied on merge", "Nothing was applied: "+why); err != nil {
@@ -232,9 +230,7 @@ func (w *Workflow) runMerge(ctx context.Context, t *turn) error {
 func (w *Workflow) supersede(ctx context.Context, t *turn, newer, why string) error {
 	client, repo, pr := t.client, t.repo, t.pr
 	logging.From(ctx).Info("merge superseded", "merge", pr.MergeCommitSHA, "by", newer)
-	marker := "<!-- stagebot:merge -->"
-	body := fmt.Sprintf("%s\n### ⏭️ stagebot: the merge of #%d is superseded by %s\n\nMerge commit %s is not applied: %s\n", marker, pr.Number, comments.ShortSHA(newer), comments.ShortSHA(pr.MergeCommitSHA), why)
-	if _, err := client.UpsertComment(ctx, repo, pr.Number, marker, body); err != nil {
+	if _, err := client.UpsertComment(ctx, repo, pr.Number, comments.MergeMarker, comments.MergeSuperseded(pr.Number, pr.MergeCommitSHA, newer, why)); err != nil {
 		return err
 	}
 	if err := w.mergeChecks(ctx, t, "neutral", "Superseded by "+comments.ShortSHA(newer), why); err != nil {
@@ -256,8 +252,7 @@ func (w *Workflow) waitMerge(ctx context.Context, t *turn, stage, why string) er
 	if err := w.Store.SetMerge(ctx, repo.FullName(), pr.MergeCommitSHA, store.MergePending, why); err != nil {
 		return err
 	}
-	msg := fmt.Sprintf("%s\n### ⏳ stagebot will apply `%s` on merge: it waits\n\nMerge commit %s of #%d waits: %s\n", comments.Marker(stage), stage, comments.ShortSHA(pr.MergeCommitSHA), pr.Number, why)
-	if err := w.postParts(ctx, client, repo, pr.Number, stage, []string{msg}); err != nil {
+	if err := w.postParts(ctx, client, repo, pr.Number, stage, []string{comments.MergeWaits(stage, pr.Number, pr.MergeCommitSHA, why)}); err != nil {
 		return err
 	}
 	return w.mergeChecks(ctx, t, "", "Waiting to apply", why)
@@ -369,10 +364,7 @@ func (w *Workflow) mergeStage(ctx context.Context, t *turn, ws string, a stages.
 		if err := w.postStage(ctx, client, repo, shown, sp, checkID, nil); err != nil {
 			return stageStopped, err
 		}
-		marker := "<!-- stagebot:merge -->"
-		body := fmt.Sprintf("%s\n### 🛑 stagebot did not apply `%s` on merge\n\nThe policies of `%s` deny the plan of merge commit %s, and no policy owner approved this pull request's plan at its head %s (an approval there carries over to the merge).\n\n**What to do:** fix what the policies deny in a new pull request, or have a policy owner approve its plan with `/approve %s` before it is merged.\n",
-			marker, stage, stage, comments.ShortSHA(sha), comments.ShortSHA(pr.HeadSHA), stage)
-		_, err := client.UpsertComment(ctx, repo, pr.Number, marker, body)
+		_, err := client.UpsertComment(ctx, repo, pr.Number, comments.MergeMarker, comments.MergePolicyDenied(stage, sha, pr.HeadSHA))
 		return stageStopped, err
 	}
 	note := fmt.Sprintf("Applied on merge of #%d (merge commit %s).", pr.Number, comments.ShortSHA(sha))
@@ -393,8 +385,7 @@ func (w *Workflow) mergeStage(ctx context.Context, t *turn, ws string, a stages.
 	}
 	notes, err := w.syncSecrets(ctx, cfg, run, ws, stage)
 	if err != nil {
-		msg := fmt.Sprintf("%s\n### ❌ stagebot did not apply `%s` on merge\n\nThe Kubernetes secret it needs could not be written: %s\n", comments.Marker(stage), stage, err)
-		return stageStopped, w.postParts(ctx, client, repo, pr.Number, stage, []string{msg})
+		return stageStopped, w.postParts(ctx, client, repo, pr.Number, stage, []string{comments.MergeSecretFailed(stage, err)})
 	}
 	claimed = false // runApply ends the claim once Terraform has exited
 	view := comments.StageApply{Stage: stage, HeadSHA: sha, Plan: sp.Result.JSON, Notes: append([]string{note}, notes...)}

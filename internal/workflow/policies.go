@@ -201,17 +201,7 @@ func (w *Workflow) approvePolicies(ctx context.Context, t *turn, ev webhook.Comm
 		}
 		approved = append(approved, stage)
 	}
-	var b strings.Builder
-	if len(approved) > 0 {
-		fmt.Fprintf(&b, "🛡️ @%s approved the current plan of `%s` although its policies deny it. This approval is recorded and holds for this plan only: a new plan is checked again. It may be applied now.\n", ev.Author, strings.Join(approved, "`, `"))
-	}
-	if len(passed) > 0 {
-		fmt.Fprintf(&b, "The plan of `%s` passes its policies: there is nothing to approve.\n", strings.Join(passed, "`, `"))
-	}
-	if b.Len() == 0 {
-		b.WriteString("No stage of this pull request has policies.")
-	}
-	return w.reply(ctx, client, ev, b.String())
+	return w.reply(ctx, client, ev, comments.PolicyApproved(ev.Author, approved, passed))
 }
 
 // showApproval puts an approval in the stage's plan comment and makes its

@@ -366,8 +366,7 @@ func (w *Workflow) retireStages(ctx context.Context, client GitHub, repo gh.Repo
 			if err := w.Store.SetOutcome(ctx, repo.FullName(), pr.Number, s.Name, store.OutcomeNothing); err != nil {
 				return err
 			}
-			body := fmt.Sprintf("%s\n### stagebot: `%s`\n\nThis pull request no longer changes stage `%s` (as of %s): there is nothing to plan or apply for it.\n", marker, s.Name, s.Name, comments.ShortSHA(pr.HeadSHA))
-			if err := w.writeParts(ctx, client, repo, pr.Number, s.Name, []string{body}); err != nil {
+			if err := w.writeParts(ctx, client, repo, pr.Number, s.Name, []string{comments.Retired(s.Name, pr.HeadSHA)}); err != nil {
 				return err
 			}
 		}
