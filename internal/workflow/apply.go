@@ -22,9 +22,9 @@ import (
 // /apply, and the Apply button (which runs it), live here: apply takes the
 // stages in order; applyStage checks each one (upstream applied, who may
 // apply, the lock, the requirements of checkRequirements, the policies,
-// the secrets it needs) and claims it; runApply applies the saved plan and
+// the secrets it needs) and claims it; turn.apply applies the saved plan and
 // records and reports the result. Apply on merge (merge.go) plans the
-// merge commit and ends in the same claimApply and runApply.
+// merge commit (turn.plan) and ends in the same claimApply and turn.apply.
 
 // claim is the outcome of claimApply.
 type claim int
@@ -58,13 +58,18 @@ func (w *Workflow) claimApply(ctx context.Context, repo gh.Repo, pr int, run run
 // checkText is a check run's title and summary.
 type checkText struct{ title, summary string }
 
-// runApply applies run's saved plan (its start already recorded), then
+// apply applies run's saved plan (its start already recorded), then
 // records and reports the result: the stage's comment (view says the stage,
 // commit and notes), its check run, the record of applies, the commit the
 // stage was applied from, and the result under trigger (what asked for the
 // apply), so that a retry of the same trigger reports it rather than
 // applying again. It reports whether the apply succeeded.
-func (w *Workflow) runApply(ctx context.Context, client GitHub, repo gh.Repo, pr int, run runner.Run, trigger string, checkID int64, view comments.StageApply, ok, failed checkText) (bool, error) {
+// What it writes is redacted with the secrets of the stages upstream of
+// run's, read first, as its plan's were.
+func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkID int64, view comments.StageApply, ok, failed checkText) (bool, error) {
+	w, client, repo, pr := t.w, t.client, t.repo, run.PR
+	t.learnUpstream(ctx, run.Root, run, []string{run.Stage})
+	run.Redact = t.redaction()
 	// The apply runs to its end even if the job is cancelled: Terraform cut
 	// off half-way leaves state and lock behind. The runner's timeout, and
 	// a stopping bot (SIGINT, then waiting for Terraform), still bound it.
@@ -258,12 +263,9 @@ func (w *Workflow) applyStage(ctx context.Context, t *turn, ev webhook.CommentEv
 	if err != nil {
 		return false, err
 	}
-	// What the apply shows may carry upstream secrets, as its plan did.
-	t.learnUpstream(ctx, ws, run, []config.Stage{a.Stage})
-	run.Redact = t.redaction()
 	log.Info("applying")
 	view := comments.StageApply{Stage: stage, HeadSHA: pr.HeadSHA, Notes: notes}
-	applied, err := w.runApply(ctx, client, ev.Repo, pr.Number, run, trigger, checkID, view,
+	applied, err := t.apply(ctx, run, trigger, checkID, view,
 		checkText{"Applied", "`" + stage + "` was applied from the saved plan of " + comments.ShortSHA(pr.HeadSHA) + "."},
 		checkText{"Apply failed", "The apply of `" + stage + "` failed; see the pull request."})
 	if err != nil || !applied {

@@ -45,7 +45,11 @@ func (w *Workflow) checkDrift(ctx context.Context, t *turn) ([]drift.Result, err
 	}
 	defer done()
 	return w.Drifts.Check(ctx, t.client, t.repo, t.cfg, func(ctx context.Context, root string, run runner.Run, units []config.Stage) *redact.Set {
-		t.learnUpstream(ctx, root, run, units)
+		names := make([]string, len(units))
+		for i, u := range units {
+			names[i] = u.Name
+		}
+		t.learnUpstream(ctx, root, run, names)
 		return t.redaction()
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/redact"
 	"github.com/stagebot/stagebot/internal/runner"
+	"github.com/stagebot/stagebot/internal/stages"
 )
 
 // The gate: every action that plans or applies (autoplan, /plan, /apply,
@@ -40,6 +41,9 @@ type turn struct {
 	cfg *config.Repo
 
 	approval *approvalFacts // read once, on first use
+	// learned are the upstream stages whose outputs this turn read, by
+	// checkout.
+	learned map[string]bool
 }
 
 // newTurn is the turn of a PR's plan, command or button (pr set), or of a
@@ -205,19 +209,34 @@ func (t *turn) policies(ctx context.Context, names []string) (map[string]*StageP
 // credentials and what the repository's stages hold secret.
 func (t *turn) redaction() *redact.Set { return t.w.redactor(t.repo.FullName()) }
 
+// plan plans the affected stages in target's checkout, their upstream
+// stages' secrets read first and everything written redacted with them.
+// In the bot's GitHub paths this, and apply, are the only ways to
+// Terraform: a plan or apply without a turn does not compile.
+func (t *turn) plan(ctx context.Context, target PlanTarget, affected []stages.Affected) []StagePlanned {
+	base := runner.Run{Repo: target.Repo, PR: target.PR, HeadSHA: target.HeadSHA, BaseSHA: target.BaseSHA}
+	t.learnUpstream(ctx, target.Root, base, stageNames(readyOnly(affected)))
+	return PlanStages(ctx, t.w.Runner, target, affected, t.redaction())
+}
+
 // learnUpstream reads, in the checkout at root, the outputs of every stage
 // upstream of units, so that a value an upstream stage holds sensitive is
 // redacted in what is written about them: a downstream plan reads it
 // through terraform_remote_state, and its plan JSON does not mark it. It
-// reads them every time, whatever this process saw before (another
-// replica may have applied since, and a restarted bot knows nothing). A
-// stage that cannot be read is logged: its own plan will say why.
-func (t *turn) learnUpstream(ctx context.Context, root string, run runner.Run, units []config.Stage) {
+// reads them in every turn, whatever this process saw before (another
+// replica may have applied since, and a restarted bot knows nothing), once
+// per checkout. A stage that cannot be read is logged: its own plan will
+// say why.
+func (t *turn) learnUpstream(ctx context.Context, root string, run runner.Run, units []string) {
 	want := map[string]bool{}
 	for _, u := range units {
-		maps.Copy(want, t.cfg.Upstream(u.Name))
+		maps.Copy(want, t.cfg.Upstream(u))
 	}
 	for _, name := range slices.Sorted(maps.Keys(want)) {
+		key := root + "\x00" + name
+		if t.learned[key] {
+			continue
+		}
 		s := t.cfg.Stage(name)
 		r := run
 		r.Stage, r.Root, r.Dir, r.BackendConfig, r.Engine = name, root, filepath.Join(root, filepath.FromSlash(s.Dir)), s.BackendConfig, s.TerraformBin
@@ -227,5 +246,9 @@ func (t *turn) learnUpstream(ctx context.Context, root string, run runner.Run, u
 			continue
 		}
 		t.w.rememberOutputs(t.repo.FullName(), name, outs)
+		if t.learned == nil {
+			t.learned = map[string]bool{}
+		}
+		t.learned[key] = true
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/stagebot/stagebot/internal/comments"
-	"github.com/stagebot/stagebot/internal/config"
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/runner"
@@ -341,16 +340,12 @@ func (w *Workflow) mergeStage(ctx context.Context, t *turn, ws string, a stages.
 	if target.Policies, err = t.policies(ctx, []string{stage}); err != nil {
 		return stageStopped, err
 	}
-	// Upstream secrets are known before the merge commit's plan is shown,
-	// whatever this process saw before.
-	t.learnUpstream(ctx, ws, run, []config.Stage{a.Stage})
-	run.Redact = t.redaction()
 	if ap, ok, err := w.Store.ApprovedAtHead(ctx, repo.FullName(), pr.Number, stage, pr.HeadSHA); err != nil {
 		return stageStopped, err
 	} else if ok {
 		target.Approved[stage] = ap
 	}
-	sp := PlanStages(ctx, w.Runner, target, []stages.Affected{a}, w.redactor(repo.FullName()))[0]
+	sp := t.plan(ctx, target, []stages.Affected{a})[0]
 	shown := gh.PullRequest{Number: pr.Number, HeadSHA: sha}
 	if sp.Err != nil {
 		sp.Check.Summary = "The plan of the merge commit failed; nothing was applied. " + sp.Check.Summary
@@ -387,9 +382,9 @@ func (w *Workflow) mergeStage(ctx context.Context, t *turn, ws string, a stages.
 	if err != nil {
 		return stageStopped, w.postParts(ctx, client, repo, pr.Number, stage, []string{comments.MergeSecretFailed(stage, err)})
 	}
-	claimed = false // runApply ends the claim once Terraform has exited
+	claimed = false // t.apply ends the claim once Terraform has exited
 	view := comments.StageApply{Stage: stage, HeadSHA: sha, Plan: sp.Result.JSON, Notes: append([]string{note}, notes...)}
-	ok, err := w.runApply(ctx, client, repo, pr.Number, run, trigger, checkID, view,
+	ok, err := t.apply(ctx, run, trigger, checkID, view,
 		checkText{"Applied on merge", "`" + stage + "` was applied from the plan of the merge commit."},
 		checkText{"Apply on merge failed", "The apply of `" + stage + "` on merge failed; later stages were not applied."})
 	if err != nil || !ok {

@@ -14,7 +14,6 @@ import (
 	"github.com/stagebot/stagebot/internal/jobs"
 	"github.com/stagebot/stagebot/internal/kube"
 	"github.com/stagebot/stagebot/internal/logging"
-	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/stages"
 	"github.com/stagebot/stagebot/internal/store"
 )
@@ -220,12 +219,11 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 			target.Drift[a.Stage.Name] = d.Issue
 		}
 	}
-	t.learnUpstream(ctx, ws, runner.Run{Repo: repo.FullName(), PR: pr.Number, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}, readyStages(affected))
 	target.Parallelism, target.RunURL = w.Parallelism, w.runURLs()
 	if target.RemovedVars, err = w.removedVars(ctx, client, repo, pr.BaseSHA, affected); err != nil {
 		return err
 	}
-	planned := PlanStages(ctx, w.Runner, target, affected, w.redactor(repo.FullName()))
+	planned := t.plan(ctx, target, affected)
 	if ctx.Err() != nil {
 		return ctx.Err() // a newer push took over; it posts the plans
 	}
@@ -271,12 +269,12 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 	return w.applyCheck(ctx, client, repo, pr, cfg)
 }
 
-// readyStages are the affected stages that are planned now.
-func readyStages(affected []stages.Affected) []config.Stage {
-	var out []config.Stage
+// readyOnly are the affected stages that are planned now.
+func readyOnly(affected []stages.Affected) []stages.Affected {
+	var out []stages.Affected
 	for _, a := range affected {
 		if a.Ready() {
-			out = append(out, a.Stage)
+			out = append(out, a)
 		}
 	}
 	return out
