@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -26,47 +27,87 @@ import (
 	"github.com/stagebot/stagebot/internal/workflow"
 )
 
+// serve runs the bot: settings, wiring, listening, and a shutdown that
+// drains the queue and lets running applies end.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	s, log, err := serveSettings(args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	b, err := wire(ctx, *s, log)
+	if err != nil {
+		return err
+	}
+	defer b.queue.Close()
+	httpSrv, serveErr, err := listen(ctx, *s, b, log)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: no new deliveries; waiting for running jobs", "timeout", s.ShutdownTimeout.String())
+	case err := <-serveErr:
+		log.Error("http server failed", "error", err.Error())
+	}
+	shutdown(*s, httpSrv, b, log)
+	return nil
+}
+
+// serveSettings reads and checks the settings (flags, environment, the
+// App stored by setup), and makes the logger they ask for.
+func serveSettings(args []string, stdout, stderr io.Writer) (*config.Settings, *slog.Logger, error) {
 	fs := flag.NewFlagSet("bot serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	s, err := config.Load(fs, args, envLookup)
 	var fe *config.FlagError
 	if errors.As(err, &fe) {
-		return flagsParsed(fs, fe.Err, stdout, stderr)
+		return nil, nil, flagsParsed(fs, fe.Err, stdout, stderr)
 	}
 	if err != nil {
-		return err // a setting's value: the bot cannot start
+		return nil, nil, err // a setting's value: the bot cannot start
 	}
 	if err := loadStoredApp(&s); err != nil {
-		return fmt.Errorf("cannot start: %w", err)
+		return nil, nil, fmt.Errorf("cannot start: %w", err)
 	}
 	if err := s.Validate(); err != nil {
-		return fmt.Errorf("cannot start:\n%w", err)
+		return nil, nil, fmt.Errorf("cannot start:\n%w", err)
 	}
+	return &s, logging.New(stderr, s.LogLevel), nil
+}
+
+// wired is the bot's parts, connected.
+type wired struct {
+	queue    *queue.Queue
+	workflow *workflow.Workflow
+	handler  http.Handler
+}
+
+// wire builds the bot's parts from its settings: the GitHub App, the
+// queue and store on one database, the runner, the workflow with its drift
+// checker, the dashboard and the HTTP handler. Nothing runs yet.
+func wire(ctx context.Context, s config.Settings, log *slog.Logger) (*wired, error) {
 	key, keyPEM, err := s.PrivateKey()
 	if err != nil {
-		return fmt.Errorf("cannot start: %w", err)
+		return nil, fmt.Errorf("cannot start: %w", err)
 	}
-	log := logging.New(stderr, s.LogLevel)
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	app, err := gh.NewApp(gh.AppConfig{AppID: s.GitHubAppID, PrivateKey: key, APIURL: s.GitHubAPIURL})
 	if err != nil {
-		return fmt.Errorf("cannot start: %w", err)
+		return nil, fmt.Errorf("cannot start: %w", err)
 	}
 	if err := protectProcess(); err != nil {
-		return fmt.Errorf("cannot start: %w", err)
+		return nil, fmt.Errorf("cannot start: %w", err)
 	}
 	secrets := botSecrets(s, keyPEM)
 	tfCfg, err := terraformConfig(s, log, secrets)
 	if err != nil {
-		return fmt.Errorf("cannot start: %w", err)
+		return nil, fmt.Errorf("cannot start: %w", err)
 	}
 	if s.PlanKeys != "" {
 		if tfCfg.PlanKeys, err = seal.Parse(s.PlanKeys); err != nil {
-			return fmt.Errorf("cannot start: setting %s: %w", config.EnvName("plan-keys"), err)
+			return nil, fmt.Errorf("cannot start: setting %s: %w", config.EnvName("plan-keys"), err)
 		}
 	}
 	wf := &workflow.Workflow{
@@ -87,9 +128,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		DriftTick:   s.DriftTick,
 	})
 	if err != nil {
-		return fmt.Errorf("cannot start: %w", err)
+		return nil, fmt.Errorf("cannot start: %w", err)
 	}
-	defer q.Close()
+	b := &wired{queue: q, workflow: wf}
+	if err := b.connect(ctx, s, app, tfCfg, reg, log); err != nil {
+		q.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// connect gives the workflow what needs the queue's database, and makes
+// the HTTP handler.
+func (b *wired) connect(ctx context.Context, s config.Settings, app *gh.App, tfCfg runner.Config, reg *prometheus.Registry, log *slog.Logger) error {
+	q, wf := b.queue, b.workflow
 	st, err := store.Open(ctx, q.DB())
 	if err != nil {
 		return fmt.Errorf("cannot start: %w", err)
@@ -124,7 +176,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if q.Requeued > 0 {
 		log.Warn("jobs interrupted by the previous stop will run again", "jobs", q.Requeued)
 	}
-
 	if len(s.RepoAllowlist) == 0 {
 		log.Warn("every repository the App is installed on is served: set STAGEBOT_REPO_ALLOWLIST to the ones it should deploy")
 	}
@@ -134,16 +185,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("cannot start: %w", err)
 		}
 	}
-	srv, err := server.New(server.Config{WebhookSecret: []byte(s.GitHubWebhookSecret), Queue: q, Logger: log, Registry: reg, AllowRepo: s.AllowsRepo, Web: dash})
-	if err != nil {
-		return err
-	}
+	b.handler, err = server.New(server.Config{WebhookSecret: []byte(s.GitHubWebhookSecret), Queue: q, Logger: log, Registry: reg, AllowRepo: s.AllowsRepo, Web: dash})
+	return err
+}
+
+// listen starts the queue's workers and the HTTP server; the channel
+// reports the server's failure.
+func listen(ctx context.Context, s config.Settings, b *wired, log *slog.Logger) (*http.Server, <-chan error, error) {
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
-		return fmt.Errorf("cannot start: listen on %s: %w", s.Listen, err)
+		return nil, nil, fmt.Errorf("cannot start: listen on %s: %w", s.Listen, err)
 	}
 	httpSrv := &http.Server{
-		Handler:           srv,
+		Handler:           b.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      2 * time.Minute,
@@ -151,8 +205,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// River lives until Stop, not until ctx: a signal should drain it, not
 	// cut running jobs off.
-	if err := q.Start(context.WithoutCancel(ctx)); err != nil {
-		return err
+	if err := b.queue.Start(context.WithoutCancel(ctx)); err != nil {
+		ln.Close()
+		return nil, nil, err
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -161,13 +216,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		database = "postgres"
 	}
 	log.Info("stagebot serving", "addr", ln.Addr().String(), "version", version, "database", database, "workers", s.Workers)
+	return httpSrv, serveErr, nil
+}
 
-	select {
-	case <-ctx.Done():
-		log.Info("stopping: no new deliveries; waiting for running jobs", "timeout", s.ShutdownTimeout.String())
-	case err := <-serveErr:
-		log.Error("http server failed", "error", err.Error())
-	}
+// shutdown stops taking deliveries, drains the queue within the shutdown
+// bound, then interrupts running applies (Terraform's own graceful stop)
+// and waits for them to exit.
+func shutdown(s config.Settings, httpSrv *http.Server, b *wired, log *slog.Logger) {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -178,19 +233,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Past the shutdown bound, running applies get SIGINT: Terraform's own
 	// graceful stop, which finishes what it does to a resource, writes its
 	// state and releases its lock. The bot waits for them to exit.
+	run := b.workflow.Runner
 	go func() {
 		<-stopCtx.Done()
-		wf.Runner.Interrupt()
+		run.Interrupt()
 	}()
-	if err := q.Stop(stopCtx); err != nil {
+	if err := b.queue.Stop(stopCtx); err != nil {
 		log.Warn("queue stop", "error", err.Error())
 	}
-	wf.Runner.Interrupt()
+	run.Interrupt()
 	waitCtx, cancelWait := context.WithTimeout(context.Background(), applyGrace+30*time.Second)
 	defer cancelWait()
-	if err := wf.Runner.Wait(waitCtx); err != nil {
+	if err := run.Wait(waitCtx); err != nil {
 		log.Error("an apply did not stop in time", "error", err.Error())
 	}
 	log.Info("stopped")
-	return nil
 }
