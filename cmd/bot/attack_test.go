@@ -125,7 +125,7 @@ func TestAttackPushWhileClosedLetsThePusherApprove(t *testing.T) {
 	f.stageComment(1, "infrastructure", "Denied by policy")
 	f.gh.AddReview(f.repo, 1, githubtest.Review{User: "dave", State: "APPROVED", CommitID: head})
 	r := f.reply(1, f.say(1, "dave", "/approve infrastructure"))
-	if !strings.Contains(r, "opened or pushed to this pull request") {
+	if !strings.Contains(r, "was not run") || !strings.Contains(r, "cannot tell who pushed it") {
 		t.Errorf("the pusher's /approve of his own push was taken:\n%s", r)
 	}
 	r = f.applyAnswer(1, f.say(1, "alice", "/apply infrastructure"), "infrastructure")

@@ -82,40 +82,55 @@ func deployDatabase(t *testing.T, f *prFlow, state string) string {
 }
 
 // Nobody approves their own change: a writer who pushed to a colleague's
-// PR can neither approve it (by review) nor approve its policy denial, nor
-// apply it on those grounds. Whether GitHub told the bot of the push (its
-// sender) or only the commit says so (the push's delivery was lost).
+// PR, or wrote a commit someone else pushed there, can neither approve it
+// (by review) nor approve its policy denial, nor apply it on those
+// grounds; and a head whose push GitHub never announced (its delivery
+// lost) is nobody's to approve.
 func pusherCannotApproveTheirOwnPush(t *testing.T) {
 	f, state := mergeFlow(t)
 	mainTF := deployDatabase(t, f, state)
-	dropped := strings.Replace(mainTF, "resource \"terraform_data\" \"database\" {\n  input = \"demo-postgres\"\n}\n", "", 1)
+	dropped := map[string]string{"terraform/infrastructure/main.tf": strings.Replace(mainTF, "resource \"terraform_data\" \"database\" {\n  input = \"demo-postgres\"\n}\n", "", 1)}
+	approveAndApply := func(number int, head, approver string) (approve, apply string) {
+		f.stageComment(number, "infrastructure", "Denied by policy")
+		f.gh.AddReview(f.repo, number, githubtest.Review{User: approver, State: "APPROVED", CommitID: head})
+		return f.reply(number, f.say(number, approver, "/approve infrastructure")), f.reply(number, f.say(number, "carol", "/apply infrastructure"))
+	}
 
 	// PR 1: alice's harmless PR; dave pushes the drop, GitHub says so.
 	f.pr(1, "main", resource("harmless"), f.base, 1)
-	head, push := f.gh.PushToPull(f.repo, 1, "", "dave", map[string]string{"terraform/infrastructure/main.tf": dropped})
+	head, push := f.gh.PushToPull(f.repo, 1, "", "dave", dropped)
 	f.deliver("pull_request", push)
-	f.stageComment(1, "infrastructure", "Denied by policy")
-	f.gh.AddReview(f.repo, 1, githubtest.Review{User: "dave", State: "APPROVED", CommitID: head})
-	if r := f.reply(1, f.say(1, "dave", "/approve infrastructure")); !strings.Contains(r, "@dave opened or pushed to this pull request") {
-		t.Errorf("/approve by the pusher:\n%s", r)
+	approve, apply := approveAndApply(1, head, "dave")
+	if !strings.Contains(approve, "@dave opened or pushed to this pull request") {
+		t.Errorf("/approve by the pusher:\n%s", approve)
 	}
-	if r := f.reply(1, f.say(1, "dave", "/apply infrastructure")); !strings.Contains(r, "`approved` requirement is not met") || !strings.Contains(r, "Approvals by @dave do not count") {
-		t.Errorf("/apply approved only by the pusher:\n%s", r)
+	if !strings.Contains(apply, "`approved` requirement is not met") || !strings.Contains(apply, "Approvals by @dave do not count") {
+		t.Errorf("/apply approved only by the pusher:\n%s", apply)
 	}
 
-	// PR 2: the same, but the bot never heard of the push: the commit,
-	// which GitHub attributes to dave, says who made it.
+	// PR 2: dave wrote the drop, alice pushed it: the commit, which GitHub
+	// attributes to dave, says who made it.
 	f.pr(2, "main", resource("harmless2"), f.base, 1)
-	head2 := f.gh.CommitAs(f.repo, "dave", "pr-2", "", map[string]string{"terraform/infrastructure/main.tf": dropped}, "drop it")
-	f.gh.UpdatePull(f.repo, 2, func(p *githubtest.Pull) { p.HeadSHA = head2 })
-	f.gh.AddReview(f.repo, 2, githubtest.Review{User: "dave", State: "APPROVED", CommitID: head2})
-	f.say(2, "dave", "/plan infrastructure")
-	f.stageComment(2, "infrastructure", "Denied by policy")
-	if r := f.reply(2, f.say(2, "dave", "/approve infrastructure")); !strings.Contains(r, "@dave opened or pushed to this pull request") {
-		t.Errorf("/approve by the committer:\n%s", r)
+	head, push = f.gh.PushToPull(f.repo, 2, "dave", "alice", dropped)
+	f.deliver("pull_request", push)
+	approve, apply = approveAndApply(2, head, "dave")
+	if !strings.Contains(approve, "@dave opened or pushed to this pull request") {
+		t.Errorf("/approve by the commit's author:\n%s", approve)
 	}
-	if r := f.reply(2, f.say(2, "carol", "/apply infrastructure")); !strings.Contains(r, "`approved` requirement is not met") {
-		t.Errorf("/apply approved only by the committer:\n%s", r)
+	if !strings.Contains(apply, "`approved` requirement is not met") {
+		t.Errorf("/apply approved only by the commit's author:\n%s", apply)
+	}
+
+	// PR 3: the push's delivery was lost; a /plan shows the new head.
+	// erin, a policy owner who made none of it, cannot tell it from dave's.
+	f.gh.SetPermission(f.repo, "erin", "write")
+	f.gh.AddTeamMember("acme", "dba", "erin")
+	f.pr(3, "main", resource("harmless3"), f.base, 1)
+	head, _ = f.gh.PushToPull(f.repo, 3, "", "dave", dropped)
+	f.say(3, "alice", "/plan infrastructure")
+	approve, apply = approveAndApply(3, head, "erin")
+	if !strings.Contains(approve, "cannot tell who pushed it") || !strings.Contains(apply, "cannot tell who pushed it") {
+		t.Errorf("approvals of a head whose push was never announced:\n%s\n%s", approve, apply)
 	}
 	time.Sleep(300 * time.Millisecond)
 	if !stateHas(t, state, "database") {

@@ -38,8 +38,6 @@ type PullRequest struct {
 	MergedBy string
 	// Labels are its labels' names.
 	Labels []string
-	// Commits counts its commits (PullCommits lists at most 250 of them).
-	Commits int
 }
 
 // ChangedFile is one file of a PR's diff.
@@ -179,7 +177,6 @@ func (c *Client) PullRequest(ctx context.Context, repo Repo, number int) (PullRe
 		MergeableState: pr.GetMergeableState(),
 		MergeCommitSHA: pr.GetMergeCommitSHA(),
 		MergedBy:       pr.GetMergedBy().GetLogin(),
-		Commits:        pr.GetCommits(),
 	}
 	out.Fork = !strings.EqualFold(pr.GetHead().GetRepo().GetFullName(), pr.GetBase().GetRepo().GetFullName())
 	for _, l := range pr.Labels {

@@ -25,6 +25,35 @@ const branchPushersTable = `CREATE TABLE IF NOT EXISTS stagebot_branch_pushers (
 	PRIMARY KEY (repo, branch, login)
 )`
 
+// headsTable keeps the heads a PR reached through a push GitHub announced
+// (opened, synchronize): a head it reached otherwise (pushed while it was
+// closed, from a fork) was pushed by someone the bot cannot name.
+const headsTable = `CREATE TABLE IF NOT EXISTS stagebot_heads (
+	repo TEXT NOT NULL,
+	pr INTEGER NOT NULL,
+	head_sha TEXT NOT NULL,
+	PRIMARY KEY (repo, pr, head_sha)
+)`
+
+// AddHead records that the PR reached head through an announced push.
+func (s *Store) AddHead(ctx context.Context, repo string, pr int, head string) error {
+	if _, err := s.db.ExecContext(ctx,
+		`INSERT INTO stagebot_heads (repo, pr, head_sha) VALUES ($1, $2, $3) ON CONFLICT (repo, pr, head_sha) DO NOTHING`,
+		repo, pr, head); err != nil {
+		return fmt.Errorf("record head %s of %s#%d: %w", head, repo, pr, err)
+	}
+	return nil
+}
+
+// HeadSeen reports whether the PR reached head through an announced push.
+func (s *Store) HeadSeen(ctx context.Context, repo string, pr int, head string) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM stagebot_heads WHERE repo = $1 AND pr = $2 AND head_sha = $3`, repo, pr, head).Scan(&n); err != nil {
+		return false, fmt.Errorf("read the heads of %s#%d: %w", repo, pr, err)
+	}
+	return n > 0, nil
+}
+
 // AddBranchPusher records that login pushed to branch.
 func (s *Store) AddBranchPusher(ctx context.Context, repo, branch, login string) error {
 	if _, err := s.db.ExecContext(ctx,

@@ -63,6 +63,7 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		runsIndex,
 		pushersTable,
 		branchPushersTable,
+		headsTable,
 		outcomesTable,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {

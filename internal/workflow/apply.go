@@ -296,6 +296,9 @@ var applyableStates = []string{"clean", "unstable", "has_hooks"}
 // checkRequirements returns the first requirement the stage does not meet.
 func (t *turn) checkRequirements(ctx context.Context, run runner.Run, label string) *comments.Refusal {
 	w, client, repo, pr, cfg := t.w, t.client, t.repo, t.pr, t.cfg
+	if r := t.notIntoDefaultBranch(label); r != nil {
+		return r
+	}
 	for _, req := range cfg.StageRequirements(run.Stage) {
 		switch req {
 		case config.RequireApproved:

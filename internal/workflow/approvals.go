@@ -28,6 +28,10 @@ func (t *turn) approvals(ctx context.Context) ([]string, string, error) {
 	if t.approval != nil {
 		return t.approval.approvers, t.approval.why, nil
 	}
+	if why, err := t.unknownPusher(ctx); err != nil || why != "" {
+		t.approval = &approvalFacts{why: why}
+		return nil, why, err
+	}
 	makers, err := t.makers(ctx)
 	if err != nil {
 		return nil, "", err
@@ -82,6 +86,18 @@ func (t *turn) approvals(ctx context.Context) ([]string, string, error) {
 	}
 	t.approval = &approvalFacts{approvers: approvers, why: why}
 	return approvers, why, nil
+}
+
+// unknownPusher says why nobody can tell who pushed the PR's head ("" when
+// GitHub announced the push that brought it: opened or synchronize). A
+// head reached otherwise (pushed while the PR was closed, to a fork, or
+// whose delivery was lost) may be anyone's, so no approval of it counts.
+func (t *turn) unknownPusher(ctx context.Context) (string, error) {
+	seen, err := t.w.Store.HeadSeen(ctx, t.repo.FullName(), t.pr.Number, t.pr.HeadSHA)
+	if err != nil || seen {
+		return "", err
+	}
+	return fmt.Sprintf("the current commit %s reached this pull request without a push GitHub announced to stagebot (it was pushed while the pull request was closed, or the delivery was lost), so stagebot cannot tell who pushed it, and no approval of it counts. Push a new commit (or open a new pull request) and have it reviewed.", comments.ShortSHA(t.pr.HeadSHA)), nil
 }
 
 // makers are the lower-cased logins of those who made the PR's change: its

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bmatcuk/doublestar/v4"
 
+	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/config"
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/logging"
@@ -112,49 +113,37 @@ type errRulesUnclear struct{ why string }
 
 func (e errRulesUnclear) Error() string { return e.why }
 
-// mergeBase is the merge commit's first parent. A merge commit with one
-// parent comes from a squash or a rebase: after a rebase of several
-// commits, the first parent is one of the PR's own. Then the rules at the
-// first parent must be those from before the PR's first commit, or the
-// merge is not applied.
+// mergeBase is the merge commit's first parent, when that is the default
+// branch as the PR was reviewed against it. GitHub's merge commit has the
+// PR's head as its second parent; a squash or rebase has one parent, which
+// after a rebase of several commits is one of the PR's own. A merge made
+// by hand may have any first parent. So the first parent's rules must be
+// those of the PR's base (GitHub's base.sha): otherwise the merge is not
+// applied, since nothing tells which rules it was reviewed against.
 func (t *turn) mergeBase(ctx context.Context) (string, error) {
 	sha := t.pr.MergeCommitSHA
 	parents, err := t.w.Runner.Parents(ctx, t.src, sha)
 	if err != nil {
 		return "", err
 	}
-	if len(parents) == 0 {
-		return "", errRulesUnclear{"merge commit " + shortSHA(sha) + " has no parent"}
+	switch {
+	case len(parents) == 0 || len(parents) > 2:
+		return "", errRulesUnclear{fmt.Sprintf("merge commit %s has %d parents, not those of a merge, squash or rebase", shortSHA(sha), len(parents))}
+	case len(parents) == 2 && parents[1] != t.pr.HeadSHA:
+		return "", errRulesUnclear{fmt.Sprintf("merge commit %s does not merge the pull request's head %s into the default branch as GitHub's merge does", shortSHA(sha), shortSHA(t.pr.HeadSHA))}
 	}
-	if len(parents) > 1 {
-		return parents[0], nil
+	base := parents[0]
+	if base == t.pr.BaseSHA {
+		return base, nil
 	}
-	commits, err := t.client.PullCommits(ctx, t.repo, t.pr.Number)
-	if err != nil {
-		return "", err
-	}
-	if len(commits) != t.pr.Commits {
-		// GitHub lists at most 250 of a PR's commits: walking back fewer
-		// than it has could stop inside the rebased ones.
-		return "", errRulesUnclear{fmt.Sprintf("merge commit %s (a squash or rebase) comes from a pull request of %d commits, of which GitHub lists %d: stagebot cannot tell the rules it was reviewed against", shortSHA(sha), t.pr.Commits, len(commits))}
-	}
-	if len(commits) <= 1 {
-		return parents[0], nil
-	}
-	// Rebased or squashed: compare the rules at the first parent with those
-	// len(commits) first parents back, before any rebased commit.
-	before, err := t.w.Runner.Ancestor(ctx, t.src, sha, len(commits))
-	if err != nil {
-		return "", err
-	}
-	same, err := t.sameRules(ctx, parents[0], before)
+	same, err := t.sameRules(ctx, base, t.pr.BaseSHA)
 	if err != nil {
 		return "", err
 	}
 	if !same {
-		return "", errRulesUnclear{fmt.Sprintf("`%s` or a policy differs between %s and %s, and the merge commit (a squash or rebase of %d commits) does not tell which of them the pull request was reviewed against", config.RepoFile, shortSHA(parents[0]), shortSHA(before), len(commits))}
+		return "", errRulesUnclear{fmt.Sprintf("`%s` or a policy differs between %s, the merge commit's first parent, and %s, the base the pull request was reviewed against (a rebase replays the pull request's own commits, a merge made by hand may have any parent)", config.RepoFile, shortSHA(base), shortSHA(t.pr.BaseSHA))}
 	}
-	return parents[0], nil
+	return base, nil
 }
 
 // sameRules reports whether stagebot.yaml and every policy file are the
@@ -176,6 +165,20 @@ func shortSHA(sha string) string {
 		return sha[:7]
 	}
 	return sha
+}
+
+// notIntoDefaultBranch refuses command for a PR into another branch than
+// the default one: its head holds that branch's commits too, which nobody
+// reviewed here and whose pushers are not this PR's makers. nil for a PR
+// into the default branch.
+func (t *turn) notIntoDefaultBranch(command string) *comments.Refusal {
+	base, def := t.pr.BaseRef, t.repo.DefaultBranch
+	if base == "" || base == def {
+		return nil
+	}
+	return &comments.Refusal{Command: command,
+		Why:  fmt.Sprintf("this pull request goes into `%s`, not into the default branch `%s`: its plan carries the commits of `%s` too, which were not reviewed here.", base, def, base),
+		Next: fmt.Sprintf("apply `%s` through its own pull request into `%s` first, or change this pull request's base to `%s`.", base, def, def)}
 }
 
 // rulesChanged are the files of the PR's diff that make the rules a change

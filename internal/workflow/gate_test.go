@@ -137,7 +137,9 @@ func TestRebaseMergeThatChangesTheRulesIsRefused(t *testing.T) {
 	// GitHub's rebase: the PR's commits, replayed on main one by one.
 	b.fake.Commit(b.repo, "main", "", map[string]string{"stagebot.yaml": relaxedRules}, "relax (rebased from "+first[:7]+")")
 	tip := b.fake.Commit(b.repo, "main", "", map[string]string{"terraform/infrastructure/x.tf": "# x\n"}, "change (rebased)")
-	b.fake.UpdatePull(b.repo, 1, func(p *githubtest.Pull) { p.Merged, p.State, p.MergeCommitSHA, p.MergedBy = true, "closed", tip, "alice" })
+	b.fake.UpdatePull(b.repo, 1, func(p *githubtest.Pull) {
+		p.Merged, p.State, p.MergeCommitSHA, p.MergedBy = true, "closed", tip, "alice"
+	})
 
 	_, err := b.w.mergeTurn(ctx, githubtest.InstallationID, b.gh, b.read(t, 1))
 	var unclear errRulesUnclear
@@ -157,7 +159,18 @@ func TestTwoPersonRule(t *testing.T) {
 	b.fake.Commit(b.repo, "pr", "main", map[string]string{"terraform/infrastructure/x.tf": "# x\n"}, "alice's change")
 	head := b.fake.CommitAs(b.repo, "dave", "pr", "", map[string]string{"terraform/infrastructure/y.tf": "# y\n"}, "dave's change")
 	b.fake.AddPull(b.repo, githubtest.Pull{Number: 1, Author: "alice", HeadRef: "pr", HeadSHA: head, BaseRef: "main", BaseSHA: b.base})
+	tn, err := b.w.newTurn(ctx, githubtest.InstallationID, b.gh, b.read(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nobody announced the push of the head: no approval counts.
+	if approvers, why, err := tn.approvals(ctx); err != nil || len(approvers) != 0 || !strings.Contains(why, "cannot tell who pushed it") {
+		t.Errorf("approvals of a head whose push was never announced: %v (why %q, %v)", approvers, why, err)
+	}
 	if err := b.w.Store.AddPusher(ctx, b.gh.FullName(), 1, "Erin"); err != nil { // a synchronize's sender
+		t.Fatal(err)
+	}
+	if err := b.w.Store.AddHead(ctx, b.gh.FullName(), 1, head); err != nil { // ...announced head
 		t.Fatal(err)
 	}
 	if err := b.w.Store.AddBranchPusher(ctx, b.gh.FullName(), "pr", "frank"); err != nil { // a push while the PR was closed
@@ -166,7 +179,7 @@ func TestTwoPersonRule(t *testing.T) {
 	for _, u := range []string{"alice", "dave", "erin", "frank", "gina", "carol"} {
 		b.fake.AddReview(b.repo, 1, githubtest.Review{User: u, State: "APPROVED", CommitID: head})
 	}
-	tn, err := b.w.newTurn(ctx, githubtest.InstallationID, b.gh, b.read(t, 1))
+	tn, err = b.w.newTurn(ctx, githubtest.InstallationID, b.gh, b.read(t, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,4 +215,3 @@ func TestNoTurnForAnUnservedRepository(t *testing.T) {
 		t.Errorf("the job's result: %v, want nil", err)
 	}
 }
-

@@ -139,6 +139,9 @@ func (w *Workflow) checkPolicies(ctx context.Context, cfg *config.Repo, run runn
 // shows it in each stage's comment and check run.
 func (w *Workflow) approvePolicies(ctx context.Context, t *turn, ev webhook.CommentEvent, cmd command.Command) error {
 	client, pr, cfg := t.client, t.pr, t.cfg
+	if r := t.notIntoDefaultBranch(cmd.String()); r != nil {
+		return w.refuse(ctx, client, ev, *r)
+	}
 	makers, err := t.makers(ctx)
 	if err != nil {
 		return err
@@ -169,6 +172,11 @@ func (w *Workflow) approvePolicies(ctx context.Context, t *turn, ev webhook.Comm
 			return err
 		} else if !ok {
 			return w.refuse(ctx, client, ev, comments.NoPermission(label, ev.Author, have, "write"))
+		}
+		if why, err := t.unknownPusher(ctx); err != nil {
+			return err
+		} else if why != "" {
+			return w.refuse(ctx, client, ev, comments.Refusal{Command: label, Why: why, Next: "push a new commit, review its plan, then comment `" + label + "`."})
 		}
 		if makers[strings.ToLower(ev.Author)] {
 			return w.refuse(ctx, client, ev, comments.Refusal{Command: label, Why: "@" + ev.Author + " opened or pushed to this pull request: nobody approves what the policies deny in their own change.", Next: "ask another policy owner (" + comments.Appliers(who.Users, who.Teams) + ") who did not push to it to comment `" + label + "`."})

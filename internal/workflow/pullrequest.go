@@ -37,6 +37,12 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 			return err
 		}
 	}
+	if (ev.Action == "opened" || ev.Action == "synchronize") && ev.HeadSHA != "" {
+		// Its pusher is known: the author, or the sender just recorded.
+		if err := w.Store.AddHead(ctx, ev.Repo.FullName(), ev.Number, ev.HeadSHA); err != nil {
+			return err
+		}
+	}
 	// A newer event supersedes whatever still runs for the PR.
 	prCtx, done, err := w.beginPR(ctx, ev.Repo, ev.Number, true, ev.Action != "closed")
 	if err != nil {
