@@ -147,11 +147,24 @@ func (t *turn) mergeBase(ctx context.Context) (string, error) {
 }
 
 // sameRules reports whether stagebot.yaml and every policy file are the
-// same at two commits.
+// same at two commits: the files either stagebot.yaml names as policies,
+// and every .rego file besides.
 func (t *turn) sameRules(ctx context.Context, a, b string) (bool, error) {
+	patterns := []string{config.RepoFile, "**/*.rego"}
+	for _, sha := range []string{a, b} {
+		files, err := t.w.Runner.ReadFiles(ctx, t.src, sha, []string{config.RepoFile})
+		if err != nil {
+			return false, err
+		}
+		if cfg, err := config.ParseRepo(files[config.RepoFile], ""); err == nil {
+			for _, s := range cfg.Stages {
+				patterns = append(patterns, s.Policies...)
+			}
+		}
+	}
 	var read [2]map[string][]byte
 	for i, sha := range []string{a, b} {
-		files, err := t.w.Runner.ReadFiles(ctx, t.src, sha, []string{config.RepoFile, "**/*.rego"})
+		files, err := t.w.Runner.ReadFiles(ctx, t.src, sha, patterns)
 		if err != nil {
 			return false, err
 		}
