@@ -306,3 +306,42 @@ func (r *Runner) revList(ctx context.Context, src Source, sha string, args ...st
 	out, err := cmd.Output()
 	return strings.TrimSpace(string(out)), err
 }
+
+// MergedTree returns the tree of merging theirs into ours (git merge-tree,
+// as GitHub's merge computes it), and whether the merge was clean. Both
+// are fetched into the mirror when needed.
+func (r *Runner) MergedTree(ctx context.Context, src Source, ours, theirs string) (string, bool, error) {
+	gitDir := src.Local
+	for _, sha := range []string{ours, theirs} {
+		if src.Local != "" {
+			break
+		}
+		var err error
+		if gitDir, err = r.fetch(ctx, src, sha); err != nil {
+			return "", false, err
+		}
+	}
+	cmd := exec.CommandContext(ctx, "git", "-C", gitDir, "merge-tree", "--write-tree", "--no-messages", ours, theirs)
+	cmd.Env = gitEnv("")
+	out, err := cmd.Output()
+	tree, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return tree, true, nil
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		return tree, false, nil // conflicts
+	}
+	return "", false, fmt.Errorf("merge %s into %s: %w", shortSHA(theirs), shortSHA(ours), err)
+}
+
+// Tree returns a commit's tree.
+func (r *Runner) Tree(ctx context.Context, src Source, sha string) (string, error) {
+	out, err := r.revList(ctx, src, sha, "--no-walk", "--format=%T", sha)
+	if err != nil {
+		return "", fmt.Errorf("read the tree of %s: %w", shortSHA(sha), err)
+	}
+	// rev-list --format prints "commit <sha>" before each formatted line.
+	lines := strings.Split(out, "\n")
+	return strings.TrimSpace(lines[len(lines)-1]), nil
+}

@@ -54,6 +54,55 @@ func (s *Store) HeadSeen(ctx context.Context, repo string, pr int, head string) 
 	return n > 0, nil
 }
 
+// commitPushersTable keeps who pushed each commit (push events, on any
+// branch): a PR's commits may have been pushed to another branch first.
+const commitPushersTable = `CREATE TABLE IF NOT EXISTS stagebot_commit_pushers (
+	repo TEXT NOT NULL,
+	sha TEXT NOT NULL,
+	login TEXT NOT NULL,
+	PRIMARY KEY (repo, sha, login)
+)`
+
+// AddCommitPushers records that login pushed the commits shas.
+func (s *Store) AddCommitPushers(ctx context.Context, repo, login string, shas []string) error {
+	for _, sha := range shas {
+		if _, err := s.db.ExecContext(ctx,
+			`INSERT INTO stagebot_commit_pushers (repo, sha, login) VALUES ($1, $2, $3) ON CONFLICT (repo, sha, login) DO NOTHING`,
+			repo, sha, login); err != nil {
+			return fmt.Errorf("record a push of %s to %s by %s: %w", sha, repo, login, err)
+		}
+	}
+	return nil
+}
+
+// CommitPushers returns who pushed any of the commits shas, as recorded.
+func (s *Store) CommitPushers(ctx context.Context, repo string, shas []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, sha := range shas {
+		rows, err := s.db.QueryContext(ctx, `SELECT login FROM stagebot_commit_pushers WHERE repo = $1 AND sha = $2`, repo, sha)
+		if err != nil {
+			return nil, fmt.Errorf("read who pushed %s to %s: %w", sha, repo, err)
+		}
+		for rows.Next() {
+			var login string
+			if err := rows.Scan(&login); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if !seen[login] {
+				seen[login] = true
+				out = append(out, login)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // AddBranchPusher records that login pushed to branch.
 func (s *Store) AddBranchPusher(ctx context.Context, repo, branch, login string) error {
 	if _, err := s.db.ExecContext(ctx,

@@ -64,6 +64,7 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		pushersTable,
 		branchPushersTable,
 		headsTable,
+		commitPushersTable,
 		outcomesTable,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {

@@ -97,7 +97,7 @@ func (t *turn) unknownPusher(ctx context.Context) (string, error) {
 	if err != nil || seen {
 		return "", err
 	}
-	return fmt.Sprintf("the current commit %s reached this pull request without a push GitHub announced to stagebot (it was pushed while the pull request was closed, or the delivery was lost), so stagebot cannot tell who pushed it, and no approval of it counts. Push a new commit (or open a new pull request) and have it reviewed.", comments.ShortSHA(t.pr.HeadSHA)), nil
+	return fmt.Sprintf("the current commit %s reached this pull request without a push GitHub announced to stagebot with its pusher (pushed while the pull request was closed, to a fork before it was opened, by a workflow or App, or the delivery was lost), so stagebot cannot tell who pushed it, and no approval of it counts. Push a new commit and have it reviewed.", comments.ShortSHA(t.pr.HeadSHA)), nil
 }
 
 // makers are the lower-cased logins of those who made the PR's change: its
@@ -110,12 +110,21 @@ func (t *turn) makers(ctx context.Context) (map[string]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range commits {
+	shas := make([]string, len(commits))
+	for i, c := range commits {
+		shas[i] = c.SHA
 		for _, login := range []string{c.Author, c.Committer} {
 			if login != "" {
 				out[strings.ToLower(login)] = true
 			}
 		}
+	}
+	byCommit, err := t.w.Store.CommitPushers(ctx, t.repo.FullName(), shas)
+	if err != nil {
+		return nil, err
+	}
+	for _, login := range byCommit {
+		out[strings.ToLower(login)] = true
 	}
 	branch := t.pr.HeadRef
 	if t.pr.Fork {

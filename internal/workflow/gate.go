@@ -114,7 +114,8 @@ type errRulesUnclear struct{ why string }
 func (e errRulesUnclear) Error() string { return e.why }
 
 // mergeBase is the merge commit's first parent, when that is the default
-// branch as the PR was reviewed against it. GitHub's merge commit has the
+// branch as the PR was reviewed against it, and the merge commit holds
+// exactly the merge of the PR's reviewed head into it. GitHub's merge commit has the
 // PR's head as its second parent; a squash or rebase has one parent, which
 // after a rebase of several commits is one of the PR's own. A merge made
 // by hand may have any first parent. So the first parent's rules must be
@@ -133,6 +134,19 @@ func (t *turn) mergeBase(ctx context.Context) (string, error) {
 		return "", errRulesUnclear{fmt.Sprintf("merge commit %s does not merge the pull request's head %s into the default branch as GitHub's merge does", shortSHA(sha), shortSHA(t.pr.HeadSHA))}
 	}
 	base := parents[0]
+	// What it holds must be what merging the reviewed head gives: a merge
+	// made by hand can carry more.
+	want, clean, err := t.w.Runner.MergedTree(ctx, t.src, base, t.pr.HeadSHA)
+	if err != nil {
+		return "", err
+	}
+	got, err := t.w.Runner.Tree(ctx, t.src, sha)
+	if err != nil {
+		return "", err
+	}
+	if !clean || got != want {
+		return "", errRulesUnclear{fmt.Sprintf("merge commit %s holds other changes than the merge of the pull request's reviewed head %s into %s", shortSHA(sha), shortSHA(t.pr.HeadSHA), shortSHA(base))}
+	}
 	if base == t.pr.BaseSHA {
 		return base, nil
 	}

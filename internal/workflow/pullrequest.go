@@ -37,8 +37,7 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 			return err
 		}
 	}
-	if (ev.Action == "opened" || ev.Action == "synchronize") && ev.HeadSHA != "" {
-		// Its pusher is known: the author, or the sender just recorded.
+	if announcesPusher(ev) {
 		if err := w.Store.AddHead(ctx, ev.Repo.FullName(), ev.Number, ev.HeadSHA); err != nil {
 			return err
 		}
@@ -81,6 +80,23 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 		return nil
 	}
 	return err
+}
+
+// announcesPusher reports whether the event names who pushed the PR's
+// head: a synchronize's sender, unless an App or workflow pushed (a
+// [bot], which acts for whoever started it) to a PR it did not open; the
+// author, for the head a PR is opened with, unless from a fork, whose
+// pushes before the PR was opened reach no event of this repository.
+func announcesPusher(ev webhook.PullRequestEvent) bool {
+	switch {
+	case ev.HeadSHA == "" || ev.Sender == "":
+		return false
+	case ev.Action == "synchronize":
+		return !strings.HasSuffix(ev.Sender, "[bot]") || strings.EqualFold(ev.Sender, ev.Author)
+	case ev.Action == "opened":
+		return !ev.Fork
+	}
+	return false
 }
 
 // autoplan plans the stages a PR affects at its current head.

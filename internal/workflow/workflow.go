@@ -175,16 +175,22 @@ func (w *Workflow) reply(ctx context.Context, client GitHub, ev webhook.CommentE
 	return nil
 }
 
-// Push records who pushed to a branch: whoever pushed to a PR's head
-// branch, whenever (also while the PR was closed, or before it was
-// opened, when GitHub sends no synchronize), may not approve it.
+// Push records who pushed to a branch, and which commits: whoever pushed
+// to a PR's head branch, or pushed one of its commits anywhere, whenever
+// (also while the PR was closed, or before it was opened, when GitHub
+// sends no synchronize), may not approve it.
 func (w *Workflow) Push(ctx context.Context, job jobs.PushJob) error {
 	ev := job.Event
 	branch := strings.TrimPrefix(ev.Ref, "refs/heads/")
 	if ev.Sender == "" || branch == ev.Repo.DefaultBranch {
 		return nil
 	}
-	logging.From(ctx).Info("push recorded", "branch", branch, "by", ev.Sender)
+	logging.From(ctx).Info("push recorded", "branch", branch, "by", ev.Sender, "commits", len(ev.Commits))
+	// By commit too: a commit pushed to one branch may reach a PR from
+	// another.
+	if err := w.Store.AddCommitPushers(ctx, ev.Repo.FullName(), ev.Sender, ev.Commits); err != nil {
+		return err
+	}
 	return w.Store.AddBranchPusher(ctx, ev.Repo.FullName(), branch, ev.Sender)
 }
 

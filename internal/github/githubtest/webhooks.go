@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 
@@ -161,9 +162,23 @@ func (d Delivery) Request(url string) *http.Request {
 
 // PushPayload is the push delivery GitHub sends when sender pushes branch
 // from before to after.
+// Its commits are those after brought that before (or, for a new branch,
+// the default branch) did not have.
 func (s *Server) PushPayload(r *Repo, branch, before, after, sender string) []byte {
+	from := before
+	if strings.Trim(before, "0") == "" {
+		from = r.DefaultBranch
+	}
+	cmd := exec.Command("git", "rev-list", "--reverse", from+".."+after)
+	cmd.Dir = s.bareDir(r)
+	out, _ := cmd.Output()
+	var commits []*gogithub.HeadCommit
+	for _, sha := range strings.Fields(string(out)) {
+		commits = append(commits, &gogithub.HeadCommit{ID: gogithub.String(sha)})
+	}
 	return mustJSON(&gogithub.PushEvent{
-		Ref: gogithub.String("refs/heads/" + branch), Before: gogithub.String(before), After: gogithub.String(after),
+		Commits: commits,
+		Ref:     gogithub.String("refs/heads/" + branch), Before: gogithub.String(before), After: gogithub.String(after),
 		Repo:         &gogithub.PushEventRepository{Name: gogithub.String(r.Name), FullName: gogithub.String(r.FullName()), Owner: &gogithub.User{Login: gogithub.String(r.Owner), Name: gogithub.String(r.Owner)}, DefaultBranch: gogithub.String(r.DefaultBranch)},
 		Sender:       user(sender),
 		Pusher:       &gogithub.CommitAuthor{Name: gogithub.String(sender)},

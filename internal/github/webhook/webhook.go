@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -123,6 +124,9 @@ type PushEvent struct {
 	Before         string `json:"before"`
 	After          string `json:"after"`
 	Sender         string `json:"sender"`
+	// Commits are the SHAs the push brought (GitHub lists up to 2,048),
+	// with After.
+	Commits []string `json:"commits,omitempty"`
 }
 
 // CheckRunEvent is a user asking to re-run one of the bot's check runs.
@@ -276,9 +280,12 @@ func DecodeComment(body []byte) (ev CommentEvent, action string, isPR, isBot boo
 func DecodePush(body []byte) (PushEvent, error) {
 	var w struct {
 		wireCommon
-		Ref    string `json:"ref"`
-		Before string `json:"before"`
-		After  string `json:"after"`
+		Ref     string `json:"ref"`
+		Before  string `json:"before"`
+		After   string `json:"after"`
+		Commits []struct {
+			ID string `json:"id"`
+		} `json:"commits"`
 	}
 	if err := json.Unmarshal(body, &w); err != nil {
 		return PushEvent{}, fmt.Errorf("decode push payload: %w", err)
@@ -289,14 +296,21 @@ func DecodePush(body []byte) (PushEvent, error) {
 	if w.Ref == "" || w.After == "" {
 		return PushEvent{}, errors.New("decode push payload: no ref or after")
 	}
-	return PushEvent{
+	ev := PushEvent{
 		InstallationID: w.Installation.ID,
 		Repo:           w.Repository.repo(),
 		Ref:            w.Ref,
 		Before:         w.Before,
 		After:          w.After,
 		Sender:         w.Sender.Login,
-	}, nil
+	}
+	for _, c := range w.Commits {
+		ev.Commits = append(ev.Commits, c.ID)
+	}
+	if !slices.Contains(ev.Commits, w.After) {
+		ev.Commits = append(ev.Commits, w.After)
+	}
+	return ev, nil
 }
 
 // DecodeCheckRun decodes a check_run payload.
