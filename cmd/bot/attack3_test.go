@@ -12,11 +12,6 @@ import (
 // approvals.go), through the real binary. Each test asserts the secure
 // behaviour: it fails while the hole it names is open.
 
-// dropDatabase is main.tf without the database.
-func dropDatabase(mainTF string) map[string]string {
-	return map[string]string{"terraform/infrastructure/main.tf": strings.Replace(mainTF, "resource \"terraform_data\" \"database\" {\n  input = \"demo-postgres\"\n}\n", "", 1)}
-}
-
 // An "evil merge": alice's PR adds a reviewed resource and carol approves
 // it. alice merges it by hand (git merge --no-ff pr-1 on main, as
 // GitHub's "merge on the command line" allows) and, in the merge commit
@@ -72,15 +67,7 @@ func TestAttack3CommitPushedToAnotherBranchLetsItsPusherApprove(t *testing.T) {
 		t.Fatalf("PR 1's plan does not destroy the database:\n%s", plan)
 	}
 	f.gh.AddReview(f.repo, 1, githubtest.Review{User: "dave", State: "APPROVED", CommitID: head})
-	r := f.reply(1, f.say(1, "dave", "/approve infrastructure"))
-	if !strings.Contains(r, "was not run") {
-		t.Errorf("dave's /approve of the commit he pushed was taken:\n%s", r)
-	}
-	r = f.applyAnswer(1, f.say(1, "alice", "/apply infrastructure"), "infrastructure")
-	time.Sleep(300 * time.Millisecond)
-	if !stateHas(t, state, "database") {
-		t.Fatalf("dave's commit, approved by dave alone, was applied: the database is gone. /apply said:\n%s", r)
-	}
+	f.selfApprovalRefused(t, state, 1, "dave", "alice", "@dave opened or pushed to this pull request")
 }
 
 // A fork's pushes before its PR is opened: alice pushes a harmless commit
@@ -101,15 +88,7 @@ func TestAttack3ForkPushBeforeOpenedLetsThePusherApprove(t *testing.T) {
 	f.say(1, "alice", "/plan infrastructure")
 	f.stageComment(1, "infrastructure", "Denied by policy")
 	f.gh.AddReview(f.repo, 1, githubtest.Review{User: "dave", State: "APPROVED", CommitID: head})
-	r := f.reply(1, f.say(1, "dave", "/approve infrastructure"))
-	if !strings.Contains(r, "was not run") {
-		t.Errorf("the pusher's /approve of his own push to the fork was taken:\n%s", r)
-	}
-	r = f.applyAnswer(1, f.say(1, "alice", "/apply infrastructure"), "infrastructure")
-	time.Sleep(300 * time.Millisecond)
-	if !stateHas(t, state, "database") {
-		t.Fatalf("one person's push to a fork, approved by himself, was applied: the database is gone. /apply said:\n%s", r)
-	}
+	f.selfApprovalRefused(t, state, 1, "dave", "alice", "cannot tell who pushed it")
 }
 
 // A push whose sender is not who made it: GitHub reports a push made with
@@ -128,13 +107,5 @@ func TestAttack3PushByAWorkflowHidesItsPusher(t *testing.T) {
 	f.deliver("pull_request", push)
 	f.stageComment(1, "infrastructure", "Denied by policy")
 	f.gh.AddReview(f.repo, 1, githubtest.Review{User: "dave", State: "APPROVED", CommitID: head})
-	r := f.reply(1, f.say(1, "dave", "/approve infrastructure"))
-	if !strings.Contains(r, "was not run") {
-		t.Errorf("an approval of a head pushed by a workflow (its real pusher unknown) was taken:\n%s", r)
-	}
-	r = f.applyAnswer(1, f.say(1, "alice", "/apply infrastructure"), "infrastructure")
-	time.Sleep(300 * time.Millisecond)
-	if !stateHas(t, state, "database") {
-		t.Fatalf("a head pushed by a workflow anyone with write may dispatch was approved by dave and applied: the database is gone. /apply said:\n%s", r)
-	}
+	f.selfApprovalRefused(t, state, 1, "dave", "alice", "cannot tell who pushed it")
 }

@@ -52,6 +52,23 @@ func (f *prFlow) applyAnswer(number int, id int64, stage string) string {
 	return body
 }
 
+// selfApprovalRefused has approver /approve the policy denial of PR
+// number's infrastructure plan, then applier /apply it. It fails the test
+// unless the /approve was refused saying want, and the database that plan
+// destroys is still there.
+func (f *prFlow) selfApprovalRefused(t *testing.T, state string, number int, approver, applier, want string) {
+	t.Helper()
+	r := f.reply(number, f.say(number, approver, "/approve infrastructure"))
+	if !strings.Contains(r, "was not run") || !strings.Contains(r, want) {
+		t.Errorf("@%s's /approve was taken, or refused for another reason than %q:\n%s", approver, want, r)
+	}
+	r = f.applyAnswer(number, f.say(number, applier, "/apply infrastructure"), "infrastructure")
+	time.Sleep(300 * time.Millisecond)
+	if !stateHas(t, state, "database") {
+		t.Fatalf("a plan approved by @%s alone was applied: the database is gone. /apply said:\n%s", approver, r)
+	}
+}
+
 // A rebase merge of a PR with more commits than GitHub lists (pulls/{n}/
 // commits lists at most 250) is judged by the rules the PR brings: the bot
 // walks 250 first parents back from the merge commit, lands inside the
@@ -108,7 +125,7 @@ func TestAttackRebaseOfMoreThan250CommitsJudgedByItsOwnRules(t *testing.T) {
 func TestAttackPushWhileClosedLetsThePusherApprove(t *testing.T) {
 	f, state := mergeFlow(t)
 	mainTF := deployDatabase(t, f, state)
-	dropped := strings.Replace(mainTF, "resource \"terraform_data\" \"database\" {\n  input = \"demo-postgres\"\n}\n", "", 1)
+	dropped := dropDatabase(mainTF)["terraform/infrastructure/main.tf"]
 	before := f.pr(1, "main", resource("harmless"), f.base, 1)
 	// dave closes alice's PR...
 	f.gh.UpdatePull(f.repo, 1, func(p *githubtest.Pull) { p.State = "closed" })
@@ -124,15 +141,7 @@ func TestAttackPushWhileClosedLetsThePusherApprove(t *testing.T) {
 	f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, 1, "reopened", 0))
 	f.stageComment(1, "infrastructure", "Denied by policy")
 	f.gh.AddReview(f.repo, 1, githubtest.Review{User: "dave", State: "APPROVED", CommitID: head})
-	r := f.reply(1, f.say(1, "dave", "/approve infrastructure"))
-	if !strings.Contains(r, "was not run") || !strings.Contains(r, "cannot tell who pushed it") {
-		t.Errorf("the pusher's /approve of his own push was taken:\n%s", r)
-	}
-	r = f.applyAnswer(1, f.say(1, "alice", "/apply infrastructure"), "infrastructure")
-	time.Sleep(300 * time.Millisecond)
-	if !stateHas(t, state, "database") {
-		t.Fatalf("one person's push, approved by himself, was applied: the database is gone. /apply said:\n%s", r)
-	}
+	f.selfApprovalRefused(t, state, 1, "dave", "alice", "cannot tell who pushed it")
 }
 
 // A policy owner's /approve counts only from a writer: a member of the
@@ -143,19 +152,11 @@ func TestAttackPolicyOwnerWithoutWriteApproves(t *testing.T) {
 	mainTF := deployDatabase(t, f, state)
 	f.gh.SetPermission(f.repo, "rita", "read")
 	f.gh.AddTeamMember("acme", "dba", "rita")
-	dropped := strings.Replace(mainTF, "resource \"terraform_data\" \"database\" {\n  input = \"demo-postgres\"\n}\n", "", 1)
+	dropped := dropDatabase(mainTF)["terraform/infrastructure/main.tf"]
 	f.pr(1, "main", map[string]string{"terraform/infrastructure/main.tf": dropped}, f.base, 1)
 	f.gh.UpdatePull(f.repo, 1, func(p *githubtest.Pull) { p.MergeableState = "clean" })
 	f.stageComment(1, "infrastructure", "Denied by policy")
-	r := f.reply(1, f.say(1, "rita", "/approve infrastructure"))
-	if strings.Contains(r, "approved the current plan") {
-		t.Errorf("a reader's /approve was recorded:\n%s", r)
-	}
-	r = f.applyAnswer(1, f.say(1, "carol", "/apply infrastructure"), "infrastructure")
-	time.Sleep(300 * time.Millisecond)
-	if !stateHas(t, state, "database") {
-		t.Fatalf("a denied plan approved only by a reader was applied: the database is gone. /apply said:\n%s", r)
-	}
+	f.selfApprovalRefused(t, state, 1, "rita", "carol", "@rita has the `read` role")
 }
 
 // A policy owner's /approve says it "holds for this plan only: a new plan
@@ -188,7 +189,7 @@ func TestAttackPolicyApprovalCarriedToAMergePlanWithOtherDenials(t *testing.T) {
 	}
 
 	// PR 2 drops the database; it is merged, and its apply is refused.
-	dropped := strings.Replace(mainTF, "resource \"terraform_data\" \"database\" {\n  input = \"demo-postgres\"\n}\n", "", 1)
+	dropped := dropDatabase(mainTF)["terraform/infrastructure/main.tf"]
 	f.pr(2, "main", map[string]string{"terraform/infrastructure/main.tf": dropped}, f.base, 1)
 	f.stageComment(2, "infrastructure", "Denied by policy")
 	f.gh.MergeAs(f.repo, 2, "alice")

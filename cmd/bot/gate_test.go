@@ -51,7 +51,7 @@ func mergeCheckedAgainstThePolicyOfItsBase(t *testing.T) {
 	f, state := mergeFlow(t)
 	mainTF := deployDatabase(t, f, state)
 	files := map[string]string{
-		"terraform/infrastructure/main.tf": strings.Replace(mainTF, "resource \"terraform_data\" \"database\" {\n  input = \"demo-postgres\"\n}\n", "", 1),
+		"terraform/infrastructure/main.tf": dropDatabase(mainTF)["terraform/infrastructure/main.tf"],
 		"policies/database.rego":           "package stagebot\n",
 	}
 	f.pr(1, "main", files, f.base, 1)
@@ -81,6 +81,11 @@ func deployDatabase(t *testing.T, f *prFlow, state string) string {
 	return mainTF
 }
 
+// dropDatabase is main.tf without the database.
+func dropDatabase(mainTF string) map[string]string {
+	return map[string]string{"terraform/infrastructure/main.tf": strings.Replace(mainTF, "resource \"terraform_data\" \"database\" {\n  input = \"demo-postgres\"\n}\n", "", 1)}
+}
+
 // Nobody approves their own change: a writer who pushed to a colleague's
 // PR, or wrote a commit someone else pushed there, can neither approve it
 // (by review) nor approve its policy denial, nor apply it on those
@@ -89,7 +94,7 @@ func deployDatabase(t *testing.T, f *prFlow, state string) string {
 func pusherCannotApproveTheirOwnPush(t *testing.T) {
 	f, state := mergeFlow(t)
 	mainTF := deployDatabase(t, f, state)
-	dropped := map[string]string{"terraform/infrastructure/main.tf": strings.Replace(mainTF, "resource \"terraform_data\" \"database\" {\n  input = \"demo-postgres\"\n}\n", "", 1)}
+	dropped := map[string]string{"terraform/infrastructure/main.tf": dropDatabase(mainTF)["terraform/infrastructure/main.tf"]}
 	approveAndApply := func(number int, head, approver string) (approve, apply string) {
 		f.stageComment(number, "infrastructure", "Denied by policy")
 		f.gh.AddReview(f.repo, number, githubtest.Review{User: approver, State: "APPROVED", CommitID: head})

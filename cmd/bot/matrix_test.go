@@ -209,7 +209,7 @@ func rulesResumedMerge(t *testing.T) {
 // policyAttack drops the database and rewrites the policy to allow it.
 func policyAttack(mainTF string) map[string]string {
 	return map[string]string{
-		"terraform/infrastructure/main.tf": strings.Replace(mainTF, "resource \"terraform_data\" \"database\" {\n  input = \"demo-postgres\"\n}\n", "", 1),
+		"terraform/infrastructure/main.tf": dropDatabase(mainTF)["terraform/infrastructure/main.tf"],
 		"policies/database.rego":           "package stagebot\n",
 	}
 }

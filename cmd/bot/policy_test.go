@@ -56,7 +56,7 @@ func TestPolicyDeniesUntilOwnerApproves(t *testing.T) {
 	f.gh.SetPermission(f.repo, "dana", "write")
 	f.gh.AddTeamMember("acme", "dba", "dana")
 
-	dropped := strings.Replace(mainTF, "resource \"terraform_data\" \"database\" {\n  input = \"demo-postgres\"\n}\n", "", 1)
+	dropped := dropDatabase(mainTF)["terraform/infrastructure/main.tf"]
 	if dropped == mainTF {
 		t.Fatal("the fixture has no database resource to drop")
 	}
