@@ -27,9 +27,9 @@ func TestGateMatrix(t *testing.T) {
 	noApply := "a drift check plans the default branch and never applies: no PR brings rules, approvals or policies to it"
 	matrix := map[string]map[string]cell{
 		"autoplan": {
-			rules:     {run: rulesAutoplan},
+			rules:     {run: rulesAutoplan}, // broken on f672bdc (no word of the rules it brings)
 			policies:  {run: policyPlan(false)},
-			twoPeople: {run: twoPersonButtons(false)},
+			twoPeople: {run: twoPersonButtons(false)}, // broken on f672bdc
 			redaction: {run: redactedPlan(false)},
 			allowlist: {run: notServed("autoplan")},
 		},
@@ -62,11 +62,11 @@ func TestGateMatrix(t *testing.T) {
 			allowlist: {run: notServed("merge")},
 		},
 		"resumed-merge": {
-			rules:     {run: rulesResumedMerge},  // broken on f672bdc
-			policies:  {run: policyResumedMerge}, // broken on f672bdc
-			twoPeople: {run: twoPersonMerge(true)},
-			redaction: {run: redactedResumedMerge},
-			allowlist: {na: "a merge resumes when a lock is released: a PR closed or /unlock (deliveries, refused at the webhook like the rows above) or the dashboard's release, whose resumed merge starts from mergeTurn, which refuses an unserved repository as the drift row shows"},
+			rules:     {run: rulesResumedMerge},    // broken on f672bdc
+			policies:  {run: policyResumedMerge},   // broken on f672bdc
+			twoPeople: {run: twoPersonMerge(true)}, // broken on f672bdc
+			redaction: {run: redactedResumedMerge}, // broken on f672bdc
+			allowlist: {na: "a merge resumes when a lock is released: a PR closed or /unlock (deliveries, refused at the webhook like the rows above) or the dashboard's release, which holds to the allowlist (TestAttackDashboardReleaseInAnUnservedRepository), and whose resumed merge starts from mergeTurn, which refuses an unserved repository as the drift row shows"},
 		},
 		"drift": {
 			rules:     {na: noApply},
