@@ -110,19 +110,12 @@ func wire(ctx context.Context, s config.Settings, log *slog.Logger) (*wired, err
 			return nil, fmt.Errorf("cannot start: setting %s: %w", config.EnvName("plan-keys"), err)
 		}
 	}
-	wf := &workflow.Workflow{
-		Installation: func(id int64) workflow.GitHub { return app.Installation(id) },
-		Secrets:      secrets,
-		Serves:       s.AllowsRepo,
-	}
-
 	q, err := queue.Open(ctx, queue.Config{
 		DatabaseURL: s.DatabaseURL,
 		SQLitePath:  s.DatabasePath(),
 		Workers:     s.Workers,
 		JobTimeout:  s.JobTimeout,
 		Takeover:    s.Takeover,
-		Handlers:    wf,
 		Logger:      log,
 		Registerer:  reg,
 		DriftTick:   s.DriftTick,
@@ -130,49 +123,61 @@ func wire(ctx context.Context, s config.Settings, log *slog.Logger) (*wired, err
 	if err != nil {
 		return nil, fmt.Errorf("cannot start: %w", err)
 	}
-	b := &wired{queue: q, workflow: wf}
-	if err := b.connect(ctx, s, app, tfCfg, reg, log); err != nil {
+	b := &wired{queue: q}
+	cfg := workflow.Config{
+		Installation: func(id int64) workflow.GitHub { return app.Installation(id) },
+		Secrets:      secrets,
+		Serves:       s.AllowsRepo,
+	}
+	if err := b.connect(ctx, s, app, cfg, tfCfg, reg, log); err != nil {
 		q.Close()
 		return nil, err
 	}
 	return b, nil
 }
 
-// connect gives the workflow what needs the queue's database, and makes
-// the HTTP handler.
-func (b *wired) connect(ctx context.Context, s config.Settings, app *gh.App, tfCfg runner.Config, reg *prometheus.Registry, log *slog.Logger) error {
-	q, wf := b.queue, b.workflow
+// connect makes, on the queue's database, the store, the runner and the
+// workflow (cfg completed), gives the queue its work, and makes the HTTP
+// handler.
+func (b *wired) connect(ctx context.Context, s config.Settings, app *gh.App, cfg workflow.Config, tfCfg runner.Config, reg *prometheus.Registry, log *slog.Logger) error {
+	q := b.queue
 	st, err := store.Open(ctx, q.DB())
 	if err != nil {
 		return fmt.Errorf("cannot start: %w", err)
 	}
-	wf.Store = st
-	wf.Shared = s.DatabaseURL != ""
-	wf.LeaseTTL = s.Takeover
-	wf.Parallelism = s.InstanceParallelism
 	tfCfg.Plans = st.Plans()
 	tfCfg.Runs = st.RunLog(replicaName())
-	wf.PublicURL = s.PublicURL
 	if s.DatabaseURL != "" {
 		// Any replica shows and applies any plan: none is on one's disk.
 		tfCfg.Files = st.PlanFiles()
 	}
-	if wf.Runner, err = runner.New(ctx, tfCfg); err != nil {
+	run, err := runner.New(ctx, tfCfg)
+	if err != nil {
 		return fmt.Errorf("cannot start: %w", err)
 	}
 	driftGauge, err := drift.NewGauge(reg)
 	if err != nil {
 		return err
 	}
-	wf.Drifts = &drift.Checker{Runner: wf.Runner, Store: st, Changes: driftGauge}
-	wf.Retention = runner.Retention{Logs: s.LogRetention, PluginCacheBytes: s.PluginCacheMaxBytes}
-	if wf.DiskUsage, err = workflow.NewDiskGauge(reg); err != nil {
+	diskGauge, err := workflow.NewDiskGauge(reg)
+	if err != nil {
 		return err
 	}
-	wf.Enqueue = func(ctx context.Context, job jobs.Job) error {
+	cfg.Store, cfg.Runner, cfg.Shared, cfg.LeaseTTL = st, run, s.DatabaseURL != "", s.Takeover
+	cfg.Parallelism, cfg.PublicURL = s.InstanceParallelism, s.PublicURL
+	cfg.Drifts = &drift.Checker{Runner: run, Store: st, Changes: driftGauge}
+	cfg.Retention = runner.Retention{Logs: s.LogRetention, PluginCacheBytes: s.PluginCacheMaxBytes}
+	cfg.DiskUsage = diskGauge
+	cfg.Enqueue = func(ctx context.Context, job jobs.Job) error {
 		_, _, err := q.Enqueue(ctx, job)
 		return err
 	}
+	wf, err := workflow.New(cfg)
+	if err != nil {
+		return fmt.Errorf("cannot start: %w", err)
+	}
+	b.workflow = wf
+	q.Handle(wf)
 	if q.Requeued > 0 {
 		log.Warn("jobs interrupted by the previous stop will run again", "jobs", q.Requeued)
 	}

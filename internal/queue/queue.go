@@ -53,7 +53,9 @@ type Config struct {
 	JobTimeout time.Duration
 	// Takeover is how long after JobTimeout a job still marked running is
 	// taken for a dead worker's and run again (default 10 minutes).
-	Takeover   time.Duration
+	Takeover time.Duration
+	// Handlers does the work; it may instead be given to Handle, before
+	// Start (the handlers may need the queue's database).
 	Handlers   Handlers
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -80,6 +82,8 @@ type Queue struct {
 	close         func()
 	metrics       *metrics
 	ui            func(prefix string, l *slog.Logger) (*riverui.Handler, error)
+	handlers      *handlers
+	noWork        bool
 
 	reqs        chan insertReq
 	closing     chan struct{}
@@ -215,15 +219,16 @@ func newQueue[TTx any](cfg Config, m *metrics, driver riverdriver.Driver[TTx], p
 	if rc.FetchPollInterval == 0 {
 		rc.FetchPollInterval = 200 * time.Millisecond
 	}
+	h := &handlers{Handlers: cfg.Handlers}
 	if !cfg.NoWork {
 		workers := river.NewWorkers()
-		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.PullRequest))
-		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.Comment))
-		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.Push))
-		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.CheckRun))
-		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.Drift))
-		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.DriftTick))
-		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, cfg.Handlers.Maintenance))
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, h.pullRequest))
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, h.comment))
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, h.push))
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, h.checkRun))
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, h.drift))
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, h.driftTick))
+		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, h.maintenance))
 		rc.Workers = workers
 		tick := cfg.DriftTick
 		if tick == 0 {
@@ -259,6 +264,8 @@ func newQueue[TTx any](cfg Config, m *metrics, driver riverdriver.Driver[TTx], p
 			return riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(client, nil), Logger: l, Prefix: prefix, JobListHideArgsByDefault: true})
 		},
 		metrics:     m,
+		handlers:    h,
+		noWork:      cfg.NoWork,
 		reqs:        make(chan insertReq),
 		closing:     make(chan struct{}),
 		batcherDone: make(chan struct{}),
@@ -315,8 +322,14 @@ func (q *Queue) Enqueue(ctx context.Context, job jobs.Job) (id int64, duplicate 
 	return id, duplicate, nil
 }
 
-// Start begins working jobs.
+// Handle gives the queue what does its jobs' work, before Start.
+func (q *Queue) Handle(h Handlers) { q.handlers.Handlers = h }
+
+// Start begins working jobs: it refuses to without handlers.
 func (q *Queue) Start(ctx context.Context) error {
+	if q.handlers.Handlers == nil && !q.noWork {
+		return errors.New("start queue: no handlers (Config.Handlers or Handle)")
+	}
 	if err := q.start(ctx); err != nil {
 		return fmt.Errorf("start queue: %w", err)
 	}

@@ -14,8 +14,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	_ "modernc.org/sqlite"
 
+	"github.com/stagebot/stagebot/internal/drift"
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/github/githubtest"
+	"github.com/stagebot/stagebot/internal/jobs"
 	"github.com/stagebot/stagebot/internal/redact"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/store"
@@ -62,9 +64,14 @@ func setup(t *testing.T) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &Workflow{
+	w, err := New(Config{
 		Installation: func(int64) GitHub { return app.Installation(githubtest.InstallationID) },
 		Runner:       r, Store: st, Secrets: redact.New(),
+		Drifts:  &drift.Checker{Runner: r, Store: st},
+		Enqueue: func(context.Context, jobs.Job) error { return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	base := fake.Commit(repo, "main", "", map[string]string{"stagebot.yaml": strictRules, "policies/db.rego": "package stagebot\n", "terraform/infrastructure/main.tf": "# main\n"}, "init")
 	return &testBundle{w: w, fake: fake, repo: repo, gh: gh.Repo{Owner: "acme", Name: "platform", DefaultBranch: "main"}, base: base}
@@ -199,6 +206,33 @@ func TestTwoPersonRule(t *testing.T) {
 	_, why, err := tn.approvals(ctx)
 	if err != nil || !strings.Contains(why, "Approvals by @alice, @dave, @erin, @frank do not count") {
 		t.Errorf("without carol: why = %q (%v)", why, err)
+	}
+}
+
+// New refuses a workflow wired without what its jobs need, naming it.
+func TestNewChecksItsWiring(t *testing.T) {
+	b := setup(t)
+	good := b.w.Config
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"complete", func(*Config) {}, ""},
+		{"no store and no runner", func(c *Config) { c.Store, c.Runner = nil, nil }, "workflow: no Runner, Store"},
+		{"no queue for drift checks", func(c *Config) { c.Enqueue = nil }, "workflow: no Enqueue"},
+		{"negative parallelism", func(c *Config) { c.Parallelism = -1 }, "must not be negative"},
+		{"public URL with a slash", func(c *Config) { c.PublicURL = "https://bot.example/" }, "ends in a slash"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := good
+			tc.change(&cfg)
+			_, err := New(cfg)
+			if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("New: %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,8 +51,8 @@ type GitHub interface {
 	EditIssue(ctx context.Context, repo gh.Repo, is gh.Issue) error
 }
 
-// Workflow handles every kind of job. It implements queue.Handlers.
-type Workflow struct {
+// Config is what a Workflow works with; New checks it.
+type Config struct {
 	// Installation returns the GitHub client of an installation.
 	Installation func(id int64) GitHub
 	// Runner runs Terraform.
@@ -84,6 +85,12 @@ type Workflow struct {
 	// Retention bounds the data dir; DiskUsage reports its size.
 	Retention runner.Retention
 	DiskUsage *prometheus.GaugeVec
+}
+
+// Workflow handles every kind of job. It implements queue.Handlers. New
+// makes one.
+type Workflow struct {
+	Config
 
 	prs    prRuns
 	merges repoLocks
@@ -94,6 +101,33 @@ type Workflow struct {
 }
 
 var _ queue.Handlers = (*Workflow)(nil)
+
+// New makes the workflow of cfg, refusing a wiring that would fail a job
+// later: what every job needs (GitHub, Terraform, the store, the
+// secrets), what the schedule needs (drift checks, a queue to start them
+// in), and bounds that make sense.
+func New(cfg Config) (*Workflow, error) {
+	var missing []string
+	for name, ok := range map[string]bool{
+		"Installation": cfg.Installation != nil, "Runner": cfg.Runner != nil, "Store": cfg.Store != nil,
+		"Secrets": cfg.Secrets != nil, "Drifts": cfg.Drifts != nil, "Enqueue": cfg.Enqueue != nil,
+	} {
+		if !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, fmt.Errorf("workflow: no %s", strings.Join(missing, ", "))
+	}
+	if cfg.Parallelism < 0 || cfg.LeaseTTL < 0 {
+		return nil, fmt.Errorf("workflow: parallelism %d and lease TTL %s must not be negative", cfg.Parallelism, cfg.LeaseTTL)
+	}
+	if strings.HasSuffix(cfg.PublicURL, "/") {
+		return nil, fmt.Errorf("workflow: public URL %q ends in a slash", cfg.PublicURL)
+	}
+	return &Workflow{Config: cfg}, nil
+}
 
 // Comment answers a command in a PR comment.
 func (w *Workflow) Comment(ctx context.Context, job jobs.CommentJob) (err error) {
