@@ -77,6 +77,8 @@ func TestTeamGatesApply(t *testing.T) {
 	head2 := f.gh.Commit(f.repo, "pr-2", "main", resource("merged"), "merged")
 	f.gh.AddPull(f.repo, githubtest.Pull{Number: 2, Author: "alice", HeadRef: "pr-2", HeadSHA: head2, BaseRef: "main", BaseSHA: f.base})
 	f.gh.AddReview(f.repo, 2, githubtest.Review{User: "carol", State: "APPROVED", CommitID: head2})
+	f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, 2, "opened", 0))
+	f.stageComment(2, "infrastructure", "to add")
 	f.gh.MergeAs(f.repo, 2, "alice")
 	f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, 2, "closed", 0))
 	if body := f.mergeComment(2, "did not apply"); !strings.Contains(body, "may apply `infrastructure`") || !strings.Contains(body, "members of @acme/platform-admins") {

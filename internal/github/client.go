@@ -38,6 +38,8 @@ type PullRequest struct {
 	MergedBy string
 	// Labels are its labels' names.
 	Labels []string
+	// Commits counts its commits (PullCommits lists at most 250 of them).
+	Commits int
 }
 
 // ChangedFile is one file of a PR's diff.
@@ -177,6 +179,7 @@ func (c *Client) PullRequest(ctx context.Context, repo Repo, number int) (PullRe
 		MergeableState: pr.GetMergeableState(),
 		MergeCommitSHA: pr.GetMergeCommitSHA(),
 		MergedBy:       pr.GetMergedBy().GetLogin(),
+		Commits:        pr.GetCommits(),
 	}
 	out.Fork = !strings.EqualFold(pr.GetHead().GetRepo().GetFullName(), pr.GetBase().GetRepo().GetFullName())
 	for _, l := range pr.Labels {
@@ -239,6 +242,28 @@ func (c *Client) PullCommits(ctx context.Context, repo Repo, number int) ([]Comm
 	out := make([]Commit, len(commits))
 	for i, rc := range commits {
 		out[i] = Commit{SHA: rc.GetSHA(), Author: rc.GetAuthor().GetLogin(), Committer: rc.GetCommitter().GetLogin()}
+	}
+	return out, nil
+}
+
+// MergedPullsOf returns the numbers of the merged PRs into branch that
+// GitHub associates with a commit (its merge, squash or rebased commit).
+func (c *Client) MergedPullsOf(ctx context.Context, repo Repo, sha, branch string) ([]int, error) {
+	opts := &gogithub.ListOptions{PerPage: perPage}
+	pulls, err := allPages(&opts.Page, func() ([]*gogithub.PullRequest, *gogithub.Response, error) {
+		return c.gh.PullRequests.ListPullRequestsWithCommit(ctx, repo.Owner, repo.Name, sha, opts)
+	})
+	if err != nil {
+		return nil, c.errorf(err, "list the pull requests of %s@%s", repo.FullName(), sha)
+	}
+	var out []int
+	for _, p := range pulls {
+		// The list's PRs carry merged_at, not merged.
+		if !p.GetMergedAt().IsZero() || p.GetMerged() {
+			if p.GetBase().GetRef() == branch {
+				out = append(out, p.GetNumber())
+			}
+		}
 	}
 	return out, nil
 }

@@ -345,3 +345,25 @@ func (r *Runner) Tree(ctx context.Context, src Source, sha string) (string, erro
 	lines := strings.Split(out, "\n")
 	return strings.TrimSpace(lines[len(lines)-1]), nil
 }
+
+// FirstParents returns the commits from base (excluded) to tip along
+// tip's first parents, newest first.
+func (r *Runner) FirstParents(ctx context.Context, src Source, base, tip string) ([]string, error) {
+	gitDir := src.Local
+	for _, sha := range []string{base, tip} {
+		if src.Local != "" {
+			break
+		}
+		var err error
+		if gitDir, err = r.fetch(ctx, src, sha); err != nil {
+			return nil, err
+		}
+	}
+	cmd := exec.CommandContext(ctx, "git", "-C", gitDir, "rev-list", "--first-parent", base+".."+tip)
+	cmd.Env = gitEnv("")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("list the commits from %s to %s: %w", shortSHA(base), shortSHA(tip), err)
+	}
+	return strings.Fields(string(out)), nil
+}

@@ -88,14 +88,22 @@ func (t *turn) approvals(ctx context.Context) ([]string, string, error) {
 	return approvers, why, nil
 }
 
-// unknownPusher says why nobody can tell who pushed the PR's head ("" when
-// GitHub announced the push that brought it: opened or synchronize). A
-// head reached otherwise (pushed while the PR was closed, to a fork, or
-// whose delivery was lost) may be anyone's, so no approval of it counts.
+// maxListedCommits is how many of a PR's commits GitHub lists.
+const maxListedCommits = 250
+
+// unknownPusher says why nobody can tell who made the PR's head ("" when
+// GitHub announced the push that brought it, opened or synchronize, and
+// lists all its commits). A head reached otherwise (pushed while the PR
+// was closed, to a fork, by a workflow, or whose delivery was lost), or
+// with commits GitHub does not list, may be anyone's, so no approval of
+// it counts.
 func (t *turn) unknownPusher(ctx context.Context) (string, error) {
 	seen, err := t.w.Store.HeadSeen(ctx, t.repo.FullName(), t.pr.Number, t.pr.HeadSHA)
-	if err != nil || seen {
+	if err != nil || (seen && t.pr.Commits <= maxListedCommits) {
 		return "", err
+	}
+	if t.pr.Commits > maxListedCommits {
+		return fmt.Sprintf("this pull request has %d commits, and GitHub lists only %d of them, so stagebot cannot tell who made the rest, and no approval counts. Split it into smaller pull requests.", t.pr.Commits, maxListedCommits), nil
 	}
 	return fmt.Sprintf("the current commit %s reached this pull request without a push GitHub announced to stagebot with its pusher (pushed while the pull request was closed, to a fork before it was opened, by a workflow or App, or the delivery was lost), so stagebot cannot tell who pushed it, and no approval of it counts. Push a new commit and have it reviewed.", comments.ShortSHA(t.pr.HeadSHA)), nil
 }

@@ -113,14 +113,16 @@ type errRulesUnclear struct{ why string }
 
 func (e errRulesUnclear) Error() string { return e.why }
 
-// mergeBase is the merge commit's first parent, when that is the default
-// branch as the PR was reviewed against it, and the merge commit holds
-// exactly the merge of the PR's reviewed head into it. GitHub's merge commit has the
-// PR's head as its second parent; a squash or rebase has one parent, which
-// after a rebase of several commits is one of the PR's own. A merge made
-// by hand may have any first parent. So the first parent's rules must be
-// those of the PR's base (GitHub's base.sha): otherwise the merge is not
-// applied, since nothing tells which rules it was reviewed against.
+// mergeBase is the default branch's tip the PR was merged into: the
+// merge commit's first parent (GitHub's merge and squash), or, for a
+// rebase, the commit before the replayed ones. The merge commit must hold
+// exactly what merging the PR's reviewed head into that tip gives (a merge
+// made by hand can carry more); the second parent of a merge must be that
+// head; every commit the default branch gained between the PR's base
+// (GitHub's base.sha) and that tip must have come through a merged pull
+// request (a commit pushed straight to the branch was never reviewed);
+// and the tip's rules must be those of the PR's base. Otherwise the merge
+// is not applied: nothing tells what it was reviewed against.
 func (t *turn) mergeBase(ctx context.Context) (string, error) {
 	sha := t.pr.MergeCommitSHA
 	parents, err := t.w.Runner.Parents(ctx, t.src, sha)
@@ -133,31 +135,83 @@ func (t *turn) mergeBase(ctx context.Context) (string, error) {
 	case len(parents) == 2 && parents[1] != t.pr.HeadSHA:
 		return "", errRulesUnclear{fmt.Sprintf("merge commit %s does not merge the pull request's head %s into the default branch as GitHub's merge does", shortSHA(sha), shortSHA(t.pr.HeadSHA))}
 	}
-	base := parents[0]
-	// What it holds must be what merging the reviewed head gives: a merge
-	// made by hand can carry more.
-	want, clean, err := t.w.Runner.MergedTree(ctx, t.src, base, t.pr.HeadSHA)
+	if t.pr.BaseSHA == "" {
+		return "", errRulesUnclear{"GitHub gave no base for the pull request"}
+	}
+	tip, err := t.mergedInto(ctx, sha, parents)
 	if err != nil {
 		return "", err
 	}
-	got, err := t.w.Runner.Tree(ctx, t.src, sha)
-	if err != nil {
+	if err := t.throughPullRequests(ctx, tip); err != nil {
 		return "", err
 	}
-	if !clean || got != want {
-		return "", errRulesUnclear{fmt.Sprintf("merge commit %s holds other changes than the merge of the pull request's reviewed head %s into %s", shortSHA(sha), shortSHA(t.pr.HeadSHA), shortSHA(base))}
+	if tip == t.pr.BaseSHA {
+		return tip, nil
 	}
-	if base == t.pr.BaseSHA {
-		return base, nil
-	}
-	same, err := t.sameRules(ctx, base, t.pr.BaseSHA)
+	same, err := t.sameRules(ctx, tip, t.pr.BaseSHA)
 	if err != nil {
 		return "", err
 	}
 	if !same {
-		return "", errRulesUnclear{fmt.Sprintf("`%s` or a policy differs between %s, the merge commit's first parent, and %s, the base the pull request was reviewed against (a rebase replays the pull request's own commits, a merge made by hand may have any parent)", config.RepoFile, shortSHA(base), shortSHA(t.pr.BaseSHA))}
+		return "", errRulesUnclear{fmt.Sprintf("`%s` or a policy differs between %s, the default branch the pull request was merged into, and %s, the base it was reviewed against", config.RepoFile, shortSHA(tip), shortSHA(t.pr.BaseSHA))}
 	}
-	return base, nil
+	return tip, nil
+}
+
+// mergedInto is the tip the merge commit sha merged the PR's head into:
+// its first parent when sha holds exactly that merge, else, for a rebase
+// of the PR's commits, the commit before them when sha holds exactly the
+// merge into it.
+func (t *turn) mergedInto(ctx context.Context, sha string, parents []string) (string, error) {
+	got, err := t.w.Runner.Tree(ctx, t.src, sha)
+	if err != nil {
+		return "", err
+	}
+	candidates := []string{parents[0]}
+	if len(parents) == 1 && t.pr.Commits > 1 {
+		if before, err := t.w.Runner.Ancestor(ctx, t.src, sha, t.pr.Commits); err == nil {
+			candidates = append(candidates, before)
+		}
+	}
+	for _, tip := range candidates {
+		want, clean, err := t.w.Runner.MergedTree(ctx, t.src, tip, t.pr.HeadSHA)
+		if err != nil {
+			return "", err
+		}
+		if clean && got == want {
+			return tip, nil
+		}
+	}
+	return "", errRulesUnclear{fmt.Sprintf("merge commit %s holds other changes than the merge of the pull request's reviewed head %s into the default branch", shortSHA(sha), shortSHA(t.pr.HeadSHA))}
+}
+
+// maxUnmergedWalk bounds the commits throughPullRequests asks GitHub of.
+const maxUnmergedWalk = 100
+
+// throughPullRequests checks that every commit the default branch gained
+// from the PR's base to tip (its first parents) came with a merged pull
+// request into it, as GitHub associates them.
+func (t *turn) throughPullRequests(ctx context.Context, tip string) error {
+	if tip == t.pr.BaseSHA {
+		return nil
+	}
+	commits, err := t.w.Runner.FirstParents(ctx, t.src, t.pr.BaseSHA, tip)
+	if err != nil {
+		return err
+	}
+	if len(commits) > maxUnmergedWalk {
+		return errRulesUnclear{fmt.Sprintf("the default branch gained %d commits since the pull request's base %s; stagebot checks at most %d came through pull requests", len(commits), shortSHA(t.pr.BaseSHA), maxUnmergedWalk)}
+	}
+	for _, c := range commits {
+		prs, err := t.client.MergedPullsOf(ctx, t.repo, c, t.repo.DefaultBranch)
+		if err != nil {
+			return err
+		}
+		if len(prs) == 0 {
+			return errRulesUnclear{fmt.Sprintf("commit %s reached the default branch without a pull request, so nobody reviewed it; it is applied only through a pull request that brings it", shortSHA(c))}
+		}
+	}
+	return nil
 }
 
 // sameRules reports whether stagebot.yaml and every policy file are the

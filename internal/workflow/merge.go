@@ -49,21 +49,27 @@ func (w *Workflow) applyOnMerge(ctx context.Context, installation int64, repo gh
 	if !pr.Merged || pr.MergeCommitSHA == "" {
 		return nil
 	}
-	t, err := w.mergeTurn(ctx, installation, repo, pr)
-	var unclear errRulesUnclear
-	switch {
-	case errors.As(err, &unclear):
-		// Nothing to judge the merge by: it is refused, with the rules the
-		// default branch has now for what the refusal touches.
-		if t, err = w.newTurn(ctx, installation, repo, pr); err != nil || t.cfg == nil {
+	// why says why the merge cannot be judged, and so is refused, under
+	// the rules the default branch has now.
+	var t *turn
+	var why, next string
+	if pr.BaseRef != repo.DefaultBranch {
+		why = fmt.Sprintf("it was merged into `%s`, not into the default branch `%s`. stagebot applies only what reaches `%s`.", pr.BaseRef, repo.DefaultBranch, repo.DefaultBranch)
+		next = fmt.Sprintf("merge the change into `%s` through a pull request.", repo.DefaultBranch)
+	} else {
+		t, err = w.mergeTurn(ctx, installation, repo, pr)
+		var unclear errRulesUnclear
+		switch {
+		case errors.As(err, &unclear):
+			why, next = unclear.why+".", "apply the change with `/apply` in a new pull request."
+		case err != nil:
 			return err
 		}
-		if _, _, err := w.Store.ClaimMerge(ctx, repo.FullName(), pr.MergeCommitSHA, pr.Number); err != nil {
+	}
+	if why != "" {
+		if t, err = w.newTurn(ctx, installation, repo, pr); err != nil {
 			return err
 		}
-		return w.refuseMerge(ctx, t, unclear.why+".", "apply the change with `/apply` in a new pull request.")
-	case err != nil:
-		return err
 	}
 	cfg := t.cfg
 	if cfg == nil || !cfg.Apply.OnMergeEnabled() {
@@ -76,11 +82,8 @@ func (w *Workflow) applyOnMerge(ctx context.Context, installation int64, repo gh
 	case !first && m.Done():
 		logging.From(ctx).Info("merge already handled", "merge", pr.MergeCommitSHA, "state", m.State)
 		return nil
-	}
-	if pr.BaseRef != repo.DefaultBranch {
-		return w.refuseMerge(ctx, t,
-			fmt.Sprintf("it was merged into `%s`, not into the default branch `%s`. stagebot applies only what reaches `%s`.", pr.BaseRef, repo.DefaultBranch, repo.DefaultBranch),
-			fmt.Sprintf("merge the change into `%s` through a pull request.", repo.DefaultBranch))
+	case why != "":
+		return w.refuseMerge(ctx, t, why, next)
 	}
 	if why, next, err := t.mergeRules(ctx); err != nil {
 		return err

@@ -83,18 +83,18 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 }
 
 // announcesPusher reports whether the event names who pushed the PR's
-// head: a synchronize's sender, unless an App or workflow pushed (a
-// [bot], which acts for whoever started it) to a PR it did not open; the
-// author, for the head a PR is opened with, unless from a fork, whose
-// pushes before the PR was opened reach no event of this repository.
+// head: a synchronize's sender, or the author of the head a PR is opened
+// with; never an App or workflow (a [bot], which acts for whoever started
+// that run), and never the opened head of a fork, whose pushes before the
+// PR was opened reach no event of this repository.
 func announcesPusher(ev webhook.PullRequestEvent) bool {
 	switch {
-	case ev.HeadSHA == "" || ev.Sender == "":
+	case ev.HeadSHA == "" || ev.Sender == "" || strings.HasSuffix(ev.Sender, "[bot]"):
 		return false
 	case ev.Action == "synchronize":
-		return !strings.HasSuffix(ev.Sender, "[bot]") || strings.EqualFold(ev.Sender, ev.Author)
+		return true
 	case ev.Action == "opened":
-		return !ev.Fork
+		return !ev.Fork && !strings.HasSuffix(ev.Author, "[bot]")
 	}
 	return false
 }

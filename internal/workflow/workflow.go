@@ -46,6 +46,7 @@ type GitHub interface {
 	TeamMember(ctx context.Context, team, user string) (bool, error)
 	Reviews(ctx context.Context, repo gh.Repo, number int) ([]gh.Review, error)
 	PullCommits(ctx context.Context, repo gh.Repo, number int) ([]gh.Commit, error)
+	MergedPullsOf(ctx context.Context, repo gh.Repo, sha, branch string) ([]int, error)
 	Issues(ctx context.Context, repo gh.Repo, label, state string) ([]gh.Issue, error)
 	CreateIssue(ctx context.Context, repo gh.Repo, is gh.Issue, marker string) (gh.Issue, error)
 	EditIssue(ctx context.Context, repo gh.Repo, is gh.Issue) error

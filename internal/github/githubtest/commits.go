@@ -1,6 +1,9 @@
 package githubtest
 
 import (
+	"time"
+	"maps"
+	"slices"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -66,6 +69,32 @@ func (s *Server) listPullCommits(w http.ResponseWriter, r *http.Request) {
 		commits = commits[:250]
 	}
 	writeJSON(w, http.StatusOK, paginate(w, r, commits))
+}
+
+// listCommitPulls serves GET /repos/{owner}/{repo}/commits/{sha}/pulls:
+// the merged PRs a commit of the default branch came in with (its merge
+// commit, or a head of it) and the open PRs whose head it is, as GitHub
+// associates them. A commit pushed straight to a branch has none.
+func (s *Server) listCommitPulls(w http.ResponseWriter, r *http.Request) {
+	repo, ok := s.requireRepo(w, r)
+	if !ok {
+		return
+	}
+	defer s.mu.Unlock()
+	sha := r.PathValue("ref")
+	out := []*gogithub.PullRequest{}
+	for _, n := range slices.Sorted(maps.Keys(repo.pulls)) {
+		p := repo.pulls[n]
+		if p.MergeCommitSHA == sha || p.HeadSHA == sha {
+			pr := &gogithub.PullRequest{Number: gogithub.Int(p.Number), State: gogithub.String(p.State),
+				MergeCommitSHA: gogithub.String(p.MergeCommitSHA), Base: &gogithub.PullRequestBranch{Ref: gogithub.String(p.BaseRef)}}
+			if p.Merged {
+				pr.MergedAt = &gogithub.Timestamp{Time: time.Now()}
+			}
+			out = append(out, pr)
+		}
+	}
+	writeJSON(w, http.StatusOK, paginate(w, r, out))
 }
 
 // commitCount is how many commits base..head holds, as a PR's "commits"

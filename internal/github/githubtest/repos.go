@@ -223,6 +223,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /repos/{owner}/{repo}/check-runs", s.createCheckRun)
 	mux.HandleFunc("PATCH /repos/{owner}/{repo}/check-runs/{id}", s.updateCheckRun)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}/check-runs", s.listCheckRuns)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}/pulls", s.listCommitPulls)
 	mux.HandleFunc("POST /settings/apps/new", s.newApp)
 	mux.HandleFunc("POST /organizations/{org}/settings/apps/new", s.newApp)
 	mux.HandleFunc("POST /app-manifests/{code}/conversions", s.convertManifest)
