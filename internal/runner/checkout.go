@@ -246,19 +246,13 @@ func (r *Runner) BranchTip(ctx context.Context, src Source, branch string) (stri
 // IsAncestor reports whether ancestor is descendant or one of its
 // ancestors, fetching both into the mirror when needed.
 func (r *Runner) IsAncestor(ctx context.Context, src Source, ancestor, descendant string) (bool, error) {
-	gitDir := src.Local
-	for _, sha := range []string{ancestor, descendant} {
-		if src.Local != "" {
-			break
-		}
-		var err error
-		if gitDir, err = r.fetch(ctx, src, sha); err != nil {
-			return false, err
-		}
+	gitDir, err := r.mirror(ctx, src, ancestor, descendant)
+	if err != nil {
+		return false, err
 	}
 	cmd := exec.CommandContext(ctx, "git", "-C", gitDir, "merge-base", "--is-ancestor", ancestor, descendant)
 	cmd.Env = gitEnv("")
-	err := cmd.Run()
+	err = cmd.Run()
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
@@ -292,14 +286,28 @@ func (r *Runner) Ancestor(ctx context.Context, src Source, sha string, n int) (s
 	return out, nil
 }
 
-// revList runs git rev-list in the mirror holding sha.
-func (r *Runner) revList(ctx context.Context, src Source, sha string, args ...string) (string, error) {
-	gitDir := src.Local
-	if gitDir == "" {
+// mirror returns the git directory that holds the commits shas: the local
+// repository, or the bot's mirror of the remote one, fetched into when
+// needed.
+func (r *Runner) mirror(ctx context.Context, src Source, shas ...string) (string, error) {
+	if src.Local != "" {
+		return src.Local, nil
+	}
+	var dir string
+	for _, sha := range shas {
 		var err error
-		if gitDir, err = r.fetch(ctx, src, sha); err != nil {
+		if dir, err = r.fetch(ctx, src, sha); err != nil {
 			return "", err
 		}
+	}
+	return dir, nil
+}
+
+// revList runs git rev-list in the mirror holding sha.
+func (r *Runner) revList(ctx context.Context, src Source, sha string, args ...string) (string, error) {
+	gitDir, err := r.mirror(ctx, src, sha)
+	if err != nil {
+		return "", err
 	}
 	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", gitDir, "rev-list"}, args...)...)
 	cmd.Env = gitEnv("")
@@ -311,15 +319,9 @@ func (r *Runner) revList(ctx context.Context, src Source, sha string, args ...st
 // as GitHub's merge computes it), and whether the merge was clean. Both
 // are fetched into the mirror when needed.
 func (r *Runner) MergedTree(ctx context.Context, src Source, ours, theirs string) (string, bool, error) {
-	gitDir := src.Local
-	for _, sha := range []string{ours, theirs} {
-		if src.Local != "" {
-			break
-		}
-		var err error
-		if gitDir, err = r.fetch(ctx, src, sha); err != nil {
-			return "", false, err
-		}
+	gitDir, err := r.mirror(ctx, src, ours, theirs)
+	if err != nil {
+		return "", false, err
 	}
 	cmd := exec.CommandContext(ctx, "git", "-C", gitDir, "merge-tree", "--write-tree", "--no-messages", ours, theirs)
 	cmd.Env = gitEnv("")
@@ -349,15 +351,9 @@ func (r *Runner) Tree(ctx context.Context, src Source, sha string) (string, erro
 // FirstParents returns the commits from base (excluded) to tip along
 // tip's first parents, newest first.
 func (r *Runner) FirstParents(ctx context.Context, src Source, base, tip string) ([]string, error) {
-	gitDir := src.Local
-	for _, sha := range []string{base, tip} {
-		if src.Local != "" {
-			break
-		}
-		var err error
-		if gitDir, err = r.fetch(ctx, src, sha); err != nil {
-			return nil, err
-		}
+	gitDir, err := r.mirror(ctx, src, base, tip)
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, "git", "-C", gitDir, "rev-list", "--first-parent", base+".."+tip)
 	cmd.Env = gitEnv("")

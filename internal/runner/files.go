@@ -18,12 +18,9 @@ const maxPolicyFile = 1 << 20
 // read from git itself: nothing of a checkout, which a PR could have
 // changed, is trusted. Symlinks are skipped; a file over 1 MiB is an error.
 func (r *Runner) ReadFiles(ctx context.Context, src Source, sha string, patterns []string) (map[string][]byte, error) {
-	gitDir := src.Local
-	if gitDir == "" {
-		var err error
-		if gitDir, err = r.fetch(ctx, src, sha); err != nil {
-			return nil, err
-		}
+	gitDir, err := r.mirror(ctx, src, sha)
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, "git", "-C", gitDir, "ls-tree", "-r", "-z", "--full-tree", "-l", sha)
 	cmd.Env = gitEnv("")
