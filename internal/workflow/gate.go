@@ -35,8 +35,8 @@ type turn struct {
 	pr     gh.PullRequest
 	src    runner.Source
 	// base is the commit whose rules judge the turn: the default branch's
-	// tip for a PR or a drift check, a merge commit's first parent for a
-	// merge. Never a commit the change made.
+	// tip for a PR or a drift check, the tip a merge went into (see
+	// mergeBase). Never a commit the change made.
 	base string
 	// cfg is stagebot.yaml at base; nil when base has none.
 	cfg *config.Repo
@@ -63,8 +63,9 @@ func (w *Workflow) newTurn(ctx context.Context, installation int64, repo gh.Repo
 }
 
 // mergeTurn is the turn of a merged PR's apply: judged by the rules of the
-// merge commit's first parent, the default branch as it was before the
-// merge, never by the rules the PR brings.
+// default branch as it was just before the merge (see mergeBase), never by
+// the rules the PR brings. A merge that cannot be judged so is an
+// errRulesUnclear.
 func (w *Workflow) mergeTurn(ctx context.Context, installation int64, repo gh.Repo, pr gh.PullRequest) (*turn, error) {
 	t, err := w.startTurn(ctx, installation, repo, pr)
 	if err != nil {
