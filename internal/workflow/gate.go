@@ -190,8 +190,9 @@ func (t *turn) mergedInto(ctx context.Context, sha string, parents []string) (st
 const maxUnmergedWalk = 100
 
 // throughPullRequests checks that every commit the default branch gained
-// from the PR's base to tip (its first parents) came with a merged pull
-// request into it, as GitHub associates them.
+// from the PR's base to tip (its first parents) came with another merged
+// pull request into it, as GitHub associates them. (What the branch held
+// at the PR's base is trusted: see README, Known gaps.)
 func (t *turn) throughPullRequests(ctx context.Context, tip string) error {
 	if tip == t.pr.BaseSHA {
 		return nil
@@ -208,6 +209,9 @@ func (t *turn) throughPullRequests(ctx context.Context, tip string) error {
 		if err != nil {
 			return err
 		}
+		// GitHub associates a PR's own commits with it: one of them pushed
+		// straight to the branch is not thereby another PR's.
+		prs = slices.DeleteFunc(prs, func(n int) bool { return n == t.pr.Number })
 		if len(prs) == 0 {
 			return errRulesUnclear{fmt.Sprintf("commit %s reached the default branch without a pull request, so nobody reviewed it; it is applied only through a pull request that brings it", shortSHA(c))}
 		}

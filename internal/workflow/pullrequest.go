@@ -31,8 +31,12 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 		log.Info("skip label "+ev.Action, "label", ev.Label)
 	}
 	if ev.Action == "synchronize" && ev.Sender != "" {
-		// Whoever pushed may not approve what they pushed.
+		// Whoever pushed may not approve what they pushed, in this PR or
+		// another that brings the same commit.
 		if err := w.Store.AddPusher(ctx, ev.Repo.FullName(), ev.Number, ev.Sender); err != nil {
+			return err
+		}
+		if err := w.Store.AddCommitPushers(ctx, ev.Repo.FullName(), ev.Sender, []string{ev.HeadSHA}); err != nil {
 			return err
 		}
 	}
