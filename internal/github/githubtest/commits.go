@@ -1,16 +1,16 @@
 package githubtest
 
 import (
-	"time"
-	"maps"
-	"slices"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	gogithub "github.com/google/go-github/v60/github"
 )
