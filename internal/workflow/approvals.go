@@ -28,9 +28,11 @@ func (t *turn) approvals(ctx context.Context) ([]string, string, error) {
 	if t.approval != nil {
 		return t.approval.approvers, t.approval.why, nil
 	}
-	if why, err := t.unknownPusher(ctx); err != nil || why != "" {
+	if why, err := t.unknownPusher(ctx); err != nil {
+		return nil, "", err // not kept: asked again
+	} else if why != "" {
 		t.approval = &approvalFacts{why: why}
-		return nil, why, err
+		return nil, why, nil
 	}
 	makers, err := t.makers(ctx)
 	if err != nil {
