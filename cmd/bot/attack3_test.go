@@ -21,26 +21,47 @@ import (
 // it as GitHub's merge, plans the merge commit's tree, which is not the
 // merge of those parents, and applies the smuggled resource.
 func TestAttack3EvilMergeCommitBringsUnreviewedChanges(t *testing.T) {
+	handMadeMerge(t, "a merge commit whose tree adds what neither parent has", func(work string) {
+		gitBy(t, work, "alice", "merge", "-q", "--no-ff", "--no-commit", "pr-1")
+		writeFiles(t, work, resource("smuggled"))
+		gitBy(t, work, "alice", "add", "-A")
+		gitBy(t, work, "alice", "commit", "-q", "-m", "Merge pull request #1")
+	})
+}
+
+// handMadeMerge has carol approve alice's PR 1, which adds a reviewed
+// resource; alice then makes its merge by hand on main (merge, on a
+// checkout of main in the fake GitHub's work tree) and pushes it, and the
+// PR is shown merged. The test fails (saying what the merge was) if the
+// resource "smuggled" the merge brought is deployed.
+func handMadeMerge(t *testing.T, what string, merge func(work string)) {
 	f, state := mergeFlow(t)
 	f.pr(1, "main", resource("reviewed"), f.base, 1)
 	f.gh.UpdatePull(f.repo, 1, func(p *githubtest.Pull) { p.MergeableState = "clean" })
 	f.stageComment(1, "infrastructure", "to add")
 	work := fakeWorkTree(t)
 	gitBy(t, work, "alice", "checkout", "-q", "main")
-	gitBy(t, work, "alice", "merge", "-q", "--no-ff", "--no-commit", "pr-1")
-	writeFiles(t, work, resource("smuggled"))
-	gitBy(t, work, "alice", "add", "-A")
-	gitBy(t, work, "alice", "commit", "-q", "-m", "Merge pull request #1")
+	merge(work)
 	gitBy(t, work, "alice", "push", "-q", "origin", "main")
-	merge := gitBy(t, work, "alice", "rev-parse", "HEAD")
+	sha := gitBy(t, work, "alice", "rev-parse", "HEAD")
 	f.gh.UpdatePull(f.repo, 1, func(p *githubtest.Pull) {
-		p.Merged, p.State, p.MergeCommitSHA, p.MergedBy = true, "closed", merge, "alice"
+		p.Merged, p.State, p.MergeCommitSHA, p.MergedBy = true, "closed", sha, "alice"
 	})
 	f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, 1, "closed", 0))
 	applied, body := f.mergeOutcome(1, "infrastructure")
 	time.Sleep(300 * time.Millisecond)
 	if stateHas(t, state, "smuggled") {
-		t.Fatalf("a merge commit whose tree adds what neither parent has was applied (applied=%v): the unreviewed resource is deployed:\n%s", applied, body)
+		t.Fatalf("%s was applied (applied=%v): the unreviewed resource is deployed:\n%s", what, applied, body)
+	}
+}
+
+// dropDenied waits for PR number's infrastructure plan, denied by the
+// policy for destroying the database, and fails the test if it is not.
+func (f *prFlow) dropDenied(t *testing.T, number int) {
+	t.Helper()
+	plan := f.stageComment(number, "infrastructure", "Denied by policy")
+	if !strings.Contains(plan, "terraform_data.database would be destroyed") {
+		t.Fatalf("PR %d's plan does not destroy the database:\n%s", number, plan)
 	}
 }
 
@@ -62,10 +83,7 @@ func TestAttack3CommitPushedToAnotherBranchLetsItsPusherApprove(t *testing.T) {
 	f.deliver("push", f.gh.PushPayload(f.repo, "pr-1", "0000000000000000000000000000000000000000", head, "alice"))
 	f.gh.AddPull(f.repo, githubtest.Pull{Number: 1, Author: "alice", HeadRef: "pr-1", HeadSHA: head, BaseRef: "main", BaseSHA: f.base, MergeableState: "clean"})
 	f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, 1, "opened", 0))
-	plan := f.stageComment(1, "infrastructure", "Denied by policy")
-	if !strings.Contains(plan, "terraform_data.database would be destroyed") {
-		t.Fatalf("PR 1's plan does not destroy the database:\n%s", plan)
-	}
+	f.dropDenied(t, 1)
 	f.gh.AddReview(f.repo, 1, githubtest.Review{User: "dave", State: "APPROVED", CommitID: head})
 	f.selfApprovalRefused(t, state, 1, "dave", "alice", "@dave opened or pushed to this pull request")
 }

@@ -33,11 +33,7 @@ func mergeJudgedByTheRulesOfItsBase(t *testing.T) {
 	if r := f.reply(1, f.say(1, "alice", "/apply infrastructure")); !strings.Contains(r, "`approved` requirement is not met") {
 		t.Errorf("/apply before the merge:\n%s", r)
 	}
-	f.gh.MergeAs(f.repo, 1, "alice")
-	f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, 1, "closed", 0))
-	if body := f.mergeComment(1, "did not apply"); !strings.Contains(body, "its head was not approved") {
-		t.Errorf("merge comment:\n%s", body)
-	}
+	f.mergeUnapproved(t, 1)
 	if stateHas(t, state, "smuggled") {
 		t.Fatal("a merge was applied under the rules it brought itself")
 	}

@@ -326,11 +326,7 @@ func twoPersonMerge(resumed bool) func(t *testing.T) {
 			from = "pr-9"
 		}
 		pushedByDave(f, from)
-		f.gh.MergeAs(f.repo, 1, "alice")
-		f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, 1, "closed", 0))
-		if body := f.mergeComment(1, "did not apply"); !strings.Contains(body, "its head was not approved") {
-			t.Errorf("merge comment:\n%s", body)
-		}
+		f.mergeUnapproved(t, 1)
 		if resumed {
 			f.gh.UpdatePull(f.repo, 9, func(p *githubtest.Pull) { p.State = "closed" })
 			f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, 9, "closed", 0))

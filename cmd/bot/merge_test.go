@@ -72,6 +72,17 @@ func (f *prFlow) mergeComment(number int, want string) string {
 	return body
 }
 
+// mergeUnapproved has alice merge PR number and fails the test unless the
+// bot refuses the merge because its head was not approved.
+func (f *prFlow) mergeUnapproved(t *testing.T, number int) {
+	t.Helper()
+	f.gh.MergeAs(f.repo, number, "alice")
+	f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, number, "closed", 0))
+	if body := f.mergeComment(number, "did not apply"); !strings.Contains(body, "its head was not approved") {
+		t.Errorf("merge comment of #%d:\n%s", number, body)
+	}
+}
+
 // A merge into another branch than the default one applies nothing, and
 // the PR is told why.
 func TestMergeIntoOtherBranchAppliesNothing(t *testing.T) {
@@ -119,11 +130,7 @@ func TestOutsiderApprovalDoesNotCount(t *testing.T) {
 	head2 := f.gh.Commit(f.repo, "pr-2", "main", resource("b"), "b")
 	f.gh.AddPull(f.repo, githubtest.Pull{Number: 2, Author: "alice", HeadRef: "pr-2", HeadSHA: head2, BaseRef: "main", BaseSHA: head})
 	f.gh.AddReview(f.repo, 2, githubtest.Review{User: "eve", State: "APPROVED", CommitID: head2})
-	f.gh.MergeAs(f.repo, 2, "alice")
-	f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, 2, "closed", 0))
-	if body := f.mergeComment(2, "did not apply"); !strings.Contains(body, "its head was not approved") {
-		t.Errorf("merge approved by an outsider:\n%s", body)
-	}
+	f.mergeUnapproved(t, 2)
 	if stateHas(t, state, "b") {
 		t.Fatal("a merge approved only by an outsider was applied")
 	}
