@@ -17,7 +17,7 @@ import (
 // runCommand runs /plan, /apply, /unlock or /approve for the comment's
 // author, in a turn judged by the rules of the default branch.
 func (w *Workflow) runCommand(ctx context.Context, ev webhook.CommentEvent, cmd command.Command) error {
-	client := newAskOnce(w.client(ev.InstallationID))
+	client := w.client(ev.InstallationID)
 	pr, err := client.PullRequest(ctx, ev.Repo, ev.Number)
 	if err != nil {
 		return err
@@ -34,7 +34,7 @@ func (w *Workflow) runCommand(ctx context.Context, ev webhook.CommentEvent, cmd 
 	if cfg == nil {
 		return w.refuse(ctx, client, ev, comments.Refusal{Command: cmd.String(), Why: fmt.Sprintf("the default branch has no `%s`.", config.RepoFile), Next: "add one that lists the stages (see stagebot's README)."})
 	}
-	client = t.client.(*askOnce)
+	client = t.client // asks each role once
 	for _, s := range cmd.Stages {
 		if cfg.Stage(s) == nil {
 			return w.reply(ctx, client, ev, comments.Help(helpInput(cfg, fmt.Sprintf("there is no stage `%s` in this repository.", s))))
