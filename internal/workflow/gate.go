@@ -220,24 +220,12 @@ func (t *turn) throughPullRequests(ctx context.Context, tip string) error {
 }
 
 // sameRules reports whether stagebot.yaml and every policy file are the
-// same at two commits: the files either stagebot.yaml names as policies,
-// and every .rego file besides.
+// same at two commits. Every policy is a .rego file (stagebot.yaml's
+// policy globs must end in .rego), so all of them are compared.
 func (t *turn) sameRules(ctx context.Context, a, b string) (bool, error) {
-	patterns := []string{config.RepoFile, "**/*.rego"}
-	for _, sha := range []string{a, b} {
-		files, err := t.w.Runner.ReadFiles(ctx, t.src, sha, []string{config.RepoFile})
-		if err != nil {
-			return false, err
-		}
-		if cfg, err := config.ParseRepo(files[config.RepoFile], ""); err == nil {
-			for _, s := range cfg.Stages {
-				patterns = append(patterns, s.Policies...)
-			}
-		}
-	}
 	var read [2]map[string][]byte
 	for i, sha := range []string{a, b} {
-		files, err := t.w.Runner.ReadFiles(ctx, t.src, sha, patterns)
+		files, err := t.w.Runner.ReadFiles(ctx, t.src, sha, []string{config.RepoFile, "**/*.rego"})
 		if err != nil {
 			return false, err
 		}
