@@ -7,16 +7,14 @@ import (
 )
 
 // checkRunsOf is GitHub for one plan of a PR's commit: the commit's check
-// runs are found from one listing of them, made at the first question, and
-// the PR's reviews are read once, for the Apply buttons of all its stages.
-// A PR with 500 instances asks GitHub once for each, not 500 times. Check
-// runs it creates on the commit are added as they are. (/apply reads the
-// reviews anew: a button is a hint, the command decides.)
+// runs are found from one listing of them, made at the first question. A
+// PR with 500 instances asks GitHub once, not 500 times. Check runs it
+// creates on the commit are added as they are. (The PR's reviews are read
+// once per turn: see turn.approvals.)
 type checkRunsOf struct {
 	GitHub
-	sha     string
-	ids     map[string]int64
-	reviews map[int][]gh.Review
+	sha string
+	ids map[string]int64
 }
 
 func newCheckRunsOf(client GitHub, sha string) *checkRunsOf {
@@ -43,18 +41,4 @@ func (c *checkRunsOf) CreateCheckRun(ctx context.Context, repo gh.Repo, cr gh.Ch
 		c.ids[cr.Name] = id
 	}
 	return id, err
-}
-
-func (c *checkRunsOf) Reviews(ctx context.Context, repo gh.Repo, number int) ([]gh.Review, error) {
-	if r, ok := c.reviews[number]; ok {
-		return r, nil
-	}
-	r, err := c.GitHub.Reviews(ctx, repo, number)
-	if err == nil {
-		if c.reviews == nil {
-			c.reviews = map[int][]gh.Review{}
-		}
-		c.reviews[number] = r
-	}
-	return r, err
 }
