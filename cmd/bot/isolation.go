@@ -49,23 +49,9 @@ func botSecrets(s config.Settings, keyPEM []byte) *redact.Set {
 // terraformConfig is how Terraform runs: in which sandbox, with which
 // variables for plans and for applies. The credentials join secrets.
 func terraformConfig(s config.Settings, log *slog.Logger, secrets *redact.Set) (runner.Config, error) {
-	mode := s.Sandbox
-	if mode == sandbox.ModeAuto && os.Geteuid() == 0 {
-		// auto takes uid where the sandbox's users can reach the data dir
-		// and Terraform; uid itself insists, and says what to change.
-		if err := sandboxPaths(s); err != nil {
-			log.Warn("sandbox: auto falls back to none", "reason", err.Error())
-			mode = sandbox.ModeNone
-		}
-	}
-	sb, err := sandbox.New(sandbox.Config{Mode: mode, UIDs: s.SandboxUIDs, GID: s.SandboxGID, StateDir: filepath.Join(s.DataDir, "sandbox")})
+	sb, err := newSandbox(s, log)
 	if err != nil {
 		return runner.Config{}, err
-	}
-	if sb.Isolated() {
-		log.Info("sandbox: each Terraform run has a uid of its own", "uids", s.SandboxUIDs, "gid", s.SandboxGID)
-	} else {
-		log.Warn("sandbox: none. A pull request's Terraform runs as the bot's user and can read what it can: the data dir (database, saved plans, other checkouts) and the App key file. Run the bot as root for the uid sandbox; see README \"Isolation\"")
 	}
 	creds, err := s.LoadCredentials(os.LookupEnv)
 	if err != nil {
@@ -97,15 +83,49 @@ func terraformConfig(s config.Settings, log *slog.Logger, secrets *redact.Set) (
 		TerraformBin: s.TerraformBin, TofuBin: s.TofuBin, DataDir: s.DataDir, Timeout: s.JobTimeout, GracePeriod: applyGrace,
 		PlanRetries: planRetries(s.PlanRetries), PlanRetryWait: s.PlanRetryWait,
 		Env: shared, PlanEnv: creds.Plan, ApplyEnv: creds.Apply, Stages: stages,
-		Sandbox: sb, Secrets: secrets, MaxCheckoutBytes: s.MaxCheckoutBytes,
+		Sandbox: sb, Egress: s.SandboxEgress, Secrets: secrets, MaxCheckoutBytes: s.MaxCheckoutBytes,
 	}, nil
 }
 
-// sandboxPaths checks that a sandbox's users could reach the data dir's
-// parent and the Terraform binary.
+// newSandbox sets up the sandbox the settings ask for. As root, auto
+// means uid and never falls back: where the sandbox's users cannot reach
+// the data dir or Terraform, the bot refuses to start and says what to
+// change. none is only ever chosen: by the setting, or by running as
+// another user than root.
+func newSandbox(s config.Settings, log *slog.Logger) (*sandbox.Sandbox, error) {
+	mode := s.Sandbox
+	if mode != sandbox.ModeNone && os.Geteuid() == 0 {
+		if err := sandboxPaths(s); err != nil {
+			return nil, fmt.Errorf("sandbox: %w. As root the bot runs each pull request's Terraform as a user of its own, who must reach the data dir and the Terraform binary: let it (chmod o+x on that directory), or set %s to a directory under one it can enter (such as /var/lib/stagebot), or choose to run unisolated with %s=none",
+				err, config.EnvName("data-dir"), config.EnvName("sandbox"))
+		}
+	}
+	sb, err := sandbox.New(sandbox.Config{Mode: mode, UIDs: s.SandboxUIDs, GID: s.SandboxGID, StateDir: filepath.Join(s.DataDir, "sandbox"), Log: log})
+	if err != nil {
+		return nil, err
+	}
+	if !sb.Isolated() {
+		log.Warn("sandbox: none. A pull request's Terraform runs as the bot's user and can read what it can: the data dir (database, saved plans, other checkouts) and the App key file; every plan comment says so. Run the bot as root for the uid sandbox; see README \"Isolation\"")
+		return sb, nil
+	}
+	f := sb.Features()
+	log.Info("sandbox: each Terraform run has a uid of its own", "uids", s.SandboxUIDs, "gid", s.SandboxGID,
+		"pid_namespace", f.PID, "network_namespace", f.Net, "cgroup", f.Cgroup)
+	for _, m := range f.Missing {
+		log.Warn("sandbox: runs are isolated by their uid, without "+m+"; see README \"Isolation\" for what still holds")
+	}
+	return sb, nil
+}
+
+// sandboxPaths makes the data dir, and any parent of it that does not
+// exist yet, enterable by the sandbox's users, and checks that they could
+// reach its parent and the Terraform binary.
 func sandboxPaths(s config.Settings) error {
 	data, err := filepath.Abs(s.DataDir)
 	if err != nil {
+		return err
+	}
+	if err := mkdirsEnterable(data); err != nil {
 		return err
 	}
 	bin, err := exec.LookPath(s.TerraformBin)
@@ -123,6 +143,21 @@ func sandboxPaths(s config.Settings) error {
 		}
 	}
 	return sandbox.Reachable(bin)
+}
+
+// mkdirsEnterable makes dir and its missing parents, each mode 0711:
+// others may pass through, not list.
+func mkdirsEnterable(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := mkdirsEnterable(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o711); err != nil && !os.IsExist(err) {
+		return err
+	}
+	return os.Chmod(dir, 0o711)
 }
 
 // planRetries is the setting as the runner counts it: 0 there is its

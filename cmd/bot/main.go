@@ -30,9 +30,12 @@ Usage:
 `
 
 func main() {
-	// Started as the sandbox's launcher, this process becomes Terraform as
-	// a run's own user; it never gets further.
+	// Started as the sandbox's launcher, this process starts a run; it
+	// never gets further.
 	sandbox.MaybeLaunch()
+	// As PID 1 (the image's entrypoint), it becomes the container's init,
+	// which reaps, and starts the bot as its child.
+	sandbox.MaybeInit()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

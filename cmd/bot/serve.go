@@ -105,6 +105,10 @@ func wire(ctx context.Context, s config.Settings, log *slog.Logger) (*wired, err
 	if err != nil {
 		return nil, fmt.Errorf("cannot start: %w", err)
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "stagebot_sandbox_quarantined_uids",
+		Help: "Sandbox uids never handed out again: their processes could not be proven gone.",
+	}, func() float64 { return float64(tfCfg.Sandbox.Quarantined()) }))
 	if s.PlanKeys != "" {
 		if tfCfg.PlanKeys, err = seal.Parse(s.PlanKeys); err != nil {
 			return nil, fmt.Errorf("cannot start: setting %s: %w", config.EnvName("plan-keys"), err)
@@ -165,6 +169,7 @@ func (b *wired) connect(ctx context.Context, s config.Settings, app *gh.App, cfg
 	}
 	cfg.Store, cfg.Runner, cfg.Shared, cfg.LeaseTTL = st, run, s.DatabaseURL != "", s.Takeover
 	cfg.Parallelism, cfg.PublicURL = s.InstanceParallelism, s.PublicURL
+	cfg.Limits = workflow.Limits{Instances: s.MaxInstances, Stages: s.MaxStages, ChangedFiles: s.MaxChangedFiles, TreeFiles: s.MaxTreeFiles, QuotaShare: s.GitHubQuotaShare}
 	cfg.Drifts = &drift.Checker{Runner: run, Store: st, Changes: driftGauge}
 	cfg.Retention = runner.Retention{Logs: s.LogRetention, PluginCacheBytes: s.PluginCacheMaxBytes}
 	cfg.DiskUsage = diskGauge

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
+
+	"github.com/stagebot/stagebot/internal/sandbox"
 )
 
 // Appliers are the people who may apply a stage: users, and members of
@@ -76,6 +78,9 @@ func (r *Repo) validateGovernance(v *validator) {
 			if !doublestar.ValidatePattern(g) || strings.HasPrefix(g, "/") || g == ".." || strings.HasPrefix(g, "../") || !strings.HasSuffix(g, ".rego") {
 				v.fail(fmt.Sprintf("%q is not a glob of .rego files relative to the repo root", g), "stages", i, "policies", j)
 			}
+		}
+		if _, err := sandbox.ParseEgress(s.Egress); err != nil {
+			v.fail(err.Error(), "stages", i, "egress")
 		}
 		if s.PolicyOwners != nil && len(s.Policies) == 0 {
 			v.fail("policy_owners without policies: add policies, or remove it", "stages", i, "policy_owners")

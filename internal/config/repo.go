@@ -77,6 +77,10 @@ type Stage struct {
 	TerraformBin string `yaml:"terraform_bin"`
 	// Instances, when set, runs the stage once per file (see Unit).
 	Instances *Instances `yaml:"instances"`
+	// Egress adds hosts (host, host:port, *.domain[:port]) the stage's
+	// runs may reach to the bot's own allowlist: its provider APIs, its
+	// state backend.
+	Egress []string `yaml:"egress"`
 
 	// Base, Instance and VarFile are set on a unit: instance Instance of
 	// stage Base, whose variables are in VarFile (repo-relative).

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stagebot/stagebot/internal/sandbox"
 )
 
 // EnvPrefix is the prefix of every environment variable the bot reads.
@@ -69,12 +71,19 @@ type Settings struct {
 	// Terraform as; SandboxGID the group they share.
 	Sandbox     string
 	SandboxUIDs string
-	SandboxGID  int
+	// SandboxEgress is the allowlist of hosts every sandboxed run reaches.
+	SandboxEgress []string
+	SandboxGID    int
 	// RepoAllowlist are owner/name globs of the repositories served; empty
 	// serves every repository the App is installed on.
 	RepoAllowlist []string
 	// MaxCheckoutBytes bounds what one checkout extracts.
 	MaxCheckoutBytes int64
+	// MaxInstances, MaxStages, MaxChangedFiles and MaxTreeFiles bound
+	// what one push may have planned; GitHubQuotaShare is the percentage
+	// of an installation's remaining GitHub API quota one push may spend.
+	MaxInstances, MaxStages, MaxChangedFiles, MaxTreeFiles int
+	GitHubQuotaShare                                       int
 	// DriftTick is how often due drift checks are looked for.
 	DriftTick time.Duration
 	// LogRetention and PluginCacheMaxBytes bound the data dir.
@@ -95,6 +104,11 @@ type setting struct {
 func EnvName(flagName string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
+
+// DefaultEgress is what every sandboxed run may reach unless the bot is
+// told otherwise: the Terraform and OpenTofu registries and where they
+// send provider downloads.
+const DefaultEgress = "registry.terraform.io,releases.hashicorp.com,registry.opentofu.org,github.com,objects.githubusercontent.com,release-assets.githubusercontent.com"
 
 var settings = []setting{
 	{"listen", ":8080", "address the HTTP server listens on", func(s *Settings, v string) error { s.Listen = v; return nil }},
@@ -157,7 +171,7 @@ var settings = []setting{
 	{"plan-env", "", "credentials of plans (read-only ones): comma-separated NAME or NAME=SOURCE, Terraform gets NAME with the value of the bot's variable SOURCE; applies never get them", envMapSetter(func(s *Settings) *map[string]string { return &s.PlanEnv })},
 	{"apply-env", "", "credentials of applies, as plan-env; plans never get them", envMapSetter(func(s *Settings) *map[string]string { return &s.ApplyEnv })},
 	{"credentials-dir", "", "directory of credential files, read once at start: plan/NAME, apply/NAME, and per stage stages/STAGE/plan/NAME, stages/STAGE/apply/NAME", func(s *Settings, v string) error { s.CredentialsDir = v; return nil }},
-	{"sandbox", "auto", "how a PR's Terraform is kept from the bot's secrets: uid (a uid of its own per run; the bot runs as root), none, or auto (uid when root)", func(s *Settings, v string) error {
+	{"sandbox", "auto", "how a PR's Terraform is kept from the bot's secrets: uid (a uid of its own per run, in namespaces and a cgroup of its own; the bot runs as root), none (explicitly unisolated), or auto (uid when root, none otherwise; as root it refuses to start rather than fall back)", func(s *Settings, v string) error {
 		switch v {
 		case "auto", "uid", "none":
 			s.Sandbox = v
@@ -166,7 +180,17 @@ var settings = []setting{
 		return fmt.Errorf("must be auto, uid or none, got %q", v)
 	}},
 	{"sandbox-uids", "40000-40063", "uids (each with a group of the same id) the sandbox runs Terraform as, one per run at a time; no one else may use them", func(s *Settings, v string) error { s.SandboxUIDs = v; return nil }},
-	{"sandbox-gid", "39999", "group every sandbox uid also has, for the provider plugin cache", func(s *Settings, v string) error {
+	{"sandbox-egress", DefaultEgress, "hosts every sandboxed run may reach, through the bot's egress proxy: comma-separated host, host:port, *.domain or *.domain:port (443 without a port; a loopback host needs one); a stage's egress in stagebot.yaml adds to it", func(s *Settings, v string) error {
+		s.SandboxEgress = nil
+		for _, h := range strings.Split(v, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				s.SandboxEgress = append(s.SandboxEgress, h)
+			}
+		}
+		_, err := sandbox.ParseEgress(s.SandboxEgress)
+		return err
+	}},
+	{"sandbox-gid", "39999", "group every sandbox uid also has", func(s *Settings, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
 			return fmt.Errorf("must be a positive group id, got %q", v)
@@ -204,6 +228,11 @@ var settings = []setting{
 		s.MaxCheckoutBytes = n
 		return nil
 	}},
+	{"max-instances", "200", "instances one push may have planned, over all stages; a push past it gets one comment saying so, and nothing of it is planned", intSetter(1, 1000000, func(s *Settings) *int { return &s.MaxInstances })},
+	{"max-stages", "50", "stages one push may change (a stage with instances counts once); past it, as max-instances", intSetter(1, 1000000, func(s *Settings) *int { return &s.MaxStages })},
+	{"max-changed-files", "3000", "files one push may change (GitHub lists at most 3,000 of a pull request's files: past them stagebot cannot tell what a change affects); past it, as max-instances", intSetter(1, 3000, func(s *Settings) *int { return &s.MaxChangedFiles })},
+	{"max-tree-files", "20000", "files a commit's tree may hold, counted before it is checked out; past it, as max-instances", intSetter(1, 100000000, func(s *Settings) *int { return &s.MaxTreeFiles })},
+	{"github-quota-share", "50", "percentage of an installation's remaining GitHub API quota one push may spend (about 2 calls per check run and per comment); a push that needs more says so on the pull request and waits until GitHub renews the quota (0: never waits)", intSetter(0, 100, func(s *Settings) *int { return &s.GitHubQuotaShare })},
 }
 
 // envMapSetter parses NAME or NAME=SOURCE entries.

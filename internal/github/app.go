@@ -78,9 +78,10 @@ func (a *App) Installation(id int64) *Client {
 		return c
 	}
 	itr := ghinstallation.NewFromAppsTransport(a.apps, id)
-	gc := gogithub.NewClient(&http.Client{Transport: itr, Timeout: 2 * time.Minute})
+	rate := &rateRecorder{base: itr}
+	gc := gogithub.NewClient(&http.Client{Transport: rate, Timeout: 2 * time.Minute})
 	gc.BaseURL = a.apiURL
-	c := &Client{gh: gc, tokens: itr, installationID: id, appID: a.id}
+	c := &Client{gh: gc, tokens: itr, installationID: id, appID: a.id, rate: rate}
 	a.clients[id] = c
 	return c
 }

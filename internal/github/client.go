@@ -18,6 +18,8 @@ type Client struct {
 	installationID int64
 	// appID is this App's: only its own check runs are found and edited.
 	appID int64
+	// rate keeps the quota GitHub's answers report (nil: not kept).
+	rate *rateRecorder
 }
 
 // PullRequest is the state of a PR the workflow decides on.
@@ -40,6 +42,9 @@ type PullRequest struct {
 	Labels []string
 	// Commits counts its commits (PullCommits lists at most 250 of them).
 	Commits int
+	// ChangedFiles counts the files it changes (ChangedFiles lists at most
+	// 3,000 of them).
+	ChangedFiles int
 }
 
 // ChangedFile is one file of a PR's diff.
@@ -180,6 +185,7 @@ func (c *Client) PullRequest(ctx context.Context, repo Repo, number int) (PullRe
 		MergeCommitSHA: pr.GetMergeCommitSHA(),
 		MergedBy:       pr.GetMergedBy().GetLogin(),
 		Commits:        pr.GetCommits(),
+		ChangedFiles:   pr.GetChangedFiles(),
 	}
 	out.Fork = !strings.EqualFold(pr.GetHead().GetRepo().GetFullName(), pr.GetBase().GetRepo().GetFullName())
 	for _, l := range pr.Labels {

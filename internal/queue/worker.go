@@ -51,6 +51,11 @@ func (w *worker[A]) Work(ctx context.Context, job *river.Job[A]) (err error) {
 			log.Error("job panicked", "panic", r)
 			err = panicError{r}
 		}
+		if wait, ok := Snoozed(err); ok {
+			w.metrics.finished.WithLabelValues(kind, "snoozed").Inc()
+			log.Info("job waits", "wait", wait.String(), "duration_ms", d.Milliseconds())
+			return
+		}
 		if err != nil {
 			w.metrics.finished.WithLabelValues(kind, "failed").Inc()
 			log.Error("job failed", "error", err.Error(), "duration_ms", d.Milliseconds())
@@ -82,7 +87,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "stagebot_jobs_running", Help: "Jobs running now in this process, by kind.",
 		}, []string{"kind"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stagebot_jobs_finished_total", Help: "Job attempts finished, by kind and outcome (succeeded, failed).",
+			Name: "stagebot_jobs_finished_total", Help: "Job attempts finished, by kind and outcome (succeeded, failed, snoozed: waits to run again).",
 		}, []string{"kind", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "stagebot_job_duration_seconds", Help: "Duration of job attempts, by kind.",

@@ -3,18 +3,23 @@ package runner
 import (
 	"context"
 	"fmt"
-	"github.com/stagebot/stagebot/internal/sandbox"
 	"os"
 	"os/exec"
 	"runtime"
 	"syscall"
 	"testing"
+
+	"github.com/stagebot/stagebot/internal/sandbox"
+	"github.com/stagebot/stagebot/internal/sandbox/sandboxtest"
 )
 
 // chain writes the 3-stage fixture (outputs flowing down through
 // terraform_remote_state), applies it once, and returns the runs.
 func chain(b *testing.B, r *Runner) []Run {
 	root, state := b.TempDir(), b.TempDir()
+	if r.sandbox.Isolated() {
+		root, state = sandboxtest.ReachableDir(b), sandboxtest.SharedDir(b, testSandboxGID)
+	}
 	var runs []Run
 	for i, name := range []string{"infrastructure", "platform", "tenant"} {
 		tf := backend(state, name)
@@ -25,8 +30,12 @@ func chain(b *testing.B, r *Runner) []Run {
 		tf += manyResources(100) + fmt.Sprintf("output \"name\" {\n  value = %q\n}\n", name)
 		run := stage(b, root, name, map[string]string{"main.tf": tf})
 		ctx := context.Background()
-		if _, err := r.Plan(ctx, run); err != nil {
+		plan, err := r.Plan(ctx, run)
+		if err != nil {
 			b.Fatal(logOf(err))
+		}
+		if err := r.MarkPosted(ctx, plan.Meta); err != nil {
+			b.Fatal(err)
 		}
 		if _, err := r.Apply(ctx, run); err != nil {
 			b.Fatal(logOf(err))
@@ -43,6 +52,22 @@ func BenchmarkPlanChainRunner(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	runs := chain(b, r)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, run := range runs {
+			if _, err := r.Plan(context.Background(), run); err != nil {
+				b.Fatal(logOf(err))
+			}
+		}
+	}
+}
+
+// BenchmarkPlanChainSandboxed is BenchmarkPlanChainRunner with each run in
+// the uid sandbox, its namespaces, cgroup and egress proxy: what isolation
+// costs a plan.
+func BenchmarkPlanChainSandboxed(b *testing.B) {
+	r := isolatedRunner(b, Config{})
 	runs := chain(b, r)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -48,6 +48,13 @@ type Run struct {
 	// Destroy plans the destruction of everything in the state (an
 	// instance whose file was deleted).
 	Destroy bool
+	// Egress adds hosts the run may reach to the runner's allowlist (the
+	// stage's egress in stagebot.yaml).
+	Egress []string
+	// Trusted marks reviewed content of the default branch (a merge, a
+	// drift check): the providers its init installs join the shared
+	// plugin cache, which every later run reads.
+	Trusted bool
 }
 
 func (run Run) root() string {
@@ -229,11 +236,14 @@ func (r *Runner) planCopy(ctx context.Context, s *session, meta PlanMeta) (strin
 }
 
 func (r *Runner) init(ctx context.Context, tf *tfexec.Terraform, run Run) error {
-	unlock, err := r.lockPluginCache(ctx)
-	if err != nil {
-		return err
+	if !r.sandbox.Isolated() {
+		// Not isolated, init writes the shared cache itself.
+		unlock, err := r.lockPluginCache(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
-	defer unlock()
 	opts := []tfexec.InitOption{tfexec.Upgrade(false)}
 	if run.Instance != "" {
 		// The checkout's .terraform may hold another instance's backend.

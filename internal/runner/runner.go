@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,6 +58,9 @@ type Config struct {
 	// Sandbox runs Terraform away from the bot's secrets (nil: as the
 	// bot's own user).
 	Sandbox *sandbox.Sandbox
+	// Egress is the allowlist of hosts every sandboxed run may reach (see
+	// sandbox.ParseEgress); a stage's Run.Egress adds to it.
+	Egress []string
 	// Secrets are redacted from the logs as Terraform writes them.
 	Secrets *redact.Set
 	// MaxCheckoutBytes bounds what one checkout may extract (default 1 GiB).
@@ -92,6 +96,7 @@ type Runner struct {
 	plans       PlanStore
 	runs        RunLog
 	sandbox     *sandbox.Sandbox
+	egress      []string
 	secrets     *redact.Set
 	maxCheckout int64
 	timeout     time.Duration
@@ -139,6 +144,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		files:       cfg.Files,
 		keys:        cfg.PlanKeys,
 		sandbox:     cfg.Sandbox,
+		egress:      cfg.Egress,
 		secrets:     cfg.Secrets,
 		maxCheckout: cfg.MaxCheckoutBytes,
 		timeout:     cfg.Timeout,
@@ -183,7 +189,8 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 
 // layout makes the data dir's directories with the modes the sandbox needs:
 // what a run's user must pass through is 0711 (enter, not list), the plugin
-// cache belongs to the slots' shared group, the rest is the bot's alone.
+// cache is the bot's and only readable to runs, the rest is the bot's
+// alone.
 func (r *Runner) layout() error {
 	dirs := []struct {
 		path string
@@ -208,10 +215,7 @@ func (r *Runner) layout() error {
 	if !isolated {
 		return nil
 	}
-	if err := os.Chown(r.cacheDir, 0, r.sandbox.GID()); err != nil {
-		return err
-	}
-	if err := os.Chmod(r.cacheDir, 0o770|os.ModeSetgid); err != nil {
+	if err := r.sealPluginCache(); err != nil {
 		return err
 	}
 	// The runs' users must reach the data dir and the Terraform binary.
@@ -287,6 +291,12 @@ func (r *Runner) env(l *sandbox.Lease, stage, op string) map[string]string {
 	}
 	maps.Copy(env, r.baseEnv)
 	maps.Copy(env, r.credentials(stage, op))
+	if l.UID != 0 {
+		// A sandboxed run installs its providers into its own checkout,
+		// from the cache as a read-only mirror (see sandboxCLIConfig).
+		delete(env, "TF_PLUGIN_CACHE_DIR")
+		env["TF_CLI_CONFIG_FILE"] = filepath.Join(l.Home, "stagebot.tfrc")
+	}
 	return env
 }
 
@@ -294,7 +304,12 @@ func (r *Runner) env(l *sandbox.Lease, stage, op string) map[string]string {
 // log file Terraform's output streams to (redacted as it goes), and a
 // terraform-exec handle with op's environment.
 type session struct {
+	run   Run
 	lease *sandbox.Lease
+	// promote: the run is reviewed content, whose providers may join the
+	// shared cache when it ends (see promoteProviders).
+	promote bool
+	r       *Runner
 	tf    *tfexec.Terraform
 	out   bytes.Buffer
 	// output is where Terraform's output goes: the log and out.
@@ -305,18 +320,27 @@ type session struct {
 
 // open starts a session for op of run; logName names its log ("" for none).
 func (r *Runner) open(ctx context.Context, run Run, op, logName string) (*session, error) {
-	lease, err := r.sandbox.Acquire(ctx, run.root(), run.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("%s stage %s: %w", logName, run.Stage, err)
-	}
-	s := &session{lease: lease, output: io.Discard}
+	s := &session{output: io.Discard, run: run, r: r}
+	var err error
 	if logName != "" {
 		if s.file, err = r.openLog(run.Repo, run.PR, run.Stage, run.HeadSHA, logName); err != nil {
-			s.close()
 			return nil, fmt.Errorf("%s stage %s: %w", logName, run.Stage, err)
 		}
 		s.log = r.secrets.With(run.Redact.Values()...).Writer(s.file)
-		s.output = io.MultiWriter(s.log, &s.out)
+		// Terraform's stdout and stderr, and the egress proxy, write
+		// at once.
+		s.output = &lockedWriter{w: io.MultiWriter(s.log, &s.out)}
+	}
+	spec := sandbox.Spec{Root: run.root(), WriteDir: run.Dir, Egress: append(slices.Clone(r.egress), run.Egress...), Log: s.output}
+	lease, err := r.sandbox.Acquire(ctx, spec)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("%s stage %s: %w", logName, run.Stage, err)
+	}
+	s.lease, s.promote = lease, run.Trusted && lease.UID != 0 && r.sandbox.Isolated()
+	if err := r.sandboxCLIConfig(lease, run); err != nil {
+		s.close()
+		return nil, err
 	}
 	eng, err := r.engine(run)
 	if err != nil {
@@ -362,7 +386,13 @@ func (s *session) close() error {
 	if s.file != nil {
 		s.file.Close()
 	}
-	return s.lease.Release()
+	if err := s.lease.Release(); err != nil {
+		return err
+	}
+	if s.promote {
+		s.r.promoteProviders(s.run.Dir)
+	}
+	return nil
 }
 
 // lockPluginCache serialises terraform init across every run sharing the

@@ -18,7 +18,7 @@ const testSandboxGID = 40199
 
 // isolatedRunner is a runner whose Terraform runs in the uid sandbox, with
 // its data dir where the sandbox's users can reach it.
-func isolatedRunner(t *testing.T, cfg Config) *Runner {
+func isolatedRunner(t testing.TB, cfg Config) *Runner {
 	t.Helper()
 	data := sandboxtest.ReachableDir(t)
 	sb, err := sandbox.New(sandbox.Config{Mode: sandbox.ModeUID, UIDs: "40200-40203", GID: testSandboxGID, StateDir: filepath.Join(data, "sandbox")})

@@ -2,37 +2,62 @@ package sandbox
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
-// killAll kills every process running as uid, which the run may have left
-// behind (a provider, or something it started with setsid), so nothing of
-// one run lives on into the next run of the slot.
-func killAll(uid int) error {
-	for round := 0; round < 50; round++ {
+// emptyWait bounds how long a slot's processes may take to die.
+const emptyWait = 5 * time.Second
+
+// empty kills whatever is left of a slot, its uid's processes and its
+// cgroup's, and proves it: it returns nil only once neither has a live
+// process. A zombie counts as gone: it holds nothing and runs nothing.
+func (s *Sandbox) empty(uid int, cgroup string) error {
+	deadline := time.Now().Add(emptyWait)
+	for {
 		pids, err := processesOf(uid)
 		if err != nil {
 			return err
 		}
-		if len(pids) == 0 {
+		populated := false
+		if cgroup != "" {
+			if populated, err = cgroupPopulated(cgroup); err != nil && !os.IsNotExist(err) {
+				return err
+			}
+		}
+		if len(pids) == 0 && !populated {
 			return nil
 		}
-		for _, pid := range pids {
-			syscall.Kill(pid, syscall.SIGKILL)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("uid %d still has processes %v after %s of SIGKILL", uid, pids, emptyWait)
+		}
+		if populated {
+			cgroupKill(cgroup)
+		}
+		if len(pids) > 0 {
+			s.killUID(uid)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("processes of uid %d survive SIGKILL", uid)
 }
 
-// processesOf lists the pids whose real or effective uid is uid.
+// killUID runs the launcher as the uid's own killer (see killUID).
+func (s *Sandbox) killUID(uid int) error {
+	cmd := exec.Command(s.launcher)
+	cmd.Env = []string{killEnv + "=" + strconv.Itoa(uid)}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("kill the processes of uid %d: %v: %s", uid, err, out)
+	}
+	return nil
+}
+
+// processesOf lists the live pids whose real, effective or saved uid is
+// uid.
 func processesOf(uid int) ([]int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -44,32 +69,40 @@ func processesOf(uid int) ([]int, error) {
 		if err != nil {
 			continue
 		}
-		if u, ok := uidsOf(pid); ok && (u[0] == uid || u[1] == uid) {
+		if ids, live, ok := statusOf(pid); ok && live && (ids[0] == uid || ids[1] == uid || ids[2] == uid) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids, nil
 }
 
-// uidsOf reads a process's real and effective uid; a process gone (or a
-// zombie already reaped) reports false.
-func uidsOf(pid int) ([2]int, bool) {
+// statusOf reads a process's real, effective and saved uid, and whether it
+// still runs (a zombie does not); a process gone reports false.
+func statusOf(pid int) (ids [3]int, live, ok bool) {
 	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
-		return [2]int{}, false
+		return ids, false, false
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "Uid:"); ok {
+		line := sc.Text()
+		if rest, found := strings.CutPrefix(line, "State:"); found {
+			state := strings.TrimSpace(rest)
+			live = !strings.HasPrefix(state, "Z") && !strings.HasPrefix(state, "X")
+		}
+		if rest, found := strings.CutPrefix(line, "Uid:"); found {
 			fields := strings.Fields(rest)
-			if len(fields) < 2 {
-				return [2]int{}, false
+			if len(fields) < 3 {
+				return ids, false, false
 			}
-			r, err1 := strconv.Atoi(fields[0])
-			e, err2 := strconv.Atoi(fields[1])
-			return [2]int{r, e}, errors.Join(err1, err2) == nil
+			for i := range ids {
+				if ids[i], err = strconv.Atoi(fields[i]); err != nil {
+					return ids, false, false
+				}
+			}
+			return ids, live, true
 		}
 	}
-	return [2]int{}, false
+	return ids, false, false
 }

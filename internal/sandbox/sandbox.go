@@ -1,32 +1,38 @@
 // Package sandbox runs the Terraform of a pull request, which is untrusted
 // code (data "external", file(), any provider), away from the bot's own
-// secrets.
+// secrets, from other runs, and from the network.
 //
 // In uid mode (the bot runs as root, as in the Helm chart) each Terraform
 // run gets a slot: a uid and group of its own from a configured range. The
 // run's checkout is made readable to the slot's group and its stage
 // directory writable by the slot alone; everything else the bot keeps (the
-// App key, the database, other checkouts, saved plans, logs) stays root's
-// and mode 0700 or 0600. A launcher (the bot's own binary, see Launch)
-// drops to the slot's uid before it executes Terraform, and the bot is not
-// dumpable, so its environment and memory cannot be read either. When the
-// run ends, every process left of the slot is killed and the checkout is
-// root's again.
+// App key, the database, other checkouts, saved plans, logs, the shared
+// provider cache) stays root's and cannot be written, mostly not read. A
+// launcher (the bot's own binary, see MaybeLaunch) starts the run in PID,
+// mount, IPC and network namespaces of its own, in a cgroup of its own,
+// with an init as PID 1 that reaps; the init drops to the slot's uid
+// before it executes Terraform. The run's only way out is the egress proxy
+// of its lease, which lets it reach the hosts of its allowlist. When the
+// run ends, its cgroup is killed and the slot is proven empty before the
+// uid returns to the pool; a uid that cannot be is quarantined.
 //
-// In none mode Terraform runs as the bot's own user: the PR's code can read
-// whatever that user can. The README says so; the bot warns at start.
+// Where the host refuses namespaces or cgroups, uid mode keeps what the
+// uid gives (see Features). In none mode Terraform runs as the bot's own
+// user: the PR's code can read whatever that user can.
 package sandbox
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 )
 
 // Modes.
@@ -43,11 +49,29 @@ type Config struct {
 	// UIDs is the range of uids (and primary gids) for runs, "FIRST-LAST":
 	// one per Terraform run at a time. They must belong to nobody else.
 	UIDs string
-	// GID is the group every slot also has, for what runs share: the
-	// provider plugin cache.
+	// GID is the group every slot also has.
 	GID int
-	// StateDir holds the slots' home and temporary directories.
+	// StateDir holds the slots' home, temporary and cache directories.
 	StateDir string
+	// Launcher is the binary that starts runs: one whose main calls
+	// MaybeLaunch first (default: this process's own).
+	Launcher string
+	// Log gets what an operator must know: a uid quarantined.
+	Log *slog.Logger
+}
+
+// Features says what isolates a run besides its uid.
+type Features struct {
+	// PID: PID, mount and IPC namespaces of its own, with an init that
+	// reaps; the run ends with its init, whatever it forked.
+	PID bool
+	// Net: a network namespace whose only way out is the egress proxy.
+	Net bool
+	// Cgroup is the cgroup v2 directory under which each run gets one of
+	// its own; empty for none.
+	Cgroup string
+	// Missing says why what is off is off.
+	Missing []string
 }
 
 // Sandbox hands out slots to Terraform runs.
@@ -55,7 +79,15 @@ type Sandbox struct {
 	mode     string
 	gid      int
 	stateDir string
+	launcher string
+	log      *slog.Logger
+	features Features
 	slots    chan int
+	total    int
+
+	mu          sync.Mutex
+	quarantined map[int]string
+	exhausted   chan struct{} // closed when every uid is quarantined
 }
 
 // New sets a sandbox up. In uid mode the bot must be root.
@@ -67,7 +99,11 @@ func New(cfg Config) (*Sandbox, error) {
 			mode = ModeUID
 		}
 	}
-	s := &Sandbox{mode: mode, gid: cfg.GID, stateDir: cfg.StateDir}
+	s := &Sandbox{mode: mode, gid: cfg.GID, stateDir: cfg.StateDir, log: cfg.Log,
+		quarantined: map[int]string{}, exhausted: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	switch mode {
 	case ModeNone:
 		return s, nil
@@ -85,17 +121,69 @@ func New(cfg Config) (*Sandbox, error) {
 	if cfg.GID <= 0 {
 		return nil, errors.New("sandbox: the shared group id must be positive")
 	}
-	s.slots = make(chan int, last-first+1)
+	if s.launcher = cfg.Launcher; s.launcher == "" {
+		if s.launcher, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("sandbox launcher: %w", err)
+		}
+	}
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{cfg.StateDir, 0o711}, {s.egressDir(), 0o700}} {
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+		if err := os.Chmod(d.path, d.mode); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	s.features = s.probe()
+	s.total = last - first + 1
+	s.slots = make(chan int, s.total)
 	for uid := first; uid <= last; uid++ {
+		// A slot a bot before this one left busy is emptied first.
+		if err := s.empty(uid, s.cgroupOf(uid)); err != nil {
+			s.quarantine(uid, err)
+			continue
+		}
 		s.slots <- uid
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o711); err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
-	}
-	if err := os.Chmod(cfg.StateDir, 0o711); err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
+	if len(s.slots) == 0 {
+		return nil, fmt.Errorf("sandbox: none of the uids %s can be proven free of processes", cfg.UIDs)
 	}
 	return s, nil
+}
+
+// probe finds out which namespaces the host lets the launcher make, and
+// whether runs can have cgroups.
+func (s *Sandbox) probe() Features {
+	var f Features
+	base, err := cgroupBase()
+	if err == nil {
+		f.Cgroup = base
+	} else {
+		f.Missing = append(f.Missing, "cgroup: "+err.Error())
+	}
+	try := func(net bool) error {
+		cmd := exec.Command(s.launcher)
+		cmd.Env = []string{launchEnv + "=" + spec{UID: 1, GID: 1, Shared: 1, Namespaces: true, Net: net}.encode()}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	switch err := try(true); {
+	case err == nil:
+		f.PID, f.Net = true, true
+	default:
+		f.Missing = append(f.Missing, "network namespace: "+err.Error())
+		if err := try(false); err != nil {
+			f.Missing = append(f.Missing, "PID namespace: "+err.Error())
+		} else {
+			f.PID = true
+		}
+	}
+	return f
 }
 
 func parseRange(s string) (int, int, error) {
@@ -119,6 +207,15 @@ func (s *Sandbox) Mode() string {
 	return s.mode
 }
 
+// Features says what isolates a run besides its uid (nothing when not
+// isolated).
+func (s *Sandbox) Features() Features {
+	if !s.Isolated() {
+		return Features{}
+	}
+	return s.features
+}
+
 // GID is the group all slots share (0 when not isolated).
 func (s *Sandbox) GID() int {
 	if !s.Isolated() {
@@ -127,47 +224,118 @@ func (s *Sandbox) GID() int {
 	return s.gid
 }
 
+// Quarantined is how many uids are never handed out again, because their
+// processes could not be proven gone.
+func (s *Sandbox) Quarantined() int {
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.quarantined)
+}
+
+// quarantine takes uid out of the pool for good.
+func (s *Sandbox) quarantine(uid int, why error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, done := s.quarantined[uid]; done {
+		return
+	}
+	s.quarantined[uid] = why.Error()
+	s.log.Error("sandbox: uid quarantined, never handed out again: its processes could not be proven gone", "uid", uid, "reason", why.Error())
+	if s.total > 0 && len(s.quarantined) >= s.total {
+		close(s.exhausted)
+	}
+}
+
+func (s *Sandbox) cgroupOf(uid int) string {
+	if s.features.Cgroup == "" {
+		return ""
+	}
+	return filepath.Join(s.features.Cgroup, strconv.Itoa(uid))
+}
+
+func (s *Sandbox) egressDir() string { return filepath.Join(s.stateDir, "egress") }
+
+// Spec is what one run may touch.
+type Spec struct {
+	// Root is the run's checkout, readable by the slot's group; WriteDir
+	// (a stage dir in it) is the slot's. Root may be empty.
+	Root, WriteDir string
+	// Egress is the allowlist of the hosts the run may reach (see
+	// Allowed); Log gets a line for each connection refused.
+	Egress []string
+	Log    io.Writer
+}
+
 // Lease is one slot, held for one Terraform run.
 type Lease struct {
 	s *Sandbox
 	// UID and GID run Terraform; 0 when not isolated.
 	UID, GID int
-	// Home and Tmp are the slot's own directories (HOME, TMPDIR).
-	Home, Tmp string
-	root      string
-	released  bool
+	// Home, Tmp and Cache are the slot's own directories (HOME, TMPDIR,
+	// and the provider plugin cache it may write).
+	Home, Tmp, Cache string
+	root             string
+	cgroup           string
+	proxy            *proxy
+	released         bool
 }
 
-// Acquire takes a free slot, waiting for one, and prepares root (a
-// checkout) for it: readable by the slot's group, and writeDir (a stage
-// dir inside root) owned by the slot. A checkout holding a hard link is
-// refused: git never makes one, and root would otherwise hand a file
-// outside the checkout to the slot.
-func (s *Sandbox) Acquire(ctx context.Context, root, writeDir string) (*Lease, error) {
+// Acquire takes a free slot, waiting for one, proves it empty and prepares
+// the run of sp for it. A slot found busy is quarantined and the next one
+// taken.
+func (s *Sandbox) Acquire(ctx context.Context, sp Spec) (*Lease, error) {
 	if !s.Isolated() {
 		return &Lease{s: s}, nil // Home and Tmp are the caller's to choose
 	}
-	var uid int
-	select {
-	case uid = <-s.slots:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for a sandbox slot: %w", ctx.Err())
+	for {
+		var uid int
+		select {
+		case uid = <-s.slots:
+		case <-s.exhausted:
+			return nil, errors.New("sandbox: every uid is quarantined (see the bot's log); restart the bot once their processes are gone")
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for a sandbox slot: %w", ctx.Err())
+		}
+		if err := s.idle(uid); err != nil {
+			s.quarantine(uid, err)
+			continue
+		}
+		l := &Lease{s: s, UID: uid, GID: uid, root: sp.Root, cgroup: s.cgroupOf(uid)}
+		if err := l.prepare(sp); err != nil {
+			l.Release()
+			return nil, err
+		}
+		return l, nil
 	}
-	l := &Lease{s: s, UID: uid, GID: uid, root: root}
-	if err := l.prepare(root, writeDir); err != nil {
-		l.Release()
-		return nil, err
-	}
-	return l, nil
 }
 
-func (l *Lease) prepare(root, writeDir string) error {
+// idle checks that nothing runs as uid or in its cgroup.
+func (s *Sandbox) idle(uid int) error {
+	pids, err := processesOf(uid)
+	if err != nil {
+		return err
+	}
+	if len(pids) > 0 {
+		return fmt.Errorf("uid %d runs processes %v while free", uid, pids)
+	}
+	if cg := s.cgroupOf(uid); cg != "" {
+		if busy, err := cgroupPopulated(cg); err == nil && busy {
+			return fmt.Errorf("the cgroup of uid %d has processes while free", uid)
+		}
+	}
+	return nil
+}
+
+func (l *Lease) prepare(sp Spec) error {
 	dir := filepath.Join(l.s.stateDir, strconv.Itoa(l.UID))
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	l.Home, l.Tmp = filepath.Join(dir, "home"), filepath.Join(dir, "tmp")
-	for _, d := range []string{dir, l.Home, l.Tmp} {
+	l.Home, l.Tmp, l.Cache = filepath.Join(dir, "home"), filepath.Join(dir, "tmp"), filepath.Join(dir, "cache")
+	for _, d := range []string{dir, l.Home, l.Tmp, l.Cache} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			return err
 		}
@@ -175,89 +343,50 @@ func (l *Lease) prepare(root, writeDir string) error {
 			return err
 		}
 	}
-	if root == "" {
+	if l.cgroup != "" {
+		if err := os.Mkdir(l.cgroup, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("sandbox cgroup: %w", err)
+		}
+	}
+	if l.s.features.Net {
+		p, err := startProxy(filepath.Join(l.s.egressDir(), strconv.Itoa(l.UID)+".sock"), sp.Egress, sp.Log)
+		if err != nil {
+			return err
+		}
+		l.proxy = p
+	}
+	if sp.Root == "" {
 		return nil
 	}
-	writeDir = filepath.Clean(writeDir)
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok && !d.IsDir() && st.Nlink > 1 {
-			return fmt.Errorf("the checkout holds a hard link (%s): refused", strings.TrimPrefix(p, root+"/"))
-		}
-		owner := 0
-		if p == writeDir || strings.HasPrefix(p, writeDir+"/") {
-			owner = l.UID
-		}
-		if err := os.Lchown(p, owner, l.GID); err != nil {
-			return err
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			return nil
-		}
-		// The group may read (and enter) what the owner may; the owner
-		// keeps write; nobody else gets anything.
-		m := info.Mode().Perm() & 0o700
-		return os.Chmod(p, m|(m&0o500)>>3)
-	})
+	return shareCheckout(sp.Root, sp.WriteDir, l.UID, l.GID)
 }
 
-// Release ends the run: the slot's processes are killed, the checkout is
-// root's alone again, and the slot is free for another run.
+// Release ends the run: the slot's processes are killed and proven gone,
+// the checkout is root's alone again, and the slot is free for another
+// run. A slot whose processes survive is quarantined, not freed.
 func (l *Lease) Release() error {
 	if l == nil || l.released || !l.s.Isolated() {
 		return nil
 	}
 	l.released = true
-	defer func() { l.s.slots <- l.UID }()
-	if err := killAll(l.UID); err != nil {
-		return fmt.Errorf("end sandbox run of uid %d: %w", l.UID, err)
+	if l.proxy != nil {
+		l.proxy.close()
+	}
+	err := l.s.empty(l.UID, l.cgroup)
+	if err != nil {
+		l.s.quarantine(l.UID, err)
+	} else {
+		if l.cgroup != "" {
+			os.Remove(l.cgroup)
+		}
+		defer func() { l.s.slots <- l.UID }()
 	}
 	os.RemoveAll(filepath.Join(l.s.stateDir, strconv.Itoa(l.UID)))
-	if l.root == "" {
-		return nil
+	if l.root != "" {
+		err = errors.Join(err, reclaimCheckout(l.root))
 	}
-	return filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // gone; what is left is handled
-		}
-		info, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		// A hard link the run made points at a file outside: unlink ours,
-		// never touch the file.
-		if st, ok := info.Sys().(*syscall.Stat_t); ok && !d.IsDir() && st.Nlink > 1 {
-			return os.Remove(p)
-		}
-		if err := os.Lchown(p, 0, 0); err != nil {
-			return err
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			return nil
-		}
-		return os.Chmod(p, info.Mode().Perm()&0o700)
-	})
-}
-
-// Reachable checks that any user (a slot) may enter every directory down
-// to path and, for a file, execute it.
-func Reachable(path string) error {
-	for p := path; ; p = filepath.Dir(p) {
-		st, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		if st.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("%s (mode %04o) cannot be entered or run by the sandbox's users: let others enter it (chmod o+x), or use another directory", p, st.Mode().Perm())
-		}
-		if p == filepath.Dir(p) {
-			return nil
-		}
+	if err != nil {
+		return fmt.Errorf("end sandbox run of uid %d: %w", l.UID, err)
 	}
+	return nil
 }

@@ -17,5 +17,6 @@ func Run(st config.Stage, base runner.Run) runner.Run {
 	run.Engine = st.TerraformBin
 	run.Instance = st.Instance
 	run.VarFile = st.VarFile
+	run.Egress = st.Egress
 	return run
 }

@@ -14,8 +14,13 @@ import (
 
 // affected checks out the PR head and works out the stages it affects; a
 // stage this PR already applied at this head no longer holds others back.
-// It also returns the paths the PR changes (old and new names).
+// It also returns the paths the PR changes (old and new names). A push
+// past what one push may cost is reported (errReported) or waits (a
+// queue.Snooze) before any work per stage or instance: see limits.go.
 func (w *Workflow) affected(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, cfg *config.Repo) (string, []stages.Affected, []string, error) {
+	if err := w.checkChanges(ctx, client, repo, pr); err != nil {
+		return "", nil, nil, err
+	}
 	files, err := client.ChangedFiles(ctx, repo, pr.Number)
 	if err != nil {
 		return "", nil, nil, err
@@ -33,8 +38,12 @@ func (w *Workflow) affected(ctx context.Context, client GitHub, repo gh.Repo, pr
 	if err != nil {
 		return "", nil, nil, err
 	}
+	src := runner.Source{URL: clone.URL, Token: clone.Token}
+	if err := w.checkTree(ctx, client, repo, pr, src); err != nil {
+		return "", nil, nil, err
+	}
 	ws := w.Runner.WorkspaceDir(repo.FullName(), pr.Number, pr.HeadSHA)
-	if err := w.Runner.Checkout(ctx, runner.Source{URL: clone.URL, Token: clone.Token}, pr.HeadSHA, ws); err != nil {
+	if err := w.Runner.Checkout(ctx, src, pr.HeadSHA, ws); err != nil {
 		var te *runner.TreeError
 		if errors.As(err, &te) {
 			return "", nil, nil, w.reportTree(ctx, client, repo, pr, te)
@@ -43,6 +52,9 @@ func (w *Workflow) affected(ctx context.Context, client GitHub, repo gh.Repo, pr
 	}
 	affected, err := stages.Detect(cfg, ws, changes)
 	if err != nil {
+		return "", nil, nil, err
+	}
+	if err := w.checkAffected(ctx, client, repo, pr, affected); err != nil {
 		return "", nil, nil, err
 	}
 	for i := range affected {

@@ -327,6 +327,9 @@ func (w *Workflow) retireStages(ctx context.Context, client GitHub, repo gh.Repo
 	if err != nil {
 		return err
 	}
+	if err := w.withinLimits(ctx, client, repo, pr, existing); err != nil {
+		return err
+	}
 	for _, s := range cfg.Stages {
 		if s.Instanced() {
 			// Instances still affected: planPR makes the stage's comment.

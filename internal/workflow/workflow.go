@@ -50,6 +50,8 @@ type GitHub interface {
 	Issues(ctx context.Context, repo gh.Repo, label, state string) ([]gh.Issue, error)
 	CreateIssue(ctx context.Context, repo gh.Repo, is gh.Issue, marker string) (gh.Issue, error)
 	EditIssue(ctx context.Context, repo gh.Repo, is gh.Issue) error
+	// RateLimit is the installation's API quota as GitHub last reported it.
+	RateLimit() (gh.Rate, bool)
 }
 
 // Config is what a Workflow works with; New checks it.
@@ -76,6 +78,8 @@ type Config struct {
 	LeaseTTL time.Duration
 	// Parallelism bounds the instances of a stage planned at once.
 	Parallelism int
+	// Limits bound what one push may cost (zero: unbounded).
+	Limits Limits
 	// PublicURL is where the bot's dashboard is reached (no trailing
 	// slash): comments link to their run's page. "" links nothing.
 	PublicURL string
@@ -123,6 +127,9 @@ func New(cfg Config) (*Workflow, error) {
 	}
 	if cfg.Parallelism < 0 || cfg.LeaseTTL < 0 {
 		return nil, fmt.Errorf("workflow: parallelism %d and lease TTL %s must not be negative", cfg.Parallelism, cfg.LeaseTTL)
+	}
+	if err := cfg.Limits.check(); err != nil {
+		return nil, err
 	}
 	if strings.HasSuffix(cfg.PublicURL, "/") {
 		return nil, fmt.Errorf("workflow: public URL %q ends in a slash", cfg.PublicURL)

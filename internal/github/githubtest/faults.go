@@ -118,7 +118,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// middleware records requests and applies faults and stalls.
+// middleware records requests, counts them against their rate limit, and
+// applies faults and stalls.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
@@ -127,6 +128,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: sw.status})
 			s.mu.Unlock()
 		}()
+		if !s.spendQuota(sw, r) {
+			return
+		}
 		if f, ok := s.takeFault(r); ok {
 			if f.Done {
 				next.ServeHTTP(&bufferedWriter{header: http.Header{}}, r)

@@ -61,7 +61,8 @@ func (s *Server) initGit(r *Repo) {
 // Commit writes files (path -> content; empty content deletes the file) on
 // branch, which starts from from when it is new (e.g. "main"), pushes it and
 // returns the commit SHA. A path "symlink:P" makes P a symbolic link to the
-// content, as git stores one.
+// content, as git stores one; "exec:P" makes P an executable file (mode
+// 100755).
 func (s *Server) Commit(r *Repo, branch, from string, files map[string]string, message string) string {
 	return s.commit(r, "", branch, from, files, message)
 }
@@ -88,6 +89,10 @@ func (s *Server) commit(r *Repo, login, branch, from string, files map[string]st
 			}
 			continue
 		}
+		mode := os.FileMode(0o644)
+		if p, ok := strings.CutPrefix(path, "exec:"); ok {
+			path, mode = p, 0o755
+		}
 		full := filepath.Join(work, path)
 		if content == "" {
 			os.Remove(full)
@@ -96,7 +101,10 @@ func (s *Server) commit(r *Repo, login, branch, from string, files map[string]st
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 			panic(err)
 		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+		if err := os.WriteFile(full, []byte(content), mode); err != nil {
+			panic(err)
+		}
+		if err := os.Chmod(full, mode); err != nil {
 			panic(err)
 		}
 	}

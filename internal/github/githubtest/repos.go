@@ -311,6 +311,7 @@ func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
 		Base:           &gogithub.PullRequestBranch{Ref: gogithub.String(p.BaseRef), SHA: gogithub.String(p.BaseSHA), Repo: base},
 		HTMLURL:        gogithub.String(fmt.Sprintf("https://github.com/%s/pull/%d", repo.FullName(), p.Number)),
 		Commits:        gogithub.Int(s.commitCount(repo, p.BaseSHA, p.HeadSHA)),
+		ChangedFiles:   gogithub.Int(len(s.pullFiles(repo, p))),
 	}
 	if p.MergeCommitSHA != "" {
 		pr.MergeCommitSHA = gogithub.String(p.MergeCommitSHA)
@@ -332,11 +333,7 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	files := p.Files
-	if files == nil && p.BaseSHA != "" && p.HeadSHA != "" {
-		// No files given: the diff of the PR's commits, as GitHub shows it.
-		files = s.diffFiles(repo, p.BaseSHA, p.HeadSHA)
-	}
+	files := s.pullFiles(repo, p)
 	if len(files) > 3000 { // GitHub lists at most 3,000 files
 		files = files[:3000]
 	}
@@ -353,6 +350,15 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 		out = append(out, cf)
 	}
 	writeJSON(w, http.StatusOK, paginate(w, r, out))
+}
+
+// pullFiles are the files a PR changes: those given, else the diff of its
+// commits, as GitHub shows it. Caller holds s.mu.
+func (s *Server) pullFiles(repo *Repo, p *Pull) []File {
+	if p.Files == nil && p.BaseSHA != "" && p.HeadSHA != "" {
+		return s.diffFiles(repo, p.BaseSHA, p.HeadSHA)
+	}
+	return p.Files
 }
 
 func (s *Server) listReviews(w http.ResponseWriter, r *http.Request) {

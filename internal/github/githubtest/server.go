@@ -1,7 +1,8 @@
 // Package githubtest is an in-process fake of the GitHub REST API and of git
 // smart HTTP, for tests. It behaves as GitHub does where the bot can tell:
 // JSON shapes (encoded with go-github's types), status codes, pagination with
-// Link headers, App JWT and installation-token authentication. It records
+// Link headers, rate limit headers (each installation's quota, which a test
+// may set), App JWT and installation-token authentication. It records
 // what was done and can inject failures.
 package githubtest
 
@@ -74,6 +75,7 @@ type Server struct {
 	stalls        []*stall
 	teams         map[string]map[string]bool // org/slug -> members
 	noMembers     bool                       // the installation lacks members: read
+	quotas        map[string]*quota          // REST rate limits, by whose they are
 	// now lets tests move the fake's clock (token expiry).
 	now func() time.Time
 }

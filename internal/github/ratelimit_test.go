@@ -1,0 +1,47 @@
+package github_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/github/githubtest"
+)
+
+// The client keeps the quota GitHub's answers report, as the fake reports
+// it per installation.
+func TestClientKeepsTheRateLimit(t *testing.T) {
+	fake, _, c, r := setup(t)
+	ctx := context.Background()
+	if _, ok := c.RateLimit(); ok {
+		t.Error("a rate limit before any answer")
+	}
+	if _, err := c.Comments(ctx, r, 1); err == nil {
+		t.Fatal("comments of a PR that does not exist")
+	}
+	got, ok := c.RateLimit()
+	left := fake.RateRemaining(githubtest.InstallationID)
+	if !ok || got.Limit != githubtest.RateLimit || got.Remaining != left || left >= githubtest.RateLimit || time.Until(got.Reset) < 59*time.Minute {
+		t.Errorf("after one call: %+v, %v; the fake has %d left", got, ok, left)
+	}
+
+	// A busy installation: two calls left in a window that ends in half
+	// an hour (set before the client saw any window, as GitHub's windows
+	// never end earlier than they said).
+	fake, _, c, r = setup(t)
+	reset := time.Now().Add(30 * time.Minute)
+	fake.SetRateRemaining(githubtest.InstallationID, 2, reset)
+	c.FileContent(ctx, r, "stagebot.yaml", "main")
+	if got, _ := c.RateLimit(); got.Remaining != 1 || !got.Reset.Equal(reset.Truncate(time.Second)) {
+		t.Errorf("after SetRateRemaining(2) and a call: %+v", got)
+	}
+	c.FileContent(ctx, r, "stagebot.yaml", "main")
+	if got, _ := c.RateLimit(); got.Remaining != 0 {
+		t.Errorf("a spent quota: %+v", got)
+	}
+	// go-github, having seen the quota spent, does not ask any more.
+	if _, err := c.FileContent(ctx, r, "stagebot.yaml", "main"); err == nil || gh.IsNotFound(err) {
+		t.Errorf("a call past the quota: %v", err)
+	}
+}

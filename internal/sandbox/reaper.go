@@ -1,0 +1,38 @@
+package sandbox
+
+import (
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+)
+
+// initChildEnv marks the bot its own init started.
+const initChildEnv = "STAGEBOT_INIT_CHILD"
+
+// MaybeInit makes the bot the init of its container when it runs as PID 1
+// (as the image's entrypoint does): it starts itself again as its only
+// child, passes on the signals a container gets, reaps every orphan that
+// is handed to it (what a run left that the sandbox did not end), and
+// exits as the child does. Otherwise it returns at once. Call it first in
+// main, after MaybeLaunch.
+func MaybeInit() {
+	if os.Getpid() != 1 || os.Getenv(initChildEnv) != "" {
+		return
+	}
+	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+	cmd.Args[0] = os.Args[0]
+	cmd.Env = append(os.Environ(), initChildEnv+"=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	if err := cmd.Start(); err != nil {
+		os.Exit(exit(err))
+	}
+	go func() {
+		for sig := range sigs {
+			cmd.Process.Signal(sig)
+		}
+	}()
+	os.Exit(reapUntil(cmd.Process.Pid))
+}
