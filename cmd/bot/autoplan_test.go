@@ -151,7 +151,8 @@ func TestBrokenConfigOnMainIsReportedOnce(t *testing.T) {
 	gh.Commit(repo, "main", "", map[string]string{"stagebot.yaml": "version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\n    dependson: [x]\n"}, "typo")
 	b := startBot(t, autoplanEnv(gh, t.TempDir()))
 	for i := range 2 {
-		b.deliver(t, githubtest.Delivery{Event: "pull_request", ID: fmt.Sprint("c-", i), Body: gh.PullRequestPayload(repo, 7, "synchronize", 0), Secret: testSecret})
+		// Two pushes (bodies differ), not one body replayed.
+		b.deliver(t, githubtest.Delivery{Event: "pull_request", ID: fmt.Sprint("c-", i), Body: gh.PullRequestPayload(repo, 7, "synchronize", i), Secret: testSecret})
 	}
 	eventually(t, 20*time.Second, "the config error comment", func() bool { return len(gh.BotComments(repo, 7)) == 1 })
 	time.Sleep(500 * time.Millisecond)

@@ -195,7 +195,7 @@ func (b *wired) connect(ctx context.Context, s config.Settings, app *gh.App, cfg
 			return fmt.Errorf("cannot start: %w", err)
 		}
 	}
-	b.handler, err = server.New(server.Config{WebhookSecret: []byte(s.GitHubWebhookSecret), Queue: q, Logger: log, Registry: reg, AllowRepo: s.AllowsRepo, Web: dash})
+	b.handler, err = server.New(server.Config{WebhookSecret: []byte(s.GitHubWebhookSecret), Queue: q, Replays: st.Replays(), Logger: log, Registry: reg, AllowRepo: s.AllowsRepo, Web: dash})
 	return err
 }
 

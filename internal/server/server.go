@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/stagebot/stagebot/internal/github/webhook"
-	"golang.org/x/sync/semaphore"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -15,7 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 
+	"github.com/stagebot/stagebot/internal/github/webhook"
 	"github.com/stagebot/stagebot/internal/jobs"
 )
 
@@ -27,11 +27,23 @@ type Queue interface {
 	Ping(ctx context.Context) error
 }
 
+// Replays remembers the signatures of accepted deliveries.
+type Replays interface {
+	// Accept records that a body whose signature hashes to digest came as
+	// delivery, and returns the delivery that first brought that body in
+	// the last 7 days: another one means this is a replay.
+	Accept(ctx context.Context, digest, delivery string, at time.Time) (first string, err error)
+}
+
 // Config configures New.
 type Config struct {
 	WebhookSecret []byte
 	Queue         Queue
-	Logger        *slog.Logger
+	// Replays refuses a signed body already accepted under another
+	// delivery id. Nil keeps them in the queue's database when the queue
+	// has one (DB() *sql.DB), so replicas sharing it refuse them too.
+	Replays Replays
+	Logger  *slog.Logger
 	// Registry receives the server's metrics and is what /metrics serves.
 	Registry *prometheus.Registry
 	// AllowRepo says whether a repository (owner/name) is served; nil
@@ -49,6 +61,7 @@ type Config struct {
 type Server struct {
 	secret  []byte
 	queue   Queue
+	replays Replays
 	log     *slog.Logger
 	metrics *metrics
 	mux     *http.ServeMux
@@ -77,7 +90,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytesInFlight <= 0 {
 		cfg.MaxBodyBytesInFlight = 32 << 20
 	}
-	s := &Server{secret: cfg.WebhookSecret, queue: cfg.Queue, log: cfg.Logger, metrics: m, mux: http.NewServeMux(),
+	s := &Server{secret: cfg.WebhookSecret, queue: cfg.Queue, replays: cfg.Replays, log: cfg.Logger, metrics: m, mux: http.NewServeMux(),
 		allow: cfg.AllowRepo, bodies: semaphore.NewWeighted(max(cfg.MaxBodyBytesInFlight, webhook.MaxPayloadBytes))}
 	s.mux.HandleFunc("POST /webhooks/github", s.webhook)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { reply(w, http.StatusOK, "ok") })
@@ -122,6 +135,7 @@ func isJSON(contentType string) bool {
 type metrics struct {
 	deliveries *prometheus.CounterVec
 	rejected   *prometheus.CounterVec
+	replays    prometheus.Counter
 	duration   prometheus.Histogram
 }
 
@@ -135,13 +149,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "stagebot_webhook_rejected_total",
 			Help: "Webhook requests refused, by reason (signature, too_large, length_required, busy, slow_body, content_type, malformed, missing_header, queue).",
 		}, []string{"reason"}),
+		replays: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stagebot_webhook_replays_total",
+			Help: "Signed webhook bodies refused because they were accepted under another delivery id in the last 7 days (answered 200).",
+		}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "stagebot_webhook_duration_seconds",
 			Help:    "Time to answer a webhook request.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.rejected, m.duration} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.rejected, m.replays, m.duration} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -93,6 +95,9 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	// The insert must finish once begun, even if GitHub hangs up.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
+	if s.replayed(ctx, w, label, delivery, r.Header.Get("X-Hub-Signature-256")) {
+		return
+	}
 	id, duplicate, err := s.queue.Enqueue(ctx, job)
 	if err != nil {
 		s.log.Error("webhook not queued", "delivery", delivery, "event", event, "error", err.Error())
@@ -110,6 +115,39 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	s.metrics.deliveries.WithLabelValues(label, "queued").Inc()
 	s.log.Info("webhook queued", "delivery", delivery, "event", event, "job", id)
 	reply(w, http.StatusAccepted, "queued", "job", id)
+}
+
+// replayed answers a body already accepted under another delivery id in the
+// last 7 days (200, ignored), or a failure to tell (503), and reports
+// whether it answered. The signature, not the delivery id, identifies the
+// body: GitHub's redeliveries keep their id, and the queue dedupes those.
+func (s *Server) replayed(ctx context.Context, w http.ResponseWriter, label, delivery, signature string) bool {
+	if s.replays == nil {
+		return false
+	}
+	first, err := s.replays.Accept(ctx, signatureDigest(signature), delivery, time.Now())
+	switch {
+	case err != nil:
+		s.log.Error("webhook not queued: replay check failed", "delivery", delivery, "error", err.Error())
+		s.metrics.rejected.WithLabelValues("queue").Inc()
+		reply(w, http.StatusServiceUnavailable, "could not queue the delivery; redeliver it later")
+		return true
+	case first != delivery:
+		s.metrics.replays.Inc()
+		s.log.Warn("webhook replay refused: body already accepted under another delivery id", "delivery", delivery, "first_delivery", first, "event", label)
+		reply(w, http.StatusOK, "ignored: this body was already accepted as another delivery")
+		return true
+	}
+	return false
+}
+
+// signatureDigest identifies a verified signature by the SHA-256 of its
+// MAC bytes: hex case cannot make a replay look new, and the stored value
+// is not the signature.
+func signatureDigest(header string) string {
+	mac, _ := hex.DecodeString(strings.TrimPrefix(header, "sha256="))
+	sum := sha256.Sum256(mac)
+	return hex.EncodeToString(sum[:])
 }
 
 func (s *Server) reject(w http.ResponseWriter, status int, reason, msg string) {

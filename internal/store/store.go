@@ -66,6 +66,8 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		headsTable,
 		commitPushersTable,
 		outcomesTable,
+		replaysTable,
+		replaysIndex,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create store tables: %w", err)
