@@ -39,6 +39,8 @@ func TestForkLoopProviderCannotReachTheNextRun(t *testing.T) {
 			env := append(botEnv(gh, data), "STAGEBOT_TERRAFORM_BIN="+terraformBin(), "STAGEBOT_SANDBOX=uid", "STAGEBOT_SANDBOX_UIDS="+pool,
 				"STAGEBOT_APPLY_ENV=IONOS_TOKEN=ADMIN_TOKEN", "ADMIN_TOKEN=apply-token-admin-do-not-leak")
 			f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: startBot(t, env)}
+			// Should the sandbox fail, nothing of the attack outlives the test.
+			t.Cleanup(func() { killPool(pool) })
 
 			f.pr(1, "main", map[string]string{
 				"terraform/infrastructure/main.tf": backend + "terraform {\n  required_providers {\n    lurk = {\n      source = \"example.com/evil/lurk\"\n    }\n  }\n}\nprovider \"lurk\" {}\n",
@@ -64,6 +66,19 @@ func TestForkLoopProviderCannotReachTheNextRun(t *testing.T) {
 				t.Errorf("a uid was quarantined:\n%s", f.bot.Logs())
 			}
 		})
+	}
+}
+
+// killPool kills every process of the uids of a range, as the sandbox
+// does: the bot's binary as each uid's own killer.
+func killPool(uids string) {
+	a, b, _ := strings.Cut(uids, "-")
+	first, _ := strconv.Atoi(a)
+	last, _ := strconv.Atoi(b)
+	for uid := first; uid <= last; uid++ {
+		cmd := exec.Command(botBin)
+		cmd.Env = []string{"STAGEBOT_SANDBOX_KILL=" + strconv.Itoa(uid)}
+		cmd.Run()
 	}
 }
 
@@ -138,5 +153,36 @@ func TestRootBotRefusesADataDirItsRunsCannotReach(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(data, "workspaces")); err == nil {
 		t.Error("the bot laid out its data dir before refusing")
+	}
+}
+
+// TestUnisolatedPlansSaySo: a bot told STAGEBOT_SANDBOX=none runs the PR's
+// Terraform as its own user; every plan comment and check run says so,
+// while the uid sandbox's plans do not (TestHostilePullRequest).
+func TestUnisolatedPlansSaySo(t *testing.T) {
+	gh, repo, head := platformRepo(t)
+	b := startBot(t, autoplanEnv(gh, t.TempDir()))
+	b.deliver(t, githubtest.Delivery{Event: "pull_request", ID: "open-1", Body: gh.PullRequestPayload(repo, 7, "opened", 0), Secret: testSecret})
+	var check githubtest.CheckRun
+	eventually(t, 60*time.Second, "the infrastructure check run", func() bool {
+		for _, c := range gh.CheckRuns(repo) {
+			if c.Name == "stagebot/infrastructure" && c.HeadSHA == head && c.Status == "completed" {
+				check = c
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(check.Summary, "Not isolated") || !strings.Contains(check.Summary, "STAGEBOT_SANDBOX=none") {
+		t.Errorf("the check run does not say the plan ran unisolated:\n%s", check.Summary)
+	}
+	var body string
+	for _, c := range gh.BotComments(repo, 7) {
+		if strings.Contains(c.Body, "<!-- stagebot:stage=infrastructure -->") {
+			body = c.Body
+		}
+	}
+	if !strings.Contains(body, "**Not isolated.**") {
+		t.Errorf("the plan comment does not say the plan ran unisolated:\n%s", body)
 	}
 }

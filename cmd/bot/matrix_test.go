@@ -23,6 +23,7 @@ func TestGateMatrix(t *testing.T) {
 	}
 	const (
 		rules, policies, twoPeople, redaction, allowlist = "base-rules", "base-policies", "two-person", "redaction-after-restart", "allowlist"
+		providers                                        = "provider-code" // cells in providerswap_test.go
 	)
 	noApply := "a drift check plans the default branch and never applies: no PR brings rules, approvals or policies to it"
 	matrix := map[string]map[string]cell{
@@ -32,6 +33,7 @@ func TestGateMatrix(t *testing.T) {
 			twoPeople: {run: twoPersonButtons(false)}, // broken on f672bdc
 			redaction: {run: redactedPlan(false)},
 			allowlist: {run: notServed("autoplan")},
+			providers: {run: providerCodeWarns(false)},
 		},
 		"plan-command": {
 			rules:     {run: rulesPlanCommand},
@@ -39,6 +41,7 @@ func TestGateMatrix(t *testing.T) {
 			twoPeople: {run: twoPersonButtons(true)}, // broken on f672bdc
 			redaction: {run: redactedPlan(true)},
 			allowlist: {run: notServed("/plan")},
+			providers: {run: providerCodeWarns(true)},
 		},
 		"apply-command": {
 			rules:     {run: rulesApply(false)},
@@ -46,6 +49,7 @@ func TestGateMatrix(t *testing.T) {
 			twoPeople: {run: pusherCannotApproveTheirOwnPush}, // broken on f672bdc
 			redaction: {run: redactedApply(false)},
 			allowlist: {run: notServed("/apply")},
+			providers: {run: providerCodeApply(false)},
 		},
 		"apply-button": {
 			rules:     {run: rulesApply(true)},
@@ -53,6 +57,7 @@ func TestGateMatrix(t *testing.T) {
 			twoPeople: {run: twoPersonPress}, // broken on f672bdc
 			redaction: {run: redactedApply(true)},
 			allowlist: {run: notServed("button")},
+			providers: {run: providerCodeApply(true)},
 		},
 		"merge": {
 			rules:     {run: mergeJudgedByTheRulesOfItsBase},          // broken on f672bdc
@@ -60,11 +65,13 @@ func TestGateMatrix(t *testing.T) {
 			twoPeople: {run: twoPersonMerge(false)},                   // broken on f672bdc
 			redaction: {run: mergeAfterRestartRedactsUpstreamSecrets}, // broken on f672bdc
 			allowlist: {run: notServed("merge")},
+			providers: {run: providerCodeMerge(false)},
 		},
 		"resumed-merge": {
 			rules:     {run: rulesResumedMerge},    // broken on f672bdc
 			policies:  {run: policyResumedMerge},   // broken on f672bdc
 			twoPeople: {run: twoPersonMerge(true)}, // broken on f672bdc
+			providers: {run: providerCodeMerge(true)},
 			redaction: {run: redactedResumedMerge}, // broken on f672bdc
 			allowlist: {na: "a merge resumes when a lock is released: a PR closed or /unlock (deliveries, refused at the webhook like the rows above) or the dashboard's release, which holds to the allowlist (TestAttackDashboardReleaseInAnUnservedRepository), and whose resumed merge starts from mergeTurn, which refuses an unserved repository as the drift row shows"},
 		},
@@ -74,10 +81,11 @@ func TestGateMatrix(t *testing.T) {
 			twoPeople: {na: noApply},
 			redaction: {run: driftAfterRestartRedactsUpstreamSecrets}, // broken on f672bdc
 			allowlist: {run: driftNotServed},                          // broken on f672bdc
+			providers: {na: "a drift check plans the default branch's own tree: its provider code is the base's, compared with nothing, and never applied"},
 		},
 	}
 	for _, path := range []string{"autoplan", "plan-command", "apply-command", "apply-button", "merge", "resumed-merge", "drift"} {
-		for _, gate := range []string{rules, policies, twoPeople, redaction, allowlist} {
+		for _, gate := range []string{rules, policies, twoPeople, redaction, allowlist, providers} {
 			c, ok := matrix[path][gate]
 			if !ok {
 				t.Fatalf("%s × %s: no cell; every path meets every gate", path, gate)

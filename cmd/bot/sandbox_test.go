@@ -89,6 +89,9 @@ output "own_environ" {
 			t.Errorf("from inside the plan, %s was not denied:\n%s", name, body)
 		}
 	}
+	if strings.Contains(body, "Not isolated") {
+		t.Errorf("a sandboxed plan says it ran unisolated:\n%s", body)
+	}
 	// The run got the plan credential, which is a credential too: redacted.
 	if !strings.Contains(body, "IONOS_TOKEN=(redacted)") {
 		t.Errorf("the plan's own environment does not show the plan credential, redacted:\n%s", body)

@@ -2,8 +2,9 @@ package comments
 
 import (
 	"fmt"
-	"github.com/stagebot/stagebot/internal/redact"
 	"strings"
+
+	"github.com/stagebot/stagebot/internal/redact"
 )
 
 // CheckRunName is the check run of a stage.
@@ -20,7 +21,8 @@ type CheckOutput struct {
 
 // PlanCheck renders a stage's check run for a finished plan: success when it
 // has changes to apply, neutral when it has none or waits for an upstream
-// apply, failure when the plan failed. Summary is the headline and the
+// apply, or while provider code from the PR waits for an approval that
+// counts, failure when the plan failed. Summary is the headline and the
 // destroy banner; Text is the plan, cut to GitHub's 65,535 characters.
 func PlanCheck(p StagePlan, red *redact.Set) CheckOutput {
 	v := planView(p, red)
@@ -61,6 +63,17 @@ func PlanCheck(p StagePlan, red *redact.Set) CheckOutput {
 	if pv := p.Policy; pv != nil && out.Conclusion == "success" && pv.Denied() {
 		pc := PolicyCheckRun(*pv, v.Headline)
 		out.Conclusion, out.Title, out.Summary = pc.Conclusion, pc.Title, pc.Summary
+	}
+	if p.Unisolated {
+		out.Summary = UnisolatedNotice + "\n\n" + out.Summary
+	}
+	if pc := p.Providers; pc != nil {
+		// Code only its maker has seen ran: the plan does not pass until
+		// someone else approves it.
+		if !pc.Approved() && out.Conclusion == "success" {
+			out.Conclusion, out.Title = "neutral", "Provider code from the pull request: needs approval"
+		}
+		out.Summary = ProviderWarning(*pc) + "\n\n" + out.Summary
 	}
 	if p.ChecksFailed {
 		if out.Conclusion != "failure" {

@@ -51,7 +51,17 @@ type StagePlan struct {
 	// RulesBase is whose rules judge it instead.
 	Rules     []string
 	RulesBase RulesBase
+	// Providers is the provider code the PR brings to the stage; nil when
+	// its providers are the base's.
+	Providers *ProviderCode
+	// Unisolated: the plan ran without the sandbox (STAGEBOT_SANDBOX=none),
+	// as the bot's own user.
+	Unisolated bool
 }
+
+// UnisolatedNotice says, in a plan comment and its check run, that the
+// plan ran without isolation.
+const UnisolatedNotice = "> ⚠️ **Not isolated.** This plan ran with `STAGEBOT_SANDBOX=none`: the pull request's code ran as the bot's own user and could read what the bot can (its data dir, saved plans, other checkouts)."
 
 // Counts is a plan's headline.
 type Counts struct {

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
-	"github.com/stagebot/stagebot/internal/redact"
 	"slices"
 	"strings"
 	"text/template"
 	"unicode/utf8"
+
+	"github.com/stagebot/stagebot/internal/redact"
 )
 
 //go:embed templates/*.tmpl
@@ -38,6 +39,8 @@ type view struct {
 	LockedBy                 int
 	DriftIssue               int
 	Rules                    string
+	Providers                string
+	Unisolated               string
 	WaitingFor               string
 	Error                    string
 	Errors                   []string
@@ -124,6 +127,12 @@ func planView(p StagePlan, red *redact.Set) view {
 		RunURL:     p.RunURL,
 	}
 	v.Base, v.Instance, _ = strings.Cut(p.Stage, ":")
+	if p.Providers != nil {
+		v.Providers = ProviderWarning(*p.Providers)
+	}
+	if p.Unisolated {
+		v.Unisolated = UnisolatedNotice
+	}
 	if p.Policy != nil {
 		v.Policy = PolicySection(*p.Policy)
 		v.PolicyDenied = p.Policy.Denied()

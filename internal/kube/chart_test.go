@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,8 +69,12 @@ func TestBotChartLintsAndRenders(t *testing.T) {
 		t.Error("no /readyz readiness probe")
 	case c.SecurityContext == nil || !*c.SecurityContext.ReadOnlyRootFilesystem || *c.SecurityContext.AllowPrivilegeEscalation:
 		t.Error("not read-only, or may escalate")
-	case len(c.SecurityContext.Capabilities.Drop) != 1 || c.SecurityContext.Capabilities.Drop[0] != "ALL" || len(c.SecurityContext.Capabilities.Add) != 6:
-		t.Errorf("capabilities %+v: want all dropped and the sandbox's six added", c.SecurityContext.Capabilities)
+	case len(c.SecurityContext.Capabilities.Drop) != 1 || c.SecurityContext.Capabilities.Drop[0] != "ALL" || len(c.SecurityContext.Capabilities.Add) != 7 || c.SecurityContext.Capabilities.Add[6] != "SYS_ADMIN":
+		t.Errorf("capabilities %+v: want all dropped and the sandbox's seven added (SYS_ADMIN for its namespaces)", c.SecurityContext.Capabilities)
+	case !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+		return e.Name == "STAGEBOT_SANDBOX_EGRESS" && strings.Contains(e.Value, "api.ionos.com") && strings.Contains(e.Value, "s3.eu-central-3.ionoscloud.com")
+	}):
+		t.Error("the runs' egress allowlist does not cover the IONOS API and the state backend")
 	case dep.Spec.Template.Spec.AutomountServiceAccountToken == nil || *dep.Spec.Template.Spec.AutomountServiceAccountToken:
 		t.Error("a service account token is mounted where a PR's Terraform could read it")
 	case dep.Spec.Template.Annotations["prometheus.io/scrape"] != "true":

@@ -2,11 +2,13 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -78,11 +80,41 @@ func (r *Runner) sandboxCLIConfig(l *sandbox.Lease, run Run) error {
 	return os.Chmod(file, 0o644)
 }
 
+// untrustedMark, in a checkout's root, says an untrusted run (a PR's) had
+// it: its stage dirs may hold anything that run wrote.
+const untrustedMark = ".stagebot-untrusted"
+
+// markTrust keeps trusted runs out of checkouts untrusted runs wrote: a
+// sandboxed untrusted run marks its checkout (root's, where the run cannot
+// write), and a trusted run refuses a marked one.
+func (r *Runner) markTrust(run Run) error {
+	if !r.sandbox.Isolated() {
+		return nil
+	}
+	mark := filepath.Join(run.root(), untrustedMark)
+	if !run.Trusted {
+		return os.WriteFile(mark, nil, 0o600)
+	}
+	if _, err := os.Lstat(mark); err == nil {
+		return errors.New("a trusted run (a merge, a drift check) refuses a checkout that a pull request's run used: check it out afresh")
+	}
+	return nil
+}
+
+// lockedProviders are the providers (host/namespace/type) of a lock file.
+var lockedProvider = regexp.MustCompile(`(?m)^provider "([^"/]+/[^"/]+/[^"/]+)"`)
+
 // promoteProviders copies the providers a trusted run installed in dir's
 // .terraform/providers into the cache, each version and platform the
-// cache lacks, through a temporary directory renamed into place. Only
-// regular files and directories are copied.
+// cache lacks, through a temporary directory renamed into place. Only the
+// providers of the stage's lock file are looked at, each path component
+// must be a directory (never a link), and only regular files and
+// directories are copied.
 func (r *Runner) promoteProviders(dir string) {
+	lock, err := os.ReadFile(filepath.Join(dir, ".terraform.lock.hcl"))
+	if err != nil {
+		return
+	}
 	ctx := context.Background()
 	unlock, err := r.lockPluginCache(ctx)
 	if err != nil {
@@ -90,19 +122,55 @@ func (r *Runner) promoteProviders(dir string) {
 	}
 	defer unlock()
 	src := filepath.Join(dir, ".terraform", "providers")
-	platforms, _ := filepath.Glob(filepath.Join(src, "*", "*", "*", "*", "*"))
-	for _, p := range platforms {
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
+	for _, m := range lockedProvider.FindAllStringSubmatch(string(lock), -1) {
+		typeDir := filepath.Join(src, filepath.FromSlash(m[1]))
+		if !realDirs(src, typeDir) {
 			continue
 		}
-		dst := filepath.Join(r.cacheDir, rel)
-		if _, err := os.Lstat(dst); err == nil {
-			continue
-		}
+		r.promoteType(src, typeDir)
+	}
+}
+
+// realDirs reports whether every component of path below base is a
+// directory, not a link.
+func realDirs(base, path string) bool {
+	rel, err := filepath.Rel(base, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return false
+	}
+	p := base
+	for _, c := range strings.Split(rel, string(filepath.Separator)) {
+		p = filepath.Join(p, c)
 		if st, err := os.Lstat(p); err != nil || !st.IsDir() {
-			continue // a link into a cache, or a file where a dir belongs
+			return false
 		}
+	}
+	return true
+}
+
+// promoteType copies each version and platform of one provider.
+func (r *Runner) promoteType(src, typeDir string) {
+	versions, _ := os.ReadDir(typeDir)
+	for _, v := range versions {
+		platforms, _ := os.ReadDir(filepath.Join(typeDir, v.Name()))
+		for _, pl := range platforms {
+			p := filepath.Join(typeDir, v.Name(), pl.Name())
+			if !v.IsDir() || !pl.IsDir() || !realDirs(src, p) {
+				continue
+			}
+			rel, _ := filepath.Rel(src, p)
+			r.promote(p, filepath.Join(r.cacheDir, rel))
+		}
+	}
+}
+
+// promote copies one provider platform dir into the cache unless it is
+// there.
+func (r *Runner) promote(p, dst string) {
+	if _, err := os.Lstat(dst); err == nil {
+		return
+	}
+	{
 		tmp, err := os.MkdirTemp(r.cacheDir, ".promote-")
 		if err != nil {
 			return

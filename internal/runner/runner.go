@@ -250,6 +250,10 @@ func (r *Runner) Wait(ctx context.Context) error {
 	}
 }
 
+// Isolated reports whether Terraform runs in the sandbox, as users of its
+// own.
+func (r *Runner) Isolated() bool { return r.sandbox.Isolated() }
+
 // Version is the version of the Terraform the runner runs.
 func (r *Runner) Version() *version.Version { return r.terraform.version }
 
@@ -310,8 +314,8 @@ type session struct {
 	// shared cache when it ends (see promoteProviders).
 	promote bool
 	r       *Runner
-	tf    *tfexec.Terraform
-	out   bytes.Buffer
+	tf      *tfexec.Terraform
+	out     bytes.Buffer
 	// output is where Terraform's output goes: the log and out.
 	output io.Writer
 	log    io.WriteCloser
@@ -330,6 +334,10 @@ func (r *Runner) open(ctx context.Context, run Run, op, logName string) (*sessio
 		// Terraform's stdout and stderr, and the egress proxy, write
 		// at once.
 		s.output = &lockedWriter{w: io.MultiWriter(s.log, &s.out)}
+	}
+	if err := r.markTrust(run); err != nil {
+		s.close()
+		return nil, fmt.Errorf("%s stage %s: %w", logName, run.Stage, err)
 	}
 	spec := sandbox.Spec{Root: run.root(), WriteDir: run.Dir, Egress: append(slices.Clone(r.egress), run.Egress...), Log: s.output}
 	lease, err := r.sandbox.Acquire(ctx, spec)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -29,7 +31,39 @@ func cgroupBase() (string, error) {
 	if _, err := os.Stat(filepath.Join(base, "cgroup.kill")); err != nil {
 		return "", fmt.Errorf("%s has no cgroup.kill (Linux 5.14 or later has it)", base)
 	}
+	// Runs get limits where the hierarchy has the controllers: enabled
+	// one by one, as either may be missing.
+	for _, c := range []string{"+pids", "+memory"} {
+		os.WriteFile(filepath.Join(base, "cgroup.subtree_control"), []byte(c), 0)
+	}
 	return base, nil
+}
+
+// limitsMissing says which controllers runs' cgroups lack under base.
+func limitsMissing(base string) []string {
+	b, _ := os.ReadFile(filepath.Join(base, "cgroup.subtree_control"))
+	var missing []string
+	for _, c := range []string{"pids", "memory"} {
+		if !slices.Contains(strings.Fields(string(b)), c) {
+			missing = append(missing, c)
+		}
+	}
+	return missing
+}
+
+// limit writes the run's limits into its cgroup, where the controllers
+// are.
+func limit(dir string, pids int, memory int64) error {
+	for file, v := range map[string]int64{"pids.max": int64(pids), "memory.max": memory, "memory.swap.max": 0} {
+		p := filepath.Join(dir, file)
+		if _, err := os.Stat(p); err != nil || v < 0 {
+			continue
+		}
+		if err := os.WriteFile(p, []byte(strconv.FormatInt(v, 10)), 0); err != nil {
+			return fmt.Errorf("limit the run's cgroup: %s: %w", file, err)
+		}
+	}
+	return nil
 }
 
 // cgroup2Mount is where the cgroup v2 hierarchy is mounted:

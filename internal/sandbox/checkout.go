@@ -54,8 +54,12 @@ func reclaimCheckout(root string) error {
 			return nil
 		}
 		// A hard link the run made points at a file outside: unlink ours,
-		// never touch the file.
+		// never touch the file. A FIFO, socket or device it made would
+		// block or mislead the bot, which reads the checkout as root.
 		if st, ok := info.Sys().(*syscall.Stat_t); ok && !d.IsDir() && st.Nlink > 1 {
+			return os.Remove(p)
+		}
+		if t := d.Type(); !t.IsRegular() && !t.IsDir() && t&fs.ModeSymlink == 0 {
 			return os.Remove(p)
 		}
 		if err := os.Lchown(p, 0, 0); err != nil {

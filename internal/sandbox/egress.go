@@ -225,9 +225,11 @@ func (p *proxy) tunnel(w http.ResponseWriter, r *http.Request, target string, di
 	io.Copy(c, up)
 }
 
-// dialer dials for a run. An address that resolves to the bot's own
-// loopback or a link-local address (a cloud's metadata service) is
-// refused unless the allowlist names that very address.
+// dialer dials for a run. A name that resolves to an address inside (the
+// bot's loopback, a private or shared network where the bot's own port,
+// the cluster and the databases are, a cloud's metadata service) is
+// refused unless the allowlist names that very address: a name whose DNS
+// the PR's author steers cannot lead in.
 func (p *proxy) dialer(host string) func(context.Context, string, string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: 30 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
 		h, _, err := net.SplitHostPort(address)
@@ -235,13 +237,34 @@ func (p *proxy) dialer(host string) func(context.Context, string, string) (net.C
 			return err
 		}
 		ip := net.ParseIP(h)
-		if ip == nil || !(ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified()) {
+		if ip == nil || !inside(ip) {
 			return nil
 		}
 		if literal := net.ParseIP(host); (literal != nil && literal.Equal(ip)) || host == "localhost" {
 			return nil
 		}
-		return errors.New("resolves to " + ip.String() + ", which only an allowlist entry of that very address opens")
+		return errors.New("resolves to " + ip.String() + ", an address inside, which only an allowlist entry of that very address opens")
 	}}
 	return d.DialContext
+}
+
+// insideNets are the ranges IsPrivate and its kin leave out: shared
+// address space (100.64/10, Alibaba Cloud's metadata service among them)
+// and IETF protocol assignments (192.0.0/24).
+var insideNets = []*net.IPNet{mustCIDR("100.64.0.0/10"), mustCIDR("192.0.0.0/24")}
+
+func mustCIDR(s string) *net.IPNet {
+	_, n, err := net.ParseCIDR(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// inside reports whether ip is no public address.
+func inside(ip net.IP) bool {
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() {
+		return true
+	}
+	return slices.ContainsFunc(insideNets, func(n *net.IPNet) bool { return n.Contains(ip) })
 }

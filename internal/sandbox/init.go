@@ -37,6 +37,9 @@ func runInit() int {
 	// masked paths), a new one is refused; the uid keeps other runs'
 	// processes unreadable then.
 	unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	if err := privateDirs(); err != nil {
+		return exit(err)
+	}
 	if sp.Net {
 		if err := loopbackUp(); err != nil {
 			return exit(err)
@@ -70,6 +73,25 @@ func runInit() int {
 		}
 	}()
 	return reapUntil(cmd.Process.Pid)
+}
+
+// privateDirs gives the run empty directories of its own where programs
+// leave files and sockets for others: /run (a database's, a container
+// engine's socket), /dev/shm and /var/tmp. Nothing the run writes there
+// outlives it; nothing the host keeps there is in its reach.
+func privateDirs() error {
+	for _, d := range []struct {
+		path string
+		mode string
+	}{{"/run", "0755"}, {"/dev/shm", "1777"}, {"/var/tmp", "1777"}} {
+		if st, err := os.Lstat(d.path); err != nil || !st.IsDir() {
+			continue // absent, or a link to one of the others
+		}
+		if err := unix.Mount("tmpfs", d.path, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode="+d.mode+",size=64m"); err != nil {
+			return fmt.Errorf("a private %s for the run: %w", d.path, err)
+		}
+	}
+	return nil
 }
 
 // reapUntil reaps every child (the program, and the orphans of the run,

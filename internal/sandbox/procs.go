@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -43,6 +44,27 @@ func (s *Sandbox) empty(uid int, cgroup string) error {
 			s.killUID(uid)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sharedTmp are the directories every user may write, where a run's files
+// would wait for the next run of its uid.
+var sharedTmp = []string{"/tmp", "/var/tmp", "/dev/shm"}
+
+// removeFilesOf removes what uid left at the top of the shared temporary
+// directories (a run in namespaces has its own /var/tmp and /dev/shm, not
+// its own /tmp). Call it once the uid runs nothing.
+func removeFilesOf(uid int) {
+	for _, dir := range sharedTmp {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			p := filepath.Join(dir, e.Name())
+			if st, err := os.Lstat(p); err == nil {
+				if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) == uid {
+					os.RemoveAll(p)
+				}
+			}
+		}
 	}
 }
 

@@ -22,6 +22,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,6 +59,11 @@ type Config struct {
 	Launcher string
 	// Log gets what an operator must know: a uid quarantined.
 	Log *slog.Logger
+	// MaxPIDs and MaxMemory (bytes) bound each run's cgroup, where the
+	// host's cgroup v2 has the pids and memory controllers (defaults 4096
+	// and 4 GiB; -1: no limit).
+	MaxPIDs   int
+	MaxMemory int64
 }
 
 // Features says what isolates a run besides its uid.
@@ -84,6 +90,8 @@ type Sandbox struct {
 	features Features
 	slots    chan int
 	total    int
+	maxPIDs  int
+	maxMem   int64
 
 	mu          sync.Mutex
 	quarantined map[int]string
@@ -100,7 +108,8 @@ func New(cfg Config) (*Sandbox, error) {
 		}
 	}
 	s := &Sandbox{mode: mode, gid: cfg.GID, stateDir: cfg.StateDir, log: cfg.Log,
-		quarantined: map[int]string{}, exhausted: make(chan struct{})}
+		quarantined: map[int]string{}, exhausted: make(chan struct{}),
+		maxPIDs: cmp.Or(cfg.MaxPIDs, 4096), maxMem: cmp.Or(cfg.MaxMemory, 4<<30)}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -161,6 +170,9 @@ func (s *Sandbox) probe() Features {
 	base, err := cgroupBase()
 	if err == nil {
 		f.Cgroup = base
+		if m := limitsMissing(base); len(m) > 0 {
+			f.Missing = append(f.Missing, "cgroup limits: the cgroup v2 hierarchy has no "+strings.Join(m, " or ")+" controller for runs, so a run's processes and memory are bounded only by the host's")
+		}
 	} else {
 		f.Missing = append(f.Missing, "cgroup: "+err.Error())
 	}
@@ -347,6 +359,9 @@ func (l *Lease) prepare(sp Spec) error {
 		if err := os.Mkdir(l.cgroup, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("sandbox cgroup: %w", err)
 		}
+		if err := limit(l.cgroup, l.s.maxPIDs, l.s.maxMem); err != nil {
+			return err
+		}
 	}
 	if l.s.features.Net {
 		p, err := startProxy(filepath.Join(l.s.egressDir(), strconv.Itoa(l.UID)+".sock"), sp.Egress, sp.Log)
@@ -376,6 +391,7 @@ func (l *Lease) Release() error {
 	if err != nil {
 		l.s.quarantine(l.UID, err)
 	} else {
+		removeFilesOf(l.UID)
 		if l.cgroup != "" {
 			os.Remove(l.cgroup)
 		}

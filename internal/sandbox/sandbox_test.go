@@ -87,6 +87,7 @@ func TestForkLoopDoesNotOutliveItsRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			uid := l.UID
+			t.Cleanup(func() { s.killUID(uid) }) // should the sandbox fail
 			if out, err := start(t, l, sandboxtest.PidHopper("NEXT_RUN_SECRET", loot)); !strings.Contains(out, "forked") {
 				t.Fatalf("the hostile run: %v\n%s", err, out)
 			}

@@ -43,6 +43,11 @@ func (w *Workflow) affected(ctx context.Context, client GitHub, repo gh.Repo, pr
 		return "", nil, nil, err
 	}
 	ws := w.Runner.WorkspaceDir(repo.FullName(), pr.Number, pr.HeadSHA)
+	if pr.Merged && pr.HeadSHA == pr.MergeCommitSHA {
+		// A merge is reviewed content, run trusted: never in the checkout
+		// the PR's own runs wrote, even when the merge commit is its head.
+		ws = w.Runner.WorkspaceDir(repo.FullName(), pr.Number, "merge-"+pr.HeadSHA)
+	}
 	if err := w.Runner.Checkout(ctx, src, pr.HeadSHA, ws); err != nil {
 		var te *runner.TreeError
 		if errors.As(err, &te) {

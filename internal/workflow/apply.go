@@ -293,10 +293,14 @@ func (w *Workflow) reportInterrupted(ctx context.Context, client GitHub, repo gh
 // applyableStates are the mergeable states in which applying is allowed.
 var applyableStates = []string{"clean", "unstable", "has_hooks"}
 
-// checkRequirements returns the first requirement the stage does not meet.
+// checkRequirements returns the first requirement the stage does not meet,
+// provider code from the PR without an approval that counts included.
 func (t *turn) checkRequirements(ctx context.Context, run runner.Run, label string) *comments.Refusal {
 	w, client, repo, pr, cfg := t.w, t.client, t.repo, t.pr, t.cfg
 	if r := t.notIntoDefaultBranch(label); r != nil {
+		return r
+	}
+	if r := t.providerCodeRefusal(ctx, run, label); r != nil {
 		return r
 	}
 	for _, req := range cfg.StageRequirements(run.Stage) {

@@ -41,7 +41,8 @@ type turn struct {
 	// cfg is stagebot.yaml at base; nil when base has none.
 	cfg *config.Repo
 
-	approval *approvalFacts // read once, on first use
+	approval  *approvalFacts // read once, on first use
+	providers providerMemo   // the provider code of its commits, read once
 	// learned are the upstream stages whose outputs this turn read, by
 	// checkout.
 	learned map[string]bool

@@ -177,6 +177,11 @@ func (w *Workflow) runMerge(ctx context.Context, t *turn) error {
 	} else if why != "" {
 		return w.refuseMerge(ctx, t, why, "someone who may apply those stages approves the change in a new pull request, or merges it.")
 	}
+	if why, err := t.mergeProviderCode(ctx, sha, affected); err != nil {
+		return err
+	} else if why != "" {
+		return w.refuseMerge(ctx, t, why, "get the change approved, by a writer who did not push it, in a new pull request, then merge that.")
+	}
 	for _, a := range affected {
 		if a.Problem != "" {
 			continue // nothing to plan: the PR showed why
@@ -341,6 +346,9 @@ func (w *Workflow) mergeStage(ctx context.Context, t *turn, ws string, a stages.
 		return stageStopped, err
 	}
 	if target.Policies, err = t.policies(ctx, []string{stage}); err != nil {
+		return stageStopped, err
+	}
+	if target.Providers, err = t.providerCodes(ctx, sha, []stages.Affected{a}); err != nil {
 		return stageStopped, err
 	}
 	if ap, ok, err := w.Store.ApprovedAtHead(ctx, repo.FullName(), pr.Number, stage, pr.HeadSHA); err != nil {

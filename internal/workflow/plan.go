@@ -48,6 +48,10 @@ type PlanTarget struct {
 	// RulesBase is the commit whose rules do.
 	Rules     []string
 	RulesBase comments.RulesBase
+	// Providers are, by stage, the provider code the change brings (see
+	// turn.providerCodes): its comment warns, and its check run waits for
+	// an approval that counts.
+	Providers map[string]*comments.ProviderCode
 }
 
 // StagePlanned is one affected stage after planning (or not, when it waits).
@@ -145,7 +149,7 @@ func planStage(ctx context.Context, r *runner.Runner, t PlanTarget, root string,
 	case a.Ready():
 		run := stages.Run(st, runner.Run{Repo: t.Repo, PR: t.PR, Redact: secrets, Root: root, HeadSHA: t.HeadSHA, BaseSHA: t.BaseSHA})
 		run.Destroy, view.Destroying = destroy, destroy
-		view.Engine = r.EngineOf(run)
+		view.Engine, view.Unisolated = r.EngineOf(run), !r.Isolated()
 		sp.Result, sp.Err = r.Plan(ctx, run)
 		if sp.Err != nil {
 			view.Error = errorText(sp.Err)
@@ -170,6 +174,7 @@ func renderPlan(ctx context.Context, t PlanTarget, sp *StagePlanned, view commen
 	view.Stage, view.HeadSHA, view.WaitingFor, view.Reasons = a.Stage.Name, t.HeadSHA, a.WaitingFor, a.Reasons
 	view.LockedBy, view.DriftIssue = t.LockedBy[a.Stage.Name], t.Drift[a.Stage.Name]
 	view.Rules, view.RulesBase = t.Rules, t.RulesBase
+	view.Providers = t.Providers[a.Stage.Name]
 	red := secrets
 	if sp.Result != nil {
 		red = secrets.With(redact.PlanValues(sp.Result.JSON)...)

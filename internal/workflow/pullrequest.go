@@ -227,6 +227,9 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 	if target.Policies, err = t.policies(ctx, stageNames(affected)); err != nil {
 		return err
 	}
+	if target.Providers, err = t.providerCodes(ctx, pr.HeadSHA, readyOnly(affected)); err != nil {
+		return err
+	}
 	for _, a := range affected {
 		// A locked stage is still planned; its comment says who holds it.
 		owner, err := w.Store.LockOwner(ctx, repo.FullName(), a.Stage.Name)

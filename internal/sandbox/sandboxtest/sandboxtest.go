@@ -45,26 +45,42 @@ func SharedDir(t testing.TB, gid int) string {
 	return d
 }
 
-// PidHopper is a shell script that outlives its run if it can: it starts
-// a chain of processes, each of which starts the next and exits within
-// milliseconds, so its pid keeps changing and a walk of /proc that kills
-// what it saw kills what is already gone. Each link reads the environment
-// of one process, the next link the next one, and copies any holding
-// marker into loot: a later run on the same uid would be robbed. The
-// script itself exits 1 after a moment (a "provider" whose handshake
-// fails).
+// PidHopper is a shell script that outlives its run if it can. It starts
+// a Perl process that forks and lets the parent exit, again and again: its
+// pid changes every fraction of a millisecond, so a walk of /proc finds
+// pids that are gone by the time their status is read, and misses the new
+// ones. Now and then the chain forks a scanner that reads the environment
+// of every process it may and copies one holding marker into loot: a later
+// run on the same uid would be robbed. The script itself exits 1 after a
+// moment (a "provider" whose handshake fails).
 func PidHopper(marker, loot string) string {
 	return `#!/bin/sh
-hop=/dev/shm/stagebot-hop-$(id -u)-$$.sh
+hop=/dev/shm/stagebot-hop-$(id -u)-$$.pl
 cat > "$hop" <<'EOF'
-HOP=$((${HOP:-0} + 1)) /bin/sh "$0" </dev/null >/dev/null 2>&1 &
-set -- /proc/[0-9]*/environ
-i=$(( ${HOP:-0} % $# + 1 ))
-eval "e=\${$i}"
-read -r env < "$e" 2>/dev/null
-case "$env" in *` + marker + `*) cp "$e" '` + loot + `' ;; esac
+use POSIX ();
+POSIX::setsid();
+my $n = 0;
+while (1) {
+    my $p = fork;
+    next unless defined $p;
+    exit 0 if $p;
+    if (++$n % 100 == 0 && fork == 0) {
+        for my $e (glob "/proc/[0-9]*/environ") {
+            open(my $f, "<", $e) or next;
+            local $/;
+            my $s = <$f>;
+            if (defined $s && index($s, "` + marker + `") >= 0) {
+                open(my $o, ">", "` + loot + `") or next;
+                print $o $s;
+                close $o;
+            }
+        }
+        exit 0;
+    }
+    select(undef, undef, undef, 0.0002);
+}
 EOF
-for chain in 1 2 3 4; do setsid /bin/sh "$hop" </dev/null >/dev/null 2>&1 & done
+perl "$hop" </dev/null >/dev/null 2>&1 &
 sleep 0.5
 echo forked
 exit 1
