@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/stagebot/stagebot/internal/sandbox"
 )
@@ -73,11 +74,13 @@ func (r *Runner) sandboxCLIConfig(l *sandbox.Lease, run Run) error {
 		}
 	}
 	fmt.Fprintf(&b, "  filesystem_mirror {\n    path = %q\n  }\n  direct {\n    exclude = [%s]\n  }\n}\n", r.cacheDir, strings.Join(exclude, ", "))
-	file := filepath.Join(l.Home, "stagebot.tfrc")
-	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+	// HOME is the run's: never follow or reuse what is there.
+	f, err := os.OpenFile(filepath.Join(l.Home, "stagebot.tfrc"), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
 		return fmt.Errorf("write the run's Terraform CLI config: %w", err)
 	}
-	return os.Chmod(file, 0o644)
+	_, err = f.WriteString(b.String())
+	return errors.Join(err, f.Chmod(0o644), f.Close())
 }
 
 // untrustedMark, in a checkout's root, says an untrusted run (a PR's) had

@@ -357,3 +357,35 @@ ls /proc | grep -c '^[0-9]' | sed 's/^/PIDS-SEEN /'
 		}
 	}
 }
+
+// TestAttackLinksARunLeavesOutOfTheCheckoutAreRemoved: the run owns its
+// stage dir and may leave links there for the bot to follow as root later
+// (a chart's file rendered into a comment, a module). When the run ends,
+// a link leading out of the checkout, or to nothing, is removed; one that
+// stays inside is kept, as git may have made it.
+func TestAttackLinksARunLeavesOutOfTheCheckoutAreRemoved(t *testing.T) {
+	s := newSandbox(t, 40945, 40945)
+	root := filepath.Join(sandboxtest.ReachableDir(t), "checkout")
+	stage := filepath.Join(root, "stage")
+	if err := os.MkdirAll(stage, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "inside.txt"), []byte("inside"), 0o644)
+	l, err := s.Acquire(context.Background(), Spec{Root: root, WriteDir: stage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := "cd " + shellQuote(stage) + " && ln -s /etc/shadow out && ln -s ../inside.txt in && ln -s nowhere dangling && ln -s out chained"
+	if out, err := start(t, l, script); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	for name, kept := range map[string]bool{"out": false, "dangling": false, "chained": false, "in": true} {
+		_, err := os.Lstat(filepath.Join(stage, name))
+		if (err == nil) != kept {
+			t.Errorf("link %s: kept %v, want %v", name, err == nil, kept)
+		}
+	}
+}

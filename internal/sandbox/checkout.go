@@ -62,6 +62,14 @@ func reclaimCheckout(root string) error {
 		if t := d.Type(); !t.IsRegular() && !t.IsDir() && t&fs.ModeSymlink == 0 {
 			return os.Remove(p)
 		}
+		// A link leading out of the checkout, or to nothing, is no link
+		// git gave it (those were checked): the run made it, for the bot
+		// to follow as root later (a chart's file, a module).
+		if d.Type()&fs.ModeSymlink != 0 {
+			if target, err := filepath.EvalSymlinks(p); err != nil || (target != root && !strings.HasPrefix(target, root+"/")) {
+				return os.Remove(p)
+			}
+		}
 		if err := os.Lchown(p, 0, 0); err != nil {
 			return err
 		}

@@ -54,6 +54,9 @@ func runInit() int {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return exit(fmt.Errorf("prctl(NO_NEW_PRIVS): %w", err))
 	}
+	if err := denyUserNamespaces(); err != nil {
+		return exit(err)
+	}
 	syscall.Umask(0o007)
 	cmd := exec.Command(sp.Bin, os.Args[1:]...)
 	cmd.Args[0] = sp.Bin

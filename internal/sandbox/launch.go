@@ -158,6 +158,9 @@ func becomeRun(sp spec) error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(NO_NEW_PRIVS): %w", err)
 	}
+	if err := denyUserNamespaces(); err != nil {
+		return err
+	}
 	// What Terraform creates is the slot's and its group's; a checkout is
 	// no other slot's group.
 	syscall.Umask(0o007)

@@ -20,6 +20,12 @@ const emptyWait = 5 * time.Second
 // process. A zombie counts as gone: it holds nothing and runs nothing.
 func (s *Sandbox) empty(uid int, cgroup string) error {
 	deadline := time.Now().Add(emptyWait)
+	if !s.features.PID {
+		// Without a PID namespace nothing ends the run's processes when
+		// it ends, and a walk of /proc misses one whose pid keeps
+		// changing: kill(-1) as the uid, whatever the walk would say.
+		s.killUID(uid)
+	}
 	for {
 		pids, err := processesOf(uid)
 		if err != nil {
@@ -91,11 +97,29 @@ func processesOf(uid int) ([]int, error) {
 		if err != nil {
 			continue
 		}
-		if ids, live, ok := statusOf(pid); ok && live && (ids[0] == uid || ids[1] == uid || ids[2] == uid) {
+		if ids, live, ok := statusOf(pid); ok && (live || liveThread(pid)) && (ids[0] == uid || ids[1] == uid || ids[2] == uid) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids, nil
+}
+
+// liveThread reports whether a thread of pid still runs: a process whose
+// main thread exited on its own (exit, not exit_group) is a zombie in its
+// status while its other threads go on.
+func liveThread(pid int) bool {
+	tasks, _ := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", t.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// tid (comm) state ...
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X' {
+			return true
+		}
+	}
+	return false
 }
 
 // statusOf reads a process's real, effective and saved uid, and whether it
