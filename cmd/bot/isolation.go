@@ -112,7 +112,7 @@ func newSandbox(s config.Settings, log *slog.Logger) (*sandbox.Sandbox, error) {
 	log.Info("sandbox: each Terraform run has a uid of its own", "uids", s.SandboxUIDs, "gid", s.SandboxGID,
 		"pid_namespace", f.PID, "network_namespace", f.Net, "cgroup", f.Cgroup)
 	for _, m := range f.Missing {
-		log.Warn("sandbox: runs are isolated by their uid, without " + m + "; see README \"Isolation\" for what still holds")
+		log.Warn("sandbox: one protection is missing (" + m + "); see README \"Isolation\" for what still holds")
 	}
 	return sb, nil
 }
