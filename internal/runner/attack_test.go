@@ -218,3 +218,42 @@ func TestAttackFifoInTheStageDirHangsTheBot(t *testing.T) {
 		t.Log("the plan still hangs after unblocking")
 	}
 }
+
+// TestAttackRunCannotSwapACachedProvider: the provider cache is the bot's
+// and read-only to runs. A run's code tries to overwrite a cached
+// provider binary, to replace its directory, and to add a provider of its
+// own: each fails, and the cached binary is the bot's as before.
+func TestAttackRunCannotSwapACachedProvider(t *testing.T) {
+	r := zzRunner(t, "40936-40936")
+	cached := filepath.Join(r.cacheDir, "registry.terraform.io", "hashicorp", "null", "3.2.3", "linux_amd64")
+	if err := os.MkdirAll(cached, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(cached, "terraform-provider-null_v3.2.3_x5")
+	os.WriteFile(bin, []byte("the real provider"), 0o755)
+	if err := r.sealPluginCache(); err != nil {
+		t.Fatal(err)
+	}
+	state := sandboxtest.SharedDir(t, testSandboxGID)
+	root := r.WorkspaceDir("acme/platform", 11, "headsha11")
+	if err := r.mkdirs(filepath.Dir(root)); err != nil {
+		t.Fatal(err)
+	}
+	run := stage(t, root, "s", map[string]string{"main.tf": backend(state, "zz-swap")})
+	run.PR, run.HeadSHA = 11, "headsha11"
+	parent := filepath.Dir(cached)
+	asTheRun(t, r, run, `
+echo evil > '`+bin+`' 2>/dev/null && echo SWAPPED-FILE
+mv '`+cached+`' '`+cached+`.old' 2>/dev/null && echo MOVED-DIR
+mkdir '`+filepath.Join(parent, "linux_arm64")+`' 2>/dev/null && echo ADDED-DIR
+mkdir -p '`+filepath.Join(r.cacheDir, "example.com", "evil")+`' 2>/dev/null && echo ADDED-PROVIDER
+true`)
+	if b, err := os.ReadFile(bin); err != nil || string(b) != "the real provider" {
+		t.Errorf("the cached provider changed: %q %v", b, err)
+	}
+	for _, p := range []string{cached + ".old", filepath.Join(parent, "linux_arm64"), filepath.Join(r.cacheDir, "example.com")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("the run changed the cache: %s exists", p)
+		}
+	}
+}
