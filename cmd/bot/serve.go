@@ -100,6 +100,14 @@ func wire(ctx context.Context, s config.Settings, log *slog.Logger) (*wired, err
 	if err := protectProcess(); err != nil {
 		return nil, fmt.Errorf("cannot start: %w", err)
 	}
+	// Settings are checked before the machine: a malformed key is named
+	// first.
+	var planKeys *seal.Keyring
+	if s.PlanKeys != "" {
+		if planKeys, err = seal.Parse(s.PlanKeys); err != nil {
+			return nil, fmt.Errorf("cannot start: setting %s: %w", config.EnvName("plan-keys"), err)
+		}
+	}
 	secrets := botSecrets(s, keyPEM)
 	tfCfg, err := terraformConfig(s, log, secrets)
 	if err != nil {
@@ -109,11 +117,7 @@ func wire(ctx context.Context, s config.Settings, log *slog.Logger) (*wired, err
 		Name: "stagebot_sandbox_quarantined_uids",
 		Help: "Sandbox uids never handed out again: their processes could not be proven gone.",
 	}, func() float64 { return float64(tfCfg.Sandbox.Quarantined()) }))
-	if s.PlanKeys != "" {
-		if tfCfg.PlanKeys, err = seal.Parse(s.PlanKeys); err != nil {
-			return nil, fmt.Errorf("cannot start: setting %s: %w", config.EnvName("plan-keys"), err)
-		}
-	}
+	tfCfg.PlanKeys = planKeys
 	q, err := queue.Open(ctx, queue.Config{
 		DatabaseURL: s.DatabaseURL,
 		SQLitePath:  s.DatabasePath(),

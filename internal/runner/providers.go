@@ -91,7 +91,7 @@ const untrustedMark = ".stagebot-untrusted"
 // sandboxed untrusted run marks its checkout (root's, where the run cannot
 // write), and a trusted run refuses a marked one.
 func (r *Runner) markTrust(run Run) error {
-	if !r.sandbox.Isolated() {
+	if !r.sandbox.Isolated() || run.root() == "" {
 		return nil
 	}
 	mark := filepath.Join(run.root(), untrustedMark)

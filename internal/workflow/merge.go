@@ -341,7 +341,7 @@ func (w *Workflow) mergeStage(ctx context.Context, t *turn, ws string, a stages.
 	if err != nil {
 		return stageStopped, err
 	}
-	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: sha, BaseSHA: pr.BaseSHA, Approved: map[string]store.PolicyCheck{}, RunURL: w.runURLs()}
+	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: sha, BaseSHA: pr.BaseSHA, Trusted: true, Approved: map[string]store.PolicyCheck{}, RunURL: w.runURLs()}
 	if target.RemovedVars, err = w.removedVars(ctx, client, repo, pr.BaseSHA, []stages.Affected{a}); err != nil {
 		return stageStopped, err
 	}

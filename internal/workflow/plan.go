@@ -25,6 +25,9 @@ type PlanTarget struct {
 	Root    string // the checkout's directory of the repository root
 	HeadSHA string
 	BaseSHA string
+	// Trusted: the checkout is reviewed content of the default branch (a
+	// merge), whose runs may share it (see runner.Run.Trusted).
+	Trusted bool
 	// LockedBy maps a stage to the other PR that holds its lock.
 	LockedBy map[string]int
 	// Drift maps a stage to its open drift issue.
@@ -147,7 +150,7 @@ func planStage(ctx context.Context, r *runner.Runner, t PlanTarget, root string,
 	case a.Removed && !destroy:
 		view.Removed = true
 	case a.Ready():
-		run := stages.Run(st, runner.Run{Repo: t.Repo, PR: t.PR, Redact: secrets, Root: root, HeadSHA: t.HeadSHA, BaseSHA: t.BaseSHA})
+		run := stages.Run(st, runner.Run{Repo: t.Repo, PR: t.PR, Redact: secrets, Root: root, HeadSHA: t.HeadSHA, BaseSHA: t.BaseSHA, Trusted: t.Trusted})
 		run.Destroy, view.Destroying = destroy, destroy
 		view.Engine, view.Unisolated = r.EngineOf(run), !r.Isolated()
 		sp.Result, sp.Err = r.Plan(ctx, run)
