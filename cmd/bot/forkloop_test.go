@@ -26,9 +26,7 @@ func TestForkLoopProviderCannotReachTheNextRun(t *testing.T) {
 			gh := githubtest.New(t)
 			repo := gh.AddRepo("acme", "platform")
 			data, state := sandboxtest.ReachableDir(t), sandboxtest.SharedDir(t, sandboxGID)
-			lootDir := sandboxtest.ReachableDir(t)
-			os.Chmod(lootDir, 0o1777)
-			loot := filepath.Join(lootDir, "loot")
+			loot := sandboxtest.Loot(t)
 			backend := fmt.Sprintf("terraform {\n  backend \"local\" {\n    path = %q\n  }\n}\n", filepath.Join(state, "infrastructure.tfstate"))
 			base := gh.Commit(repo, "main", "", map[string]string{
 				"stagebot.yaml":                    "version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\napply:\n  requirements: []\n",

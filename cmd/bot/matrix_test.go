@@ -190,6 +190,14 @@ func (f *prFlow) holdLock(holder int) {
 	f.stageComment(holder, "infrastructure", "✅ stagebot applied `infrastructure`")
 }
 
+// releaseLock closes holder, whose lock a refused merge waited for, and
+// gives a resumed merge time to run.
+func (f *prFlow) releaseLock(holder int) {
+	f.gh.UpdatePull(f.repo, holder, func(p *githubtest.Pull) { p.State = "closed" })
+	f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, holder, "closed", 0))
+	time.Sleep(2 * time.Second)
+}
+
 // mergeWaiting merges PR number while holder holds the lock, waits until
 // the merge waits, then closes holder, so that the merge resumes.
 func (f *prFlow) mergeWaiting(number, holder int, stage string) {
@@ -336,9 +344,7 @@ func twoPersonMerge(resumed bool) func(t *testing.T) {
 		pushedByDave(f, from)
 		f.mergeUnapproved(t, 1)
 		if resumed {
-			f.gh.UpdatePull(f.repo, 9, func(p *githubtest.Pull) { p.State = "closed" })
-			f.deliver("pull_request", f.gh.PullRequestPayload(f.repo, 9, "closed", 0))
-			time.Sleep(2 * time.Second)
+			f.releaseLock(9)
 		}
 		if stateHas(t, state, "daves") {
 			t.Fatal("a merge approved only by its pusher was applied")

@@ -104,7 +104,7 @@ func (r *Runner) markTrust(run Run) error {
 	return nil
 }
 
-// lockedProviders are the providers (host/namespace/type) of a lock file.
+// lockedProvider finds the providers (host/namespace/type) of a lock file.
 var lockedProvider = regexp.MustCompile(`(?m)^provider "([^"/]+/[^"/]+/[^"/]+)"`)
 
 // promoteProviders copies the providers a trusted run installed in dir's
@@ -173,17 +173,15 @@ func (r *Runner) promote(p, dst string) {
 	if _, err := os.Lstat(dst); err == nil {
 		return
 	}
-	{
-		tmp, err := os.MkdirTemp(r.cacheDir, ".promote-")
-		if err != nil {
-			return
-		}
-		if copyProvider(p, tmp) == nil && os.MkdirAll(filepath.Dir(dst), 0o755) == nil {
-			os.Chmod(tmp, 0o755)
-			os.Rename(tmp, dst)
-		}
-		os.RemoveAll(tmp)
+	tmp, err := os.MkdirTemp(r.cacheDir, ".promote-")
+	if err != nil {
+		return
 	}
+	if copyProvider(p, tmp) == nil && os.MkdirAll(filepath.Dir(dst), 0o755) == nil {
+		os.Chmod(tmp, 0o755)
+		os.Rename(tmp, dst)
+	}
+	os.RemoveAll(tmp)
 }
 
 // copyProvider copies the regular files and directories under src into

@@ -345,7 +345,7 @@ func (r *Runner) open(ctx context.Context, run Run, op, logName string) (*sessio
 		s.close()
 		return nil, fmt.Errorf("%s stage %s: %w", logName, run.Stage, err)
 	}
-	s.lease, s.promote = lease, run.Trusted && lease.UID != 0 && r.sandbox.Isolated()
+	s.lease, s.promote = lease, run.Trusted && r.sandbox.Isolated()
 	if err := r.sandboxCLIConfig(lease, run); err != nil {
 		s.close()
 		return nil, err

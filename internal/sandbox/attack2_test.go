@@ -26,15 +26,6 @@ import (
 	"github.com/stagebot/stagebot/internal/sandbox/sandboxtest"
 )
 
-// zz2KillUID kills every process of uid, as the uid itself, at the end of
-// a test.
-func zz2KillUID(t *testing.T, uid int) {
-	t.Cleanup(func() {
-		u := strconv.Itoa(uid)
-		exec.Command("setpriv", "--reuid="+u, "--regid="+u, "--clear-groups", "kill", "-9", "-1").Run()
-	})
-}
-
 // zz2Threads lists the live threads (pid/tid: state) whose real, effective
 // or saved uid is uid: every task, not only thread group leaders.
 func zz2Threads(uid int) []string {
@@ -112,11 +103,9 @@ sleep 0.5
 // robbed by the lurker: same uid, so its /proc/<pid>/environ is readable.
 func TestAttackLeaderlessRunOutlivesItsRelease(t *testing.T) {
 	s := newSandbox(t, 40950, 40950)
-	s.features = Features{} // a host without namespaces or cgroups
-	zz2KillUID(t, 40950)
-	lootDir := sandboxtest.ReachableDir(t)
-	os.Chmod(lootDir, 0o1777)
-	loot := filepath.Join(lootDir, "loot")
+	s.features = Features{}                // a host without namespaces or cgroups
+	t.Cleanup(func() { s.killUID(40950) }) // should the sandbox fail
+	loot := sandboxtest.Loot(t)
 
 	l, err := s.Acquire(context.Background(), Spec{})
 	if err != nil {
@@ -178,7 +167,7 @@ func TestAttackLeaderlessRunOutlivesItsRelease(t *testing.T) {
 func TestAttackLurkerMakesRootChownOutsideTheCheckout(t *testing.T) {
 	s := newSandbox(t, 40951, 40951)
 	s.features = Features{}
-	zz2KillUID(t, 40951)
+	t.Cleanup(func() { s.killUID(40951) }) // should the sandbox fail
 	base := sandboxtest.ReachableDir(t)
 	// What root keeps: a directory only root may enter, as the bot's
 	// data dir holds the App key.
@@ -328,7 +317,7 @@ func TestAttackFuseDeadlockQuarantinesTheUid(t *testing.T) {
 	if !s.features.PID || s.features.Cgroup == "" {
 		t.Fatalf("this host gives runs no PID namespace or cgroup: %v", s.features.Missing)
 	}
-	zz2KillUID(t, 40952)
+	t.Cleanup(func() { s.killUID(40952) }) // should the sandbox fail
 	// The PR's provider binary: this test binary, where the slot may run it.
 	self, err := os.Executable()
 	if err != nil {

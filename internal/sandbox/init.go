@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -65,16 +64,9 @@ func runInit() int {
 		Credential: &syscall.Credential{Uid: uint32(sp.UID), Gid: uint32(sp.GID), Groups: []uint32{uint32(sp.Shared)}},
 		Pdeathsig:  syscall.SIGKILL,
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
-	if err := cmd.Start(); err != nil {
+	if err := startForwarding(cmd, stopSignals...); err != nil {
 		return exit(err)
 	}
-	go func() {
-		for sig := range sigs {
-			cmd.Process.Signal(sig)
-		}
-	}()
 	return reapUntil(cmd.Process.Pid)
 }
 

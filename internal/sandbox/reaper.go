@@ -24,15 +24,29 @@ func MaybeInit() {
 	cmd.Args[0] = os.Args[0]
 	cmd.Env = append(os.Environ(), initChildEnv+"=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
-	if err := cmd.Start(); err != nil {
+	if err := startForwarding(cmd, append(stopSignals, syscall.SIGUSR1, syscall.SIGUSR2)...); err != nil {
 		os.Exit(exit(err))
 	}
+	os.Exit(reapUntil(cmd.Process.Pid))
+}
+
+// stopSignals are what a run's Terraform is told to stop with: each
+// process between the bot and Terraform passes them on.
+var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+
+// startForwarding starts cmd and passes it every signal of sigs this
+// process gets.
+func startForwarding(cmd *exec.Cmd, sigs ...os.Signal) error {
+	ch := make(chan os.Signal, len(sigs))
+	signal.Notify(ch, sigs...)
+	if err := cmd.Start(); err != nil {
+		signal.Stop(ch)
+		return err
+	}
 	go func() {
-		for sig := range sigs {
+		for sig := range ch {
 			cmd.Process.Signal(sig)
 		}
 	}()
-	os.Exit(reapUntil(cmd.Process.Pid))
+	return nil
 }

@@ -78,9 +78,7 @@ func TestForkLoopDoesNotOutliveItsRun(t *testing.T) {
 			} else if !s.features.PID {
 				t.Fatalf("this host gives runs no PID namespace: %v", s.features.Missing)
 			}
-			lootDir := sandboxtest.ReachableDir(t)
-			os.Chmod(lootDir, 0o1777)
-			loot := filepath.Join(lootDir, "loot")
+			loot := sandboxtest.Loot(t)
 
 			l, err := s.Acquire(context.Background(), Spec{})
 			if err != nil {

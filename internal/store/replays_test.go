@@ -12,20 +12,24 @@ import (
 	"github.com/stagebot/stagebot/internal/dbtest"
 )
 
+// accepter is r.Accept that fails the test on an error.
+func accepter(t *testing.T, r *Replays) func(digest, delivery string, at time.Time) string {
+	return func(digest, delivery string, at time.Time) string {
+		t.Helper()
+		first, err := r.Accept(context.Background(), digest, delivery, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return first
+	}
+}
+
 func TestReplays(t *testing.T) {
 	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
 			r := s.Replays()
 			now := time.Now()
-			accept := func(digest, delivery string, at time.Time) string {
-				t.Helper()
-				first, err := r.Accept(ctx, digest, delivery, at)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return first
-			}
+			accept := accepter(t, r)
 			tests := []struct {
 				name, digest, delivery string
 				at                     time.Time
@@ -53,16 +57,8 @@ func TestReplays(t *testing.T) {
 func TestReplaysPruned(t *testing.T) {
 	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
 			r := s.Replays()
-			accept := func(digest, delivery string, at time.Time) string {
-				t.Helper()
-				first, err := r.Accept(ctx, digest, delivery, at)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return first
-			}
+			accept := accepter(t, r)
 			t0 := time.Now().Add(-8 * 24 * time.Hour)
 			for i := range 3 {
 				accept(fmt.Sprint("old-", i), fmt.Sprint("d-old-", i), t0.Add(time.Duration(i)*30*time.Minute))

@@ -45,6 +45,17 @@ func SharedDir(t testing.TB, gid int) string {
 	return d
 }
 
+// Loot is a file a run could write (its directory is 1777) and the test
+// reads: where an attack leaves what it stole.
+func Loot(t testing.TB) string {
+	t.Helper()
+	dir := ReachableDir(t)
+	if err := os.Chmod(dir, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "loot")
+}
+
 // PidHopper is a shell script that outlives its run if it can. It starts
 // a Perl process that forks and lets the parent exit, again and again: its
 // pid changes every fraction of a millisecond, so a walk of /proc finds
