@@ -199,6 +199,8 @@ var (
 	namePattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	outputRef    = regexp.MustCompile(`^([a-z0-9][a-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_-]*)$`)
 	generateKind = map[string]bool{"hex32": true}
+	// restartKind are the workloads a secret's restart may roll.
+	restartKind = map[string]bool{"deployment": true, "statefulset": true, "daemonset": true}
 )
 
 // ParseRepo parses and validates stagebot.yaml. root, when not empty, is the
@@ -409,6 +411,12 @@ func (r *Repo) validateSecret(v *validator, stages map[string]int, i int, s Secr
 	ref(s.Kubeconfig, "secrets", i, "kubeconfig")
 	for _, k := range slices.Sorted(maps.Keys(s.Data)) {
 		ref(s.Data[k], "secrets", i, "data", k)
+	}
+	for j, target := range s.Restart {
+		kind, name, _ := strings.Cut(target, "/")
+		if !restartKind[kind] || !namePattern.MatchString(name) {
+			v.fail(fmt.Sprintf("%q must be deployment/<name>, statefulset/<name> or daemonset/<name>", target), "secrets", i, "restart", j)
+		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Generate)) {
 		if !generateKind[s.Generate[k]] {

@@ -27,8 +27,8 @@ import (
 // ManagedBy labels what the bot writes.
 const ManagedBy = "stagebot"
 
-// RolloutAnnotation is set on a Deployment's pod template to restart its
-// pods when the Secret changes (env vars from a Secret are read at start).
+// RolloutAnnotation is set on a workload's pod template to restart its pods
+// when the Secret changes (env vars from a Secret are read at start).
 const RolloutAnnotation = "stagebot.io/secret-version"
 
 // SecretSpec is a Secret to keep in sync.
@@ -42,8 +42,8 @@ type SecretSpec struct {
 	Generate map[string]string
 	// Rotate names generated keys to make anew (an explicit request).
 	Rotate []string
-	// Restart names Deployments ("deployment/NAME") to roll when the
-	// Secret changed.
+	// Restart names workloads to roll when the Secret changed:
+	// "deployment/NAME", "statefulset/NAME" or "daemonset/NAME".
 	Restart []string
 }
 
@@ -53,7 +53,7 @@ type SyncResult struct {
 	NamespaceCreated bool
 	// Changed are the keys whose values changed (or were added).
 	Changed []string
-	// Restarted are the Deployments rolled.
+	// Restarted are the workloads rolled.
 	Restarted []string
 
 	// data is the Secret's content after the sync: for Value, never for
@@ -187,21 +187,41 @@ func Sync(ctx context.Context, kc kubernetes.Interface, spec SecretSpec) (SyncRe
 		return res, nil
 	}
 	for _, target := range spec.Restart {
-		kind, name, _ := strings.Cut(target, "/")
-		if kind != "deployment" {
-			continue
-		}
-		patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{%q:%q}}}}}`, RolloutAnnotation, version)
-		_, err := kc.AppsV1().Deployments(spec.Namespace).Patch(ctx, name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
-		if apierrors.IsNotFound(err) {
-			continue // not deployed yet: it reads the Secret when it starts
-		}
+		restarted, err := restart(ctx, kc, spec.Namespace, target, version)
 		if err != nil {
-			return res, fmt.Errorf("restart deployment %s/%s: %s", spec.Namespace, name, reason(err))
+			return res, err
 		}
-		res.Restarted = append(res.Restarted, target)
+		if restarted {
+			res.Restarted = append(res.Restarted, target)
+		}
 	}
 	return res, nil
+}
+
+// restart rolls a workload's pods by stamping the Secret's version on its
+// pod template; a workload not deployed yet is left alone (it reads the
+// Secret when it starts).
+func restart(ctx context.Context, kc kubernetes.Interface, ns, target, version string) (bool, error) {
+	kind, name, _ := strings.Cut(target, "/")
+	patch := []byte(fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{%q:%q}}}}}`, RolloutAnnotation, version))
+	var err error
+	switch kind {
+	case "deployment":
+		_, err = kc.AppsV1().Deployments(ns).Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	case "statefulset":
+		_, err = kc.AppsV1().StatefulSets(ns).Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	case "daemonset":
+		_, err = kc.AppsV1().DaemonSets(ns).Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	default:
+		return false, fmt.Errorf("restart %s: not a deployment, statefulset or daemonset", target)
+	}
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("restart %s %s/%s: %s", kind, ns, name, reason(err))
+	}
+	return true, nil
 }
 
 func ensureNamespace(ctx context.Context, kc kubernetes.Interface, name string) (bool, error) {

@@ -155,6 +155,53 @@ func TestSyncKeepsTheKeyAndRollsOnChange(t *testing.T) {
 	}
 }
 
+// Open WebUI runs as a StatefulSet and agents often as DaemonSets: a changed
+// Secret restarts them as it does Deployments, and only the ones named.
+func TestSyncRestartsStatefulSetsAndDaemonSets(t *testing.T) {
+	kc := admin(t)
+	ctx := context.Background()
+	ns := fmt.Sprintf("sync-kinds-%d", syncRuns.Add(1))
+	s := SecretSpec{Name: "openwebui-oidc", Namespace: ns, Data: map[string]string{"client-secret": "first"},
+		Restart: []string{"statefulset/open-webui", "daemonset/agent", "statefulset/not-deployed-yet"}}
+	if _, err := Sync(ctx, kc, s); err != nil {
+		t.Fatal(err)
+	}
+	tmpl := deployment(ns, "x").Spec.Template
+	sel := deployment(ns, "x").Spec.Selector
+	for _, name := range []string{"open-webui", "other"} {
+		ss := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: appsv1.StatefulSetSpec{Selector: sel, Template: tmpl}}
+		if _, err := kc.AppsV1().StatefulSets(ns).Create(ctx, ss, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: ns}, Spec: appsv1.DaemonSetSpec{Selector: sel, Template: tmpl}}
+	if _, err := kc.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	s.Data["client-secret"] = "second"
+	res, err := Sync(ctx, kc, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(res.Restarted, ","); got != "statefulset/open-webui,daemonset/agent" {
+		t.Errorf("restarted %q, want the StatefulSet and the DaemonSet that exist", got)
+	}
+	sec, _ := kc.CoreV1().Secrets(ns).Get(ctx, s.Name, metav1.GetOptions{})
+	ow, _ := kc.AppsV1().StatefulSets(ns).Get(ctx, "open-webui", metav1.GetOptions{})
+	agent, _ := kc.AppsV1().DaemonSets(ns).Get(ctx, "agent", metav1.GetOptions{})
+	other, _ := kc.AppsV1().StatefulSets(ns).Get(ctx, "other", metav1.GetOptions{})
+	if ow.Spec.Template.Annotations[RolloutAnnotation] != sec.ResourceVersion || agent.Spec.Template.Annotations[RolloutAnnotation] != sec.ResourceVersion {
+		t.Errorf("not rolled to the Secret's version %s: statefulset %v, daemonset %v", sec.ResourceVersion, ow.Spec.Template.Annotations, agent.Spec.Template.Annotations)
+	}
+	if _, ok := other.Spec.Template.Annotations[RolloutAnnotation]; ok {
+		t.Error("a StatefulSet the Secret does not name was restarted")
+	}
+	if sum := res.Summary(s); !strings.Contains(sum, "Restarted `statefulset/open-webui`, `daemonset/agent`") {
+		t.Errorf("summary %q does not name what was restarted", sum)
+	}
+}
+
 func TestSyncRetriesOnConflict(t *testing.T) {
 	kc := admin(t)
 	ctx := context.Background()
