@@ -19,7 +19,7 @@ import (
 	"github.com/hashicorp/terraform-config-inspect/tfconfig"
 )
 
-var stages = []string{"infrastructure", "platform", "tenant", "modules/infrastructure-outputs"}
+var stages = []string{"infrastructure", "cluster", "platform", "tenant", "modules/infrastructure-outputs", "modules/login", "modules/tenant-database"}
 
 func terraformBin() string {
 	if b := os.Getenv("STAGEBOT_TEST_TERRAFORM_BIN"); b != "" {
@@ -83,7 +83,7 @@ var remoteRef = regexp.MustCompile(`(?:data\.terraform_remote_state\.infrastruct
 // stagebot.yaml syncs into the Authentik secret exist too.
 func TestDownstreamReadsExistUpstream(t *testing.T) {
 	infra := load(t, "infrastructure")
-	for _, stage := range []string{"platform", "tenant"} {
+	for _, stage := range []string{"cluster", "platform", "tenant"} {
 		files, _ := filepath.Glob(filepath.Join(stage, "*.tf"))
 		for _, f := range files {
 			b, _ := os.ReadFile(f)
@@ -94,15 +94,16 @@ func TestDownstreamReadsExistUpstream(t *testing.T) {
 			}
 		}
 	}
+	// The secrets' sources in stagebot.yaml ("KEY: <stage>.<output>" and
+	// the kubeconfig) exist in the stage they name.
 	cfg, _ := os.ReadFile("../stagebot.yaml")
-	// The secret's sources: "KEY: infrastructure.<output>" and the kubeconfig.
-	refs := regexp.MustCompile(`(?m)^\s+[A-Za-z_]+:\s*infrastructure\.([a-z0-9_]+)\s*$`).FindAllStringSubmatch(string(cfg), -1)
-	if len(refs) < 6 {
-		t.Fatalf("found %d output references in stagebot.yaml's secrets, want the kubeconfig and five database settings", len(refs))
+	refs := regexp.MustCompile(`(?m)^\s+[A-Za-z_]+:\s*(infrastructure|cluster)\.([a-z0-9_]+)\s*$`).FindAllStringSubmatch(string(cfg), -1)
+	if len(refs) < 7 {
+		t.Fatalf("found %d output references in stagebot.yaml's secrets, want two kubeconfigs and five database settings", len(refs))
 	}
 	for _, m := range refs {
-		if _, ok := infra.Outputs[m[1]]; !ok {
-			t.Errorf("stagebot.yaml reads infrastructure output %q, which does not exist", m[1])
+		if _, ok := load(t, m[1]).Outputs[m[2]]; !ok {
+			t.Errorf("stagebot.yaml reads %s output %q, which does not exist", m[1], m[2])
 		}
 	}
 }
@@ -164,9 +165,20 @@ func TestTenantFiles(t *testing.T) {
 	}
 	// The stage reads what the files give, and its state is the tenant's.
 	tenant := load(t, "tenant")
-	for _, v := range []string{"instance", "host", "db_host_number"} {
+	for _, v := range []string{"instance", "db_host_number"} {
 		if tenant.Variables[v] == nil {
 			t.Errorf("the tenant stage does not declare variable %s", v)
+		}
+	}
+	// Every setting a file makes is one the stage declares (Terraform only
+	// warns of the others, and the value would be lost).
+	assignment := regexp.MustCompile(`(?m)^([a-z_][a-z0-9_]*)\s*=`)
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, m := range assignment.FindAllStringSubmatch(string(b), -1) {
+			if tenant.Variables[m[1]] == nil || m[1] == "instance" {
+				t.Errorf("%s sets %s, which the tenant stage does not take from a file", f, m[1])
+			}
 		}
 	}
 	cfg, _ := os.ReadFile("../stagebot.yaml")

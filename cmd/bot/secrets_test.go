@@ -32,7 +32,7 @@ func TestSecretSyncBetweenStages(t *testing.T) {
     generate:
       AUTHENTIK_SECRET_KEY: hex32
     restart: [deployment/authentik-server]
-`)
+`, nil)
 	gh, repo, api := f.gh, f.repo, f.api
 	body := f.stageComment(5, "platform", "✅ stagebot applied `platform`")
 	if !strings.Contains(body, "Secret `admin-apps/authentik-env-secrets` created with keys `AUTHENTIK_POSTGRESQL__HOST`, `AUTHENTIK_POSTGRESQL__PASSWORD`, `AUTHENTIK_POSTGRESQL__PORT`, `AUTHENTIK_SECRET_KEY`") {
@@ -96,7 +96,24 @@ func TestOpenWebUIClientSecretChain(t *testing.T) {
 		t.Fatalf("Open WebUI's values name no client secret: %v", err)
 	}
 
-	f := applyClusterPR(t, secretsSection)
+	// The secrets are written with the secret writer's token, as
+	// terraform/cluster makes it: Roles from this stagebot.yaml's secrets.
+	f := applyClusterPR(t, secretsSection, func(api *kubetest.Server) string {
+		var cfg struct {
+			Secrets []map[string]any `json:"secrets"`
+		}
+		if err := sigsyaml.Unmarshal(ours, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		docs, err := kube.RenderChart("../../charts/secret-writer", "secret-writer", "stagebot", map[string]any{"secrets": cfg.Secrets})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api.Namespaces(t, "stagebot", "admin-apps", "open-webui")
+		api.Apply(t, "stagebot", docs)
+		token := api.ServiceAccountToken(t, "stagebot", "stagebot-secret-writer")
+		return fmt.Sprintf("output \"secret_writer_kubeconfig\" {\n  value     = %q\n  sensitive = true\n}\n", api.Kubeconfig(token, false))
+	})
 	gh, repo, api, data, head, backend := f.gh, f.repo, f.api, f.data, f.head, f.backend
 	body := f.stageComment(5, "platform", "✅ stagebot applied `platform`")
 	ns := "open-webui"
@@ -182,12 +199,20 @@ type clusterPR struct {
 	data    string // the bot's data dir
 }
 
-func applyClusterPR(t *testing.T, secretsYAML string) *clusterPR {
+//
+// With cluster, a stage cluster comes between the two, whose outputs are
+// what cluster returns for the API server (e.g. the secret writer's
+// kubeconfig), and it is applied too.
+func applyClusterPR(t *testing.T, secretsYAML string, cluster func(api *kubetest.Server) string) *clusterPR {
 	c := &clusterPR{api: kubetest.Start(t), data: t.TempDir()}
 	gh := githubtest.New(t)
 	repo := gh.AddRepo("acme", "platform")
 	state := t.TempDir()
-	cfg := "version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\n  - name: platform\n    dir: terraform/platform\n    depends_on: [infrastructure]\napply:\n  requirements: []\nsecrets:\n" + secretsYAML
+	stages := "  - name: infrastructure\n    dir: terraform/infrastructure\n  - name: platform\n    dir: terraform/platform\n    depends_on: [infrastructure]\n"
+	if cluster != nil {
+		stages = "  - name: infrastructure\n    dir: terraform/infrastructure\n  - name: cluster\n    dir: terraform/cluster\n    depends_on: [infrastructure]\n  - name: platform\n    dir: terraform/platform\n    depends_on: [cluster]\n"
+	}
+	cfg := "version: 1\nstages:\n" + stages + "apply:\n  requirements: []\nsecrets:\n" + secretsYAML
 	c.backend = func(name string) string {
 		return fmt.Sprintf("terraform {\n  backend \"local\" {\n    path = %q\n  }\n}\n", state+"/"+name+".tfstate")
 	}
@@ -218,16 +243,25 @@ output "postgres_password" {
   sensitive = true
 }
 `, string(c.api.Kubeconfig(kubetest.AdminToken, true)))
-	c.head = gh.Commit(repo, "cluster", "main", map[string]string{
+	files := map[string]string{
 		"terraform/infrastructure/main.tf": c.infra,
 		"terraform/platform/main.tf":       c.backend("platform") + "resource \"terraform_data\" \"authentik\" {\n  input = \"release\"\n}\n",
-	}, "cluster")
+	}
+	if cluster != nil {
+		files["terraform/cluster/main.tf"] = c.backend("cluster") + "resource \"terraform_data\" \"rbac\" {\n  input = \"secret-writer\"\n}\n" + cluster(c.api)
+	}
+	c.head = gh.Commit(repo, "cluster", "main", files, "cluster")
 	gh.SetPermission(repo, "alice", "write")
 	gh.AddPull(repo, githubtest.Pull{Number: 5, Author: "alice", HeadRef: "cluster", HeadSHA: c.head, BaseSHA: base})
 	c.prFlow = &prFlow{t: t, gh: gh, repo: repo, base: base, bot: startBot(t, autoplanEnv(gh, c.data))}
 	c.deliver("pull_request", gh.PullRequestPayload(repo, 5, "opened", 0))
-	c.stageComment(5, "platform", "Waiting for `infrastructure`")
+	c.stageComment(5, "platform", "Waiting for `")
 	c.say(5, "alice", "/apply infrastructure")
+	if cluster != nil {
+		c.stageComment(5, "cluster", "to add")
+		c.say(5, "alice", "/apply cluster")
+		c.stageComment(5, "cluster", "✅ stagebot applied `cluster`")
+	}
 	c.stageComment(5, "platform", "+1 to add")
 	c.say(5, "alice", "/apply platform")
 	return c

@@ -7,12 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
-
-	"github.com/stagebot/stagebot/internal/kube/kubetest"
 )
 
 const wordpressChart = "../../charts/wordpress"
@@ -48,16 +44,10 @@ func TestWordPressChart(t *testing.T) {
 	}
 
 	srv := apiServer(t)
-	kc := admin(t)
-	ctx := context.Background()
 	ns := "wordpress-tenant-acme"
-	kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(srv.Kubeconfig(kubetest.AdminToken, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	applyDocs(t, cfg, ns, docs)
-	if _, err := kc.AppsV1().Deployments(ns).Get(ctx, "wordpress", metav1.GetOptions{}); err != nil {
+	srv.Namespaces(t, ns)
+	srv.Apply(t, ns, docs)
+	if _, err := admin(t).AppsV1().Deployments(ns).Get(context.Background(), "wordpress", metav1.GetOptions{}); err != nil {
 		t.Fatalf("installed deployment: %v", err)
 	}
 }

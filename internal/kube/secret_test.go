@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,21 +13,14 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/stagebot/stagebot/internal/kube/kubetest"
 )
 
 // One API server for the package's tests (it takes seconds to start).
 var server *kubetest.Server
-
-const botToken = "stagebot-sa-token"
 
 func apiServer(t *testing.T) *kubetest.Server {
 	if server == nil {
@@ -39,7 +31,7 @@ func apiServer(t *testing.T) *kubetest.Server {
 
 func TestMain(m *testing.M) {
 	var err error
-	server, err = kubetest.Launch(kubetest.Token{Token: botToken, User: "system:serviceaccount:stagebot:stagebot", Groups: []string{"system:serviceaccounts"}})
+	server, err = kubetest.Launch()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -269,121 +261,5 @@ func TestUnreachableAPIServer(t *testing.T) {
 	_, err = Sync(context.Background(), kc, spec("x"))
 	if err == nil || time.Since(start) > 20*time.Second || strings.Contains(err.Error(), "SUPERSECRET") || strings.Contains(err.Error(), "first-password") {
 		t.Fatalf("unreachable: %v after %s", err, time.Since(start))
-	}
-}
-
-// applyYAML creates every object of a multi-document manifest.
-func applyYAML(t *testing.T, kc kubernetes.Interface, path string) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	ctx := context.Background()
-	for {
-		var raw runtime.RawExtension
-		if err := dec.Decode(&raw); err != nil {
-			break
-		}
-		if len(bytes.TrimSpace(raw.Raw)) == 0 {
-			continue
-		}
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw.Raw, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch o := obj.(type) {
-		case *corev1.Namespace:
-			_, err = kc.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
-		case *corev1.ServiceAccount:
-			_, err = kc.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.ClusterRole:
-			_, err = kc.RbacV1().ClusterRoles().Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.ClusterRoleBinding:
-			_, err = kc.RbacV1().ClusterRoleBindings().Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.Role:
-			_, err = kc.RbacV1().Roles(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.RoleBinding:
-			_, err = kc.RbacV1().RoleBindings(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		default:
-			t.Fatalf("unexpected object %T in %s", obj, path)
-		}
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
-}
-
-// The Role in deploy/ lets the bot do its job and nothing else.
-func TestRBACIsExactlyEnough(t *testing.T) {
-	srv := apiServer(t)
-	kc := admin(t)
-	applyYAML(t, kc, "../../deploy/rbac.yaml")
-	ctx := context.Background()
-	for _, d := range []string{"authentik-server", "authentik-worker", "other-app"} {
-		kc.AppsV1().Deployments("admin-apps").Create(ctx, deployment("admin-apps", d), metav1.CreateOptions{})
-	}
-	kc.CoreV1().Secrets("admin-apps").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "other-secret", Namespace: "admin-apps"}}, metav1.CreateOptions{})
-	kc.CoreV1().Secrets("open-webui").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "other-secret", Namespace: "open-webui"}}, metav1.CreateOptions{})
-
-	bot, err := Client(srv.Kubeconfig(botToken, false), 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := spec("admin-apps")
-	if _, err := Sync(ctx, bot, s); err != nil {
-		t.Fatalf("first sync as the bot: %v", err)
-	}
-	s.Data["AUTHENTIK_POSTGRESQL__PASSWORD"] = "changed"
-	res, err := Sync(ctx, bot, s)
-	if err != nil || len(res.Restarted) != 2 {
-		t.Fatalf("update as the bot: %+v, %v", res, err)
-	}
-	// Open WebUI's copy of the client secret, in its own namespace (which
-	// the bot may create), written and then kept.
-	key, _ := res.Value("AUTHENTIK_SECRET_KEY")
-	ow := SecretSpec{Name: "openwebui-oidc", Namespace: "open-webui", Data: map[string]string{"client-secret": key}}
-	for i := range 2 {
-		if _, err := Sync(ctx, bot, ow); err != nil {
-			t.Fatalf("sync %d of open-webui/openwebui-oidc as the bot: %v", i+1, err)
-		}
-	}
-	forbidden := map[string]func() error{
-		"read another secret": func() error {
-			_, err := bot.CoreV1().Secrets("admin-apps").Get(ctx, "other-secret", metav1.GetOptions{})
-			return err
-		},
-		"list secrets": func() error {
-			_, err := bot.CoreV1().Secrets("admin-apps").List(ctx, metav1.ListOptions{})
-			return err
-		},
-		"read another secret in open-webui": func() error {
-			_, err := bot.CoreV1().Secrets("open-webui").Get(ctx, "other-secret", metav1.GetOptions{})
-			return err
-		},
-		"read a secret elsewhere": func() error {
-			_, err := bot.CoreV1().Secrets("default").Get(ctx, "authentik-env-secrets", metav1.GetOptions{})
-			return err
-		},
-		"patch another deployment": func() error {
-			_, err := bot.AppsV1().Deployments("admin-apps").Patch(ctx, "other-app", "application/strategic-merge-patch+json", []byte(`{"spec":{"replicas":0}}`), metav1.PatchOptions{})
-			return err
-		},
-		"delete the secret": func() error {
-			return bot.CoreV1().Secrets("admin-apps").Delete(ctx, "authentik-env-secrets", metav1.DeleteOptions{})
-		},
-		"read another namespace": func() error {
-			_, err := bot.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
-			return err
-		},
-		"create a pod": func() error {
-			_, err := bot.CoreV1().Pods("admin-apps").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}, metav1.CreateOptions{})
-			return err
-		},
-	}
-	for name, do := range forbidden {
-		if err := do(); !apierrors.IsForbidden(err) {
-			t.Errorf("%s: err = %v, want forbidden", name, err)
-		}
 	}
 }

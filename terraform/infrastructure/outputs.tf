@@ -68,3 +68,28 @@ output "location" {
   description = "IONOS location of the platform."
   value       = ionoscloud_datacenter.this.location
 }
+
+output "domain" {
+  description = "The platform's DNS domain."
+  value       = var.domain
+}
+
+output "hosts" {
+  description = "Public hostnames of the platform's apps (authentik, openwebui), each with a DNS record pointing at ingress_ip."
+  value       = local.hosts
+}
+
+output "tenant_domain" {
+  description = "Domain of the tenants' sites: tenant <name> is <name>.<tenant_domain> (a wildcard record points at ingress_ip)."
+  value       = local.tenant_domain
+}
+
+output "ingress_ip" {
+  description = "Static public IP of the ingress controller's LoadBalancer Service."
+  value       = ionoscloud_ipblock.ingress.ips[0]
+}
+
+output "dns_nameservers" {
+  description = "IONOS Cloud DNS name servers of the zone: delegate the domain to them at its registrar (NS records), once."
+  value       = ionoscloud_dns_zone.this.nameservers
+}

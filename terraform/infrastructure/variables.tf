@@ -10,10 +10,29 @@ variable "location" {
   default     = "de/txl"
 }
 
-variable "k8s_version" {
+variable "domain" {
   type        = string
-  description = "Kubernetes version of the cluster and its node pool."
-  default     = "1.33"
+  description = "The platform's DNS domain, delegated to IONOS Cloud DNS: Authentik is auth.<domain>, Open WebUI chat.<domain>, and tenant <name> <name>.sites.<domain>."
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain)) && length(var.domain) <= 200
+    error_message = "domain must be a lower-case DNS name of two or more labels (e.g. platform.example.org), with no trailing dot, of at most 200 characters."
+  }
+}
+
+variable "k8s_version" {
+  type = string
+  # Three parts, as IONOS reports the version: the provider (6.7) ignores a
+  # newer patch that IONOS installs in a maintenance window only when both
+  # sides have three parts. "1.33" would show an in-place change of the
+  # cluster and its node pool in every plan and every drift check.
+  description = "Kubernetes version of the cluster and its node pool, major.minor.patch, one IONOS offers. IONOS upgrades the patch level itself; Terraform then shows no change."
+  default     = "1.33.4"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.k8s_version))
+    error_message = "k8s_version must be major.minor.patch (e.g. 1.33.4): with two parts the IONOS provider shows a change at every plan once IONOS reports the patch level."
+  }
 }
 
 variable "node_pool" {

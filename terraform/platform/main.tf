@@ -26,6 +26,16 @@ locals {
   infra = module.infrastructure.outputs
 }
 
+# Both apps' Ingresses and the settings of Open WebUI's login, from the
+# hostnames the infrastructure stage derives from its domain. The class
+# and issuer are the cluster stage's (terraform/cluster/outputs.tf).
+module "login" {
+  source         = "../modules/login"
+  hosts          = local.infra.hosts
+  ingress_class  = "traefik"
+  cluster_issuer = "letsencrypt"
+}
+
 provider "kubernetes" {
   host                   = local.infra.k8s_host
   token                  = local.infra.k8s_token
@@ -44,8 +54,8 @@ provider "helm" {
 # the Authentik worker mounts (charts/authentik/values.yaml, blueprints) and
 # applies. Its client secret is read from the environment (!Env), which
 # comes from authentik-env-secrets; stagebot writes the same value into
-# open-webui/openwebui-oidc for Open WebUI. The namespace exists: stagebot
-# creates it with authentik-env-secrets before this stage is applied.
+# open-webui/openwebui-oidc for Open WebUI. The namespaces are the cluster
+# stage's.
 resource "kubernetes_config_map_v1" "authentik_blueprints" {
   metadata {
     name      = "authentik-blueprints-openwebui"
@@ -55,7 +65,7 @@ resource "kubernetes_config_map_v1" "authentik_blueprints" {
     }
   }
   data = {
-    "openwebui.yaml" = file("${path.module}/../../charts/authentik/blueprints/openwebui.yaml")
+    "openwebui.yaml" = module.login.blueprint
   }
 }
 
@@ -63,28 +73,26 @@ resource "kubernetes_config_map_v1" "authentik_blueprints" {
 # stagebot from the infrastructure outputs before this stage is applied; the
 # chart renders none of its own (charts/authentik/values.yaml).
 resource "helm_release" "authentik" {
-  name             = "authentik"
-  repository       = "https://charts.goauthentik.io"
-  chart            = "authentik"
-  version          = var.authentik_chart_version
-  namespace        = "admin-apps"
-  create_namespace = true
-  values           = [file("${path.module}/../../charts/authentik/values.yaml")]
-  wait             = true
-  timeout          = 900
+  name       = "authentik"
+  repository = "https://charts.goauthentik.io"
+  chart      = "authentik"
+  version    = var.authentik_chart_version
+  namespace  = "admin-apps"
+  values     = [file("${path.module}/../../charts/authentik/values.yaml"), module.login.authentik_values]
+  wait       = true
+  timeout    = 900
   # The worker mounts the blueprint: it cannot start without it.
   depends_on = [kubernetes_config_map_v1.authentik_blueprints]
 }
 
 resource "helm_release" "openwebui" {
-  name             = "open-webui"
-  repository       = "https://helm.openwebui.com/"
-  chart            = "open-webui"
-  version          = var.openwebui_chart_version
-  namespace        = "open-webui"
-  create_namespace = true
-  values           = [file("${path.module}/../../charts/openwebui/values.yaml")]
-  depends_on       = [helm_release.authentik]
+  name       = "open-webui"
+  repository = "https://helm.openwebui.com/"
+  chart      = "open-webui"
+  version    = var.openwebui_chart_version
+  namespace  = "open-webui"
+  values     = [file("${path.module}/../../charts/openwebui/values.yaml"), module.login.openwebui_values]
+  depends_on = [helm_release.authentik]
 }
 
 output "authentik_namespace" {
@@ -95,4 +103,9 @@ output "authentik_namespace" {
 output "openwebui_namespace" {
   description = "Namespace of Open WebUI."
   value       = helm_release.openwebui.namespace
+}
+
+output "urls" {
+  description = "Where Authentik and Open WebUI answer (HTTPS)."
+  value       = module.login.urls
 }

@@ -8,11 +8,6 @@ variable "instance" {
   }
 }
 
-variable "host" {
-  type        = string
-  description = "The tenant's WordPress address."
-}
-
 variable "db_host_number" {
   type        = number
   description = "Host number of the tenant's MariaDB in the platform LAN's private range: 10 or more, and another in each tenant's file (hosts below 10 are the infrastructure stage's)."
@@ -59,10 +54,9 @@ module "infrastructure" {
 
 locals {
   infra = module.infrastructure.outputs
-  # The tenant's database takes host db_host_number of the platform LAN's
-  # private range (computed by IONOS). It is fixed in the tenant's file, so
-  # adding or removing another tenant never moves it.
-  lan_prefix = split("/", local.infra.lan_cidr)[1]
+  # The tenant's address follows from the platform's domain; a wildcard
+  # DNS record of the infrastructure stage points it at the ingress.
+  host = "${var.instance}.${local.infra.tenant_domain}"
 }
 
 provider "kubernetes" {
@@ -92,38 +86,31 @@ resource "random_password" "db" {
   special = false
 }
 
-resource "ionoscloud_mariadb_cluster" "tenant" {
-  mariadb_version = var.mariadb.version
-  location        = local.infra.location
-  instances       = 1
-  cores           = var.mariadb.cores
-  ram             = var.mariadb.ram_gb
-  storage_size    = var.mariadb.storage_gb
-  display_name    = "wordpress-tenant-${var.instance}"
+locals {
+  db_user = "wp_${random_string.db_user.result}"
+}
 
-  connections {
+# The tenant's database takes host db_host_number of the platform LAN's
+# private range (computed by IONOS). It is fixed in the tenant's file, so
+# adding or removing another tenant never moves it.
+module "database" {
+  source   = "../modules/tenant-database"
+  name     = "wordpress-tenant-${var.instance}"
+  location = local.infra.location
+  size     = var.mariadb
+  network = {
     datacenter_id = local.infra.datacenter_id
     lan_id        = local.infra.lan_id
-    cidr          = "${cidrhost(local.infra.lan_cidr, var.db_host_number)}/${local.lan_prefix}"
+    lan_cidr      = local.infra.lan_cidr
+    host_number   = var.db_host_number
   }
+  credentials = { username = local.db_user, password = random_password.db.result }
+}
 
-  credentials {
-    username = "wp_${random_string.db_user.result}"
-    password = random_password.db.result
-  }
-
-  lifecycle {
-    precondition {
-      condition     = var.db_host_number < pow(2, 32 - tonumber(local.lan_prefix)) - 1
-      error_message = "db_host_number ${var.db_host_number} is outside the platform LAN's range ${local.infra.lan_cidr}: pick a free host number inside it."
-    }
-    precondition {
-      # The provider's rule (6.7.34): 1 to 16 characters, starting with a
-      # letter, '_' only between letters and digits.
-      condition     = can(regex("^[a-zA-Z]([a-zA-Z0-9]+_)*[a-zA-Z0-9]+$", "wp_${random_string.db_user.result}")) && length("wp_${random_string.db_user.result}") <= 16
-      error_message = "MariaDB user names are 1 to 16 letters, digits or '_', start with a letter, and have '_' only between letters or digits."
-    }
-  }
+# Where the database lived before it had a module of its own.
+moved {
+  from = ionoscloud_mariadb_cluster.tenant
+  to   = module.database.ionoscloud_mariadb_cluster.this
 }
 
 resource "kubernetes_namespace_v1" "tenant" {
@@ -141,10 +128,10 @@ resource "kubernetes_secret_v1" "db" {
     namespace = kubernetes_namespace_v1.tenant.metadata[0].name
   }
   data = {
-    host     = ionoscloud_mariadb_cluster.tenant.dns_name
+    host     = module.database.host
     port     = "3306"
     name     = "wordpress"
-    user     = ionoscloud_mariadb_cluster.tenant.credentials[0].username
+    user     = local.db_user
     password = random_password.db.result
   }
 }
@@ -154,12 +141,16 @@ resource "helm_release" "wordpress" {
   chart     = "${path.module}/../../charts/wordpress"
   namespace = kubernetes_namespace_v1.tenant.metadata[0].name
   set = [
-    { name = "host", value = var.host },
+    { name = "host", value = local.host },
     { name = "database.existingSecret", value = kubernetes_secret_v1.db.metadata[0].name },
+    # The cluster stage's ingress controller and issuer; HTTPS only.
+    { name = "ingress.className", value = "traefik" },
+    { name = "ingress.annotations.cert-manager\\.io/cluster-issuer", value = "letsencrypt" },
+    { name = "ingress.annotations.traefik\\.ingress\\.kubernetes\\.io/router\\.entrypoints", value = "websecure" },
   ]
 }
 
 output "host" {
-  description = "The tenant's WordPress address."
-  value       = var.host
+  description = "The tenant's WordPress address (<instance>.<the platform's tenant domain>)."
+  value       = local.host
 }

@@ -1,0 +1,232 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/stagebot/stagebot/internal/kube/kubetest"
+)
+
+const secretWriterChart = "../../charts/secret-writer"
+
+// ourSecrets is the secrets section of this repository's stagebot.yaml, as
+// terraform/cluster hands it to the secret-writer chart (yamldecode).
+func ourSecrets(t *testing.T) []map[string]any {
+	t.Helper()
+	b, err := os.ReadFile("../../stagebot.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Secrets []map[string]any `json:"secrets"`
+	}
+	if err := sigsyaml.Unmarshal(b, &cfg); err != nil || len(cfg.Secrets) == 0 {
+		t.Fatalf("stagebot.yaml has no secrets: %v", err)
+	}
+	return cfg.Secrets
+}
+
+// installSecretWriter renders the chart with secrets into namespace ns and
+// installs it, after the namespaces terraform/cluster makes, and returns a
+// token of its ServiceAccount.
+func installSecretWriter(t *testing.T, srv *kubetest.Server, ns string, secrets []map[string]any) string {
+	t.Helper()
+	docs, err := RenderChart(secretWriterChart, "secret-writer", ns, map[string]any{"secrets": secrets, "serviceAccount": map[string]any{"name": "stagebot-secret-writer"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Namespaces(t, append([]string{ns}, secretNamespaces(secrets)...)...)
+	for _, kind := range srv.Apply(t, ns, docs) {
+		if !slices.Contains([]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}, kind) {
+			t.Errorf("the secret-writer chart renders a %s, which is more than RBAC", kind)
+		}
+	}
+	return srv.ServiceAccountToken(t, ns, "stagebot-secret-writer")
+}
+
+func secretNamespaces(secrets []map[string]any) []string {
+	var out []string
+	for _, s := range secrets {
+		if ns, _ := s["namespace"].(string); !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+// The ServiceAccount terraform/cluster makes for the bot, with the Roles
+// the secret-writer chart derives from this repository's stagebot.yaml, can
+// write every Secret stagebot.yaml keeps and restart its workloads, and is
+// refused everything else: another Secret, another namespace, another
+// workload, cluster scope.
+func TestSecretWriterIsExactlyEnough(t *testing.T) {
+	srv := apiServer(t)
+	kc := admin(t)
+	ctx := context.Background()
+	secrets := ourSecrets(t)
+	token := installSecretWriter(t, srv, "stagebot", secrets)
+
+	// The workloads the secrets restart, and one more of each kind beside them.
+	var restarts []string
+	for _, s := range secrets {
+		for _, r := range s["restart"].([]any) {
+			restarts = append(restarts, s["namespace"].(string)+"/"+r.(string))
+		}
+	}
+	if !slices.Contains(restarts, "open-webui/statefulset/open-webui") {
+		t.Errorf("stagebot.yaml does not restart Open WebUI's StatefulSet when its client secret changes: %v", restarts)
+	}
+	tmpl, sel := deployment("x", "x").Spec.Template, deployment("x", "x").Spec.Selector
+	create := func(ns, kind, name string) {
+		var err error
+		switch kind {
+		case "deployment":
+			_, err = kc.AppsV1().Deployments(ns).Create(ctx, deployment(ns, name), metav1.CreateOptions{})
+		case "statefulset":
+			_, err = kc.AppsV1().StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: appsv1.StatefulSetSpec{Selector: sel, Template: tmpl}}, metav1.CreateOptions{})
+		case "daemonset":
+			_, err = kc.AppsV1().DaemonSets(ns).Create(ctx, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: appsv1.DaemonSetSpec{Selector: sel, Template: tmpl}}, metav1.CreateOptions{})
+		}
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range restarts {
+		parts := strings.SplitN(r, "/", 3)
+		create(parts[0], parts[1], parts[2])
+	}
+	for _, ns := range secretNamespaces(secrets) {
+		create(ns, "deployment", "other-app")
+		create(ns, "statefulset", "other-app")
+		kc.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "other-secret", Namespace: ns}}, metav1.CreateOptions{})
+	}
+	kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere"}}, metav1.CreateOptions{})
+	kc.CoreV1().Secrets("elsewhere").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "authentik-env-secrets", Namespace: "elsewhere"}}, metav1.CreateOptions{})
+
+	bot, err := Client(srv.Kubeconfig(token, false), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every Secret of stagebot.yaml, written twice with a change between,
+	// so that each restart target is rolled.
+	var restarted []string
+	for round := range 2 {
+		for _, s := range secrets {
+			spec := SecretSpec{Name: s["name"].(string), Namespace: s["namespace"].(string), Data: map[string]string{"round": fmt.Sprint(round)}}
+			for _, r := range s["restart"].([]any) {
+				spec.Restart = append(spec.Restart, r.(string))
+			}
+			res, err := Sync(ctx, bot, spec)
+			if err != nil {
+				t.Fatalf("round %d: sync %s/%s as the secret writer: %v", round+1, spec.Namespace, spec.Name, err)
+			}
+			for _, r := range res.Restarted {
+				restarted = append(restarted, spec.Namespace+"/"+r)
+			}
+		}
+	}
+	slices.Sort(restarted)
+	slices.Sort(restarts)
+	if !slices.Equal(restarted, restarts) {
+		t.Errorf("restarted %v, want %v", restarted, restarts)
+	}
+
+	patch := []byte(`{"spec":{"template":{"metadata":{"annotations":{"x":"y"}}}}}`)
+	forbidden := map[string]func() error{}
+	for _, ns := range secretNamespaces(secrets) {
+		forbidden["read another secret in "+ns] = func() error {
+			_, err := bot.CoreV1().Secrets(ns).Get(ctx, "other-secret", metav1.GetOptions{})
+			return err
+		}
+		forbidden["list secrets in "+ns] = func() error {
+			_, err := bot.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+			return err
+		}
+		forbidden["delete a secret in "+ns] = func() error {
+			return bot.CoreV1().Secrets(ns).Delete(ctx, secrets[0]["name"].(string), metav1.DeleteOptions{})
+		}
+		forbidden["patch another deployment in "+ns] = func() error {
+			_, err := bot.AppsV1().Deployments(ns).Patch(ctx, "other-app", types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+			return err
+		}
+		forbidden["patch another statefulset in "+ns] = func() error {
+			_, err := bot.AppsV1().StatefulSets(ns).Patch(ctx, "other-app", types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+			return err
+		}
+		forbidden["create a pod in "+ns] = func() error {
+			_, err := bot.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}, metav1.CreateOptions{})
+			return err
+		}
+		forbidden["create a role in "+ns] = func() error {
+			_, err := bot.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "more"}}, metav1.CreateOptions{})
+			return err
+		}
+	}
+	for name, do := range map[string]func() error{
+		"read a secret of the same name in another namespace": func() error {
+			_, err := bot.CoreV1().Secrets("elsewhere").Get(ctx, "authentik-env-secrets", metav1.GetOptions{})
+			return err
+		},
+		"create a secret in another namespace": func() error {
+			_, err := bot.CoreV1().Secrets("elsewhere").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{})
+			return err
+		},
+		"read kube-system's secrets": func() error {
+			_, err := bot.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
+			return err
+		},
+		"read another namespace": func() error {
+			_, err := bot.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
+			return err
+		},
+		"list namespaces": func() error {
+			_, err := bot.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+			return err
+		},
+		"create a namespace": func() error {
+			_, err := bot.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "mine"}}, metav1.CreateOptions{})
+			return err
+		},
+		"bind itself to cluster-admin": func() error {
+			_, err := bot.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "mine"}, RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "cluster-admin"}, Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "stagebot-secret-writer", Namespace: "stagebot"}}}, metav1.CreateOptions{})
+			return err
+		},
+		"mint a token for itself": func() error {
+			_, err := bot.CoreV1().ServiceAccounts("stagebot").CreateToken(ctx, "stagebot-secret-writer", &authnv1.TokenRequest{}, metav1.CreateOptions{})
+			return err
+		},
+	} {
+		forbidden[name] = do
+	}
+	for _, name := range slices.Sorted(maps.Keys(forbidden)) {
+		if err := forbidden[name](); !apierrors.IsForbidden(err) {
+			t.Errorf("%s: err = %v, want forbidden", name, err)
+		}
+	}
+}
+
+// A restart target the chart does not know is refused when it renders,
+// before anything reaches the cluster.
+func TestSecretWriterRefusesUnknownRestartKinds(t *testing.T) {
+	_, err := RenderChart(secretWriterChart, "secret-writer", "stagebot", map[string]any{"secrets": []any{
+		map[string]any{"name": "s", "namespace": "n", "restart": []any{"cronjob/backup"}},
+	}})
+	if err == nil || !strings.Contains(err.Error(), `restart "cronjob/backup"`) {
+		t.Fatalf("rendered with a cronjob restart: %v", err)
+	}
+}
