@@ -104,7 +104,7 @@ func TestThisRepositorysConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(r.StageNames(), ","); got != "infrastructure,platform,tenant" {
+	if got := strings.Join(r.StageNames(), ","); got != "infrastructure,cluster,platform,tenant" {
 		t.Errorf("stages = %s", got)
 	}
 }
