@@ -1,5 +1,5 @@
-# stagebot writes these Secrets itself, between infrastructure and
-# platform (stagebot.yaml, secrets:). Terraform must not create them too:
+# stagebot writes these Secrets itself, between cluster and platform
+# (stagebot.yaml, secrets:). Terraform must not create them too:
 # not as a kubernetes_secret, a kubernetes_manifest, nor from a Helm
 # release's values (extraObjects, additionalObjects and the like) or its
 # rendered manifest.

@@ -90,14 +90,15 @@ local_backends() {
 	done
 }
 
-# helm_releases dir: "name chart repository" of each helm_release.
+# helm_releases dir: "name chart repository" of each helm_release (repository
+# "-" for a local chart), as the stage's own files say (not our overrides).
 helm_releases() {
-	awk '
+	find "$1" -maxdepth 1 -name '*.tf' ! -name '*_override.tf' -print0 | xargs -0 awk '
 		/^resource "helm_release" "/ { split($0, q, "\""); name = q[4]; chart = ""; repo = "-" }
 		name != "" && /^  chart +=/      { split($0, q, "\""); chart = q[2] }
 		name != "" && /^  repository +=/ { split($0, q, "\""); repo = q[2] }
 		name != "" && /^}/ { print name, chart, repo; name = "" }
-	' "$1"/*.tf
+	'
 }
 
 # offer_charts dir: remote charts from STAGEBOT_PLAN_STAGES_CHARTS when it
