@@ -199,7 +199,6 @@ type clusterPR struct {
 	data    string // the bot's data dir
 }
 
-//
 // With cluster, a stage cluster comes between the two, whose outputs are
 // what cluster returns for the API server (e.g. the secret writer's
 // kubeconfig), and it is applied too.

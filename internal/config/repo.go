@@ -392,8 +392,11 @@ func (r *Repo) validateSecret(v *validator, stages map[string]int, i int, s Secr
 	if !namePattern.MatchString(s.Name) {
 		v.fail(fmt.Sprintf("%q is not a valid Kubernetes secret name", s.Name), "secrets", i, "name")
 	}
-	if !namePattern.MatchString(s.Namespace) {
+	switch {
+	case !namePattern.MatchString(s.Namespace):
 		v.fail(fmt.Sprintf("%q is not a valid namespace", s.Namespace), "secrets", i, "namespace")
+	case strings.HasPrefix(s.Namespace, "kube-"):
+		v.fail(fmt.Sprintf("%q is one of Kubernetes' own namespaces: the bot writes no Secret there", s.Namespace), "secrets", i, "namespace")
 	}
 	if _, ok := stages[s.After]; !ok {
 		v.fail(fmt.Sprintf("unknown stage %q", s.After), "secrets", i, "after")

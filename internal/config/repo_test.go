@@ -80,6 +80,7 @@ func TestParseRepoErrorsPointAtKeyAndLine(t *testing.T) {
 		{"engine path", "version: 1\nterraform_bin: /tmp/evil\nstages:\n  - name: a\n    dir: a\n", []string{"line 2", "terraform_bin", "not an engine"}},
 		{"stage engine", "version: 1\nstages:\n  - name: a\n    dir: a\n    terraform_bin: opentofu\n", []string{"line 5", "stages[0].terraform_bin", "write terraform or tofu"}},
 		{"bad team", "version: 1\nstages:\n  - name: a\n    dir: a\n    apply:\n      teams: [\"platform-admins\"]\n", []string{"line 6", "stages[0].apply.teams[0]", "write org/team-slug"}},
+		{"secret in kube-system", "version: 1\nstages:\n  - name: a\n    dir: a\nsecrets:\n  - name: s\n    namespace: kube-system\n    after: a\n    kubeconfig: a.kubeconfig\n", []string{"line 7", `"kube-system" is one of Kubernetes' own namespaces`}},
 		{"secret restart kind", "version: 1\nstages:\n  - name: a\n    dir: a\nsecrets:\n  - name: s\n    namespace: n\n    after: a\n    kubeconfig: a.kubeconfig\n    restart: [statefulset/web, cronjob/backup]\n", []string{"line 10", `"cronjob/backup" must be deployment/<name>, statefulset/<name> or daemonset/<name>`}},
 		{"secret generator", "version: 1\nstages:\n  - name: a\n    dir: a\nsecrets:\n  - name: s\n    namespace: n\n    after: a\n    kubeconfig: a.kubeconfig\n    generate:\n      K: rand\n", []string{"line 11", `unknown generator "rand"`}},
 	}

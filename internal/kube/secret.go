@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/util/retry"
 )
 
@@ -96,6 +97,9 @@ func Client(kubeconfig []byte, timeout time.Duration) (kubernetes.Interface, err
 	if err != nil {
 		return nil, fmt.Errorf("%w: it is neither YAML nor JSON of a kubeconfig", ErrKubeconfig)
 	}
+	if err := selfContained(cfg); err != nil {
+		return nil, err
+	}
 	rest, err := clientcmd.NewDefaultClientConfig(*cfg, nil).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("%w: it names no usable cluster, user and context", ErrKubeconfig)
@@ -109,6 +113,36 @@ func Client(kubeconfig []byte, timeout time.Duration) (kubernetes.Interface, err
 		return nil, fmt.Errorf("%w: %s", ErrKubeconfig, "the client cannot be built from it")
 	}
 	return cs, nil
+}
+
+// selfContained refuses a kubeconfig that would make the bot do more than
+// talk to an API server with what the kubeconfig carries: it is a stage's
+// output, computed by a repository's code, and the bot uses it outside any
+// sandbox. A command to run (exec, auth-provider), a file of the bot's to
+// read (token, certificate or key files), a proxy or impersonation is
+// refused, naming the field, never its value.
+func selfContained(cfg *clientcmdapi.Config) error {
+	for _, c := range cfg.Clusters {
+		switch {
+		case c.CertificateAuthority != "":
+			return fmt.Errorf("%w: certificate-authority names a file; give certificate-authority-data", ErrKubeconfig)
+		case c.ProxyURL != "":
+			return fmt.Errorf("%w: it names a proxy-url", ErrKubeconfig)
+		}
+	}
+	for _, a := range cfg.AuthInfos {
+		switch {
+		case a.Exec != nil:
+			return fmt.Errorf("%w: it runs a command (exec)", ErrKubeconfig)
+		case a.AuthProvider != nil:
+			return fmt.Errorf("%w: it uses an auth-provider plugin", ErrKubeconfig)
+		case a.TokenFile != "", a.ClientCertificate != "", a.ClientKey != "":
+			return fmt.Errorf("%w: it names a token, certificate or key file; give the data itself", ErrKubeconfig)
+		case a.Impersonate != "", a.ImpersonateUID != "", len(a.ImpersonateGroups) > 0, len(a.ImpersonateUserExtra) > 0:
+			return fmt.Errorf("%w: it impersonates another user", ErrKubeconfig)
+		}
+	}
+	return nil
 }
 
 // conflictBackoff retries a write that lost a race on resourceVersion,

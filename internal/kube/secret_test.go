@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -248,6 +249,50 @@ func TestKubeconfigFormats(t *testing.T) {
 	_, err := Client(bad, time.Second)
 	if !errors.Is(err, ErrKubeconfig) || strings.Contains(err.Error(), "SUPERSECRET") {
 		t.Errorf("malformed kubeconfig: %v", err)
+	}
+}
+
+// A kubeconfig is a stage's output, which a repository's code computes: one
+// that would run a command in the bot, read one of its files, go through a
+// proxy or impersonate someone is refused before any request, and the
+// refusal names the field, not its value.
+func TestKubeconfigThatReachesOutsideItselfIsRefused(t *testing.T) {
+	srv := apiServer(t)
+	dir := t.TempDir()
+	ran := filepath.Join(dir, "ran")
+	secretFile := filepath.Join(dir, "app-key.pem")
+	os.WriteFile(secretFile, []byte("BOT-PRIVATE-KEY-CONTENT"), 0o600)
+	cluster := fmt.Sprintf("clusters:\n- name: c\n  cluster:\n    server: %s\n    insecure-skip-tls-verify: true\n", srv.URL)
+	ctxs := "contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n"
+	for name, user := range map[string]string{
+		"exec":          fmt.Sprintf("exec:\n        apiVersion: client.authentication.k8s.io/v1\n        command: sh\n        args: [-c, 'touch %s; echo {}']\n        interactiveMode: Never\n", ran),
+		"token file":    "tokenFile: " + secretFile + "\n",
+		"client cert":   "client-certificate: " + secretFile + "\n      client-key: " + secretFile + "\n",
+		"auth provider": "auth-provider:\n        name: oidc\n        config: {idp-issuer-url: https://127.0.0.1:1}\n",
+		"impersonation": "token: " + kubetest.AdminToken + "\n      as: system:admin\n",
+	} {
+		kubeconfig := "apiVersion: v1\nkind: Config\n" + cluster + "users:\n- name: u\n  user:\n      " + user + ctxs
+		kc, err := Client([]byte(kubeconfig), 5*time.Second)
+		if err == nil {
+			_, err = Sync(context.Background(), kc, spec(fmt.Sprintf("outside-%d", syncRuns.Add(1))))
+			t.Errorf("%s: accepted (sync: %v)", name, err)
+			continue
+		}
+		if !errors.Is(err, ErrKubeconfig) || strings.Contains(err.Error(), secretFile) || strings.Contains(err.Error(), kubetest.AdminToken) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for name, c := range map[string]string{
+		"certificate-authority file": fmt.Sprintf("clusters:\n- name: c\n  cluster:\n    server: %s\n    certificate-authority: %s\n", srv.URL, secretFile),
+		"proxy":                      fmt.Sprintf("clusters:\n- name: c\n  cluster:\n    server: %s\n    proxy-url: http://127.0.0.1:1\n    insecure-skip-tls-verify: true\n", srv.URL),
+	} {
+		kubeconfig := "apiVersion: v1\nkind: Config\n" + c + "users:\n- name: u\n  user:\n    token: " + kubetest.AdminToken + "\n" + ctxs
+		if _, err := Client([]byte(kubeconfig), 5*time.Second); !errors.Is(err, ErrKubeconfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("the kubeconfig's command ran in the bot")
 	}
 }
 

@@ -52,7 +52,7 @@ func installSecretWriter(t *testing.T, srv *kubetest.Server, ns string, secrets 
 	}
 	srv.Namespaces(t, append([]string{ns}, secretNamespaces(secrets)...)...)
 	for _, kind := range srv.Apply(t, ns, docs) {
-		if !slices.Contains([]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}, kind) {
+		if !slices.Contains([]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}, kind) {
 			t.Errorf("the secret-writer chart renders a %s, which is more than RBAC", kind)
 		}
 	}
@@ -92,7 +92,14 @@ func TestSecretWriterIsExactlyEnough(t *testing.T) {
 		t.Errorf("stagebot.yaml does not restart Open WebUI's StatefulSet when its client secret changes: %v", restarts)
 	}
 	tmpl, sel := deployment("x", "x").Spec.Template, deployment("x", "x").Spec.Selector
+	// Each run starts from none of them (go test -count=N shares the server).
+	for _, s := range secrets {
+		kc.CoreV1().Secrets(s["namespace"].(string)).Delete(ctx, s["name"].(string), metav1.DeleteOptions{})
+	}
 	create := func(ns, kind, name string) {
+		kc.AppsV1().Deployments(ns).Delete(ctx, name, metav1.DeleteOptions{})
+		kc.AppsV1().StatefulSets(ns).Delete(ctx, name, metav1.DeleteOptions{})
+		kc.AppsV1().DaemonSets(ns).Delete(ctx, name, metav1.DeleteOptions{})
 		var err error
 		switch kind {
 		case "deployment":
@@ -218,15 +225,95 @@ func TestSecretWriterIsExactlyEnough(t *testing.T) {
 			t.Errorf("%s: err = %v, want forbidden", name, err)
 		}
 	}
+
+	// What RBAC allows but the admission policies hold to the bot's own
+	// use: a patch of a workload it restarts may only stamp the restart
+	// annotation, and a Secret it creates is Opaque.
+	target := strings.SplitN(restarts[0], "/", 3)
+	patchAs := func(body string, opts ...string) error {
+		var err error
+		switch target[1] {
+		case "deployment":
+			_, err = bot.AppsV1().Deployments(target[0]).Patch(ctx, target[2], types.StrategicMergePatchType, []byte(body), metav1.PatchOptions{DryRun: opts})
+		case "statefulset":
+			_, err = bot.AppsV1().StatefulSets(target[0]).Patch(ctx, target[2], types.StrategicMergePatchType, []byte(body), metav1.PatchOptions{DryRun: opts})
+		}
+		return err
+	}
+	secretNS, secretName := secrets[0]["namespace"].(string), secrets[0]["name"].(string)
+	// The API server takes a moment to load new policies: wait until both
+	// refuse, trying with dry runs that change nothing.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		errPatch := patchAs(`{"metadata":{"labels":{"probe":"x"}}}`, metav1.DryRunAll)
+		_, errSecret := bot.CoreV1().Secrets(secretNS).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "probe"}, Type: corev1.SecretTypeServiceAccountToken}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if apierrors.IsNotFound(errPatch) {
+			t.Fatalf("%s: %v", restarts[0], errPatch)
+		}
+		if errPatch != nil && errSecret != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the secret writer's admission policies never took effect")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	denied := map[string]func() error{
+		"replace the image of " + restarts[0]: func() error {
+			return patchAs(`{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"attacker.example/pwn"}]}}}}`)
+		},
+		"mount a host path into " + restarts[0]: func() error {
+			return patchAs(`{"spec":{"template":{"spec":{"volumes":[{"name":"root","hostPath":{"path":"/"}}]}}}}`)
+		},
+		"run " + restarts[0] + " as another ServiceAccount": func() error {
+			return patchAs(`{"spec":{"template":{"spec":{"serviceAccountName":"default"}}}}`)
+		},
+		"relabel the pods of " + restarts[0]: func() error {
+			return patchAs(`{"spec":{"template":{"metadata":{"labels":{"tier":"exposed"}}}}}`)
+		},
+		"set another pod annotation on " + restarts[0]: func() error {
+			return patchAs(`{"spec":{"template":{"metadata":{"annotations":{"sidecar.example/inject":"true"}}}}}`)
+		},
+		"scale " + restarts[0] + " to zero": func() error {
+			return patchAs(`{"spec":{"replicas":0}}`)
+		},
+		"add a finalizer to " + restarts[0]: func() error {
+			return patchAs(`{"metadata":{"finalizers":["stuck.example/forever"]}}`)
+		},
+		"create its own Secret as a ServiceAccount token Secret": func() error {
+			if err := kc.CoreV1().Secrets(secretNS).Delete(ctx, secretName, metav1.DeleteOptions{}); err != nil {
+				return err
+			}
+			_, err := bot.CoreV1().Secrets(secretNS).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secretName, Annotations: map[string]string{"kubernetes.io/service-account.name": "default"}}, Type: corev1.SecretTypeServiceAccountToken}, metav1.CreateOptions{})
+			return err
+		},
+		"name a ServiceAccount in an Opaque Secret": func() error {
+			_, err := bot.CoreV1().Secrets(secretNS).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secretName, Annotations: map[string]string{"kubernetes.io/service-account.name": "default"}}}, metav1.CreateOptions{})
+			return err
+		},
+	}
+	for _, name := range slices.Sorted(maps.Keys(denied)) {
+		err := denied[name]()
+		if !(apierrors.IsInvalid(err) || apierrors.IsForbidden(err)) || !strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
+			t.Errorf("%s: err = %v, want refused by the secret writer's admission policy", name, err)
+		}
+	}
+	// And the restart itself still passes.
+	if err := patchAs(fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{%q:"again"}}}}}`, RolloutAnnotation)); err != nil {
+		t.Errorf("restart as the secret writer: %v", err)
+	}
 }
 
-// A restart target the chart does not know is refused when it renders,
-// before anything reaches the cluster.
-func TestSecretWriterRefusesUnknownRestartKinds(t *testing.T) {
-	_, err := RenderChart(secretWriterChart, "secret-writer", "stagebot", map[string]any{"secrets": []any{
-		map[string]any{"name": "s", "namespace": "n", "restart": []any{"cronjob/backup"}},
-	}})
-	if err == nil || !strings.Contains(err.Error(), `restart "cronjob/backup"`) {
-		t.Fatalf("rendered with a cronjob restart: %v", err)
+// A restart target the chart does not know, or a Secret in Kubernetes' own
+// namespaces, is refused when the chart renders, before anything reaches
+// the cluster (the cluster stage reads a PR's stagebot.yaml).
+func TestSecretWriterRefusesWhatItShouldNotGrant(t *testing.T) {
+	for want, secret := range map[string]map[string]any{
+		`restart "cronjob/backup"`:       {"name": "s", "namespace": "n", "restart": []any{"cronjob/backup"}},
+		`secret namespace "kube-system"`: {"name": "s", "namespace": "kube-system"},
+	} {
+		if _, err := RenderChart(secretWriterChart, "secret-writer", "stagebot", map[string]any{"secrets": []any{secret}}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("rendered %v: %v", secret, err)
+		}
 	}
 }

@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/stagebot/stagebot/internal/runner"
 
@@ -54,7 +58,9 @@ func (w *Workflow) rememberOutputs(repo, stage string, outputs []runner.Output) 
 }
 
 // sensitiveLeaves are an output value's forms in text: its JSON, and each
-// string or number inside it.
+// string or number inside it; and where a string is itself a YAML or JSON
+// document (a kubeconfig), the credentials in it, which a plan could show
+// on their own.
 func sensitiveLeaves(raw json.RawMessage) []string {
 	out := []string{string(raw)}
 	var v any
@@ -74,6 +80,7 @@ func sensitiveLeaves(raw json.RawMessage) []string {
 			}
 		case string:
 			out = append(out, v)
+			out = append(out, embeddedCredentials(v)...)
 		case float64:
 			out = append(out, strconv.FormatFloat(v, 'f', -1, 64))
 		}
@@ -158,3 +165,38 @@ type scrubbed struct {
 
 func (e scrubbed) Error() string { return e.text }
 func (e scrubbed) Unwrap() error { return e.err }
+
+// credentialKey names a document's fields that hold a credential.
+var credentialKey = regexp.MustCompile(`(?i)token|password|secret|key-data|certificate-data`)
+
+// embeddedCredentials are the values of credential fields (token,
+// password, client-key-data, ...) of a string that is a YAML or JSON
+// document; nothing for any other string.
+func embeddedCredentials(s string) []string {
+	if len(s) > 1<<20 || !strings.ContainsAny(s, ":{") {
+		return nil
+	}
+	var doc any
+	if yaml.Unmarshal([]byte(s), &doc) != nil {
+		return nil
+	}
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, c := range v {
+				if s, ok := c.(string); ok && credentialKey.MatchString(k) {
+					out = append(out, s)
+				}
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	walk(doc)
+	return out
+}

@@ -13,8 +13,17 @@ locals {
   infra = module.infrastructure.outputs
   # stagebot.yaml's secrets as they are in this commit: the secret writer
   # may touch exactly these Secrets and restart exactly their workloads.
-  secrets    = try(yamldecode(file("${path.module}/../../stagebot.yaml")).secrets, [])
-  namespaces = toset(concat(var.app_namespaces, [for s in local.secrets : s.namespace], ["traefik", "cert-manager", "stagebot"]))
+  secrets           = try(yamldecode(file("${path.module}/../../stagebot.yaml")).secrets, [])
+  secret_namespaces = toset([for s in local.secrets : s.namespace])
+  namespaces        = toset(concat(var.app_namespaces, ["traefik", "cert-manager", "stagebot"]))
+  # The helm provider plans a local chart by its values alone: a digest of
+  # its files, passed as a value, makes any change to its templates show in
+  # the plan and be applied with it.
+  chart_digest = {
+    for c in ["cluster-issuer", "secret-writer"] : c => sha256(join("", [
+      for f in sort(fileset("${path.module}/../../charts/${c}", "**")) : filesha256("${path.module}/../../charts/${c}/${f}")
+    ]))
+  }
 }
 
 provider "kubernetes" {
@@ -50,9 +59,9 @@ resource "helm_release" "traefik" {
   chart      = "traefik"
   version    = var.traefik_chart_version
   namespace  = kubernetes_namespace_v1.this["traefik"].metadata[0].name
-  values     = [file("${path.module}/../../charts/traefik/values.yaml")]
-  set = [
-    { name = "service.spec.loadBalancerIP", value = local.infra.ingress_ip },
+  values = [
+    file("${path.module}/../../charts/traefik/values.yaml"),
+    yamlencode({ service = { spec = { loadBalancerIP = local.infra.ingress_ip } } }),
   ]
 }
 
@@ -72,10 +81,10 @@ resource "helm_release" "cluster_issuer" {
   name      = "cluster-issuer"
   chart     = "${path.module}/../../charts/cluster-issuer"
   namespace = kubernetes_namespace_v1.this["cert-manager"].metadata[0].name
-  set = [
-    { name = "acme.server", value = var.acme_server },
-    { name = "acme.email", value = var.acme_email },
-  ]
+  values = [yamlencode({
+    acme        = { server = var.acme_server, email = var.acme_email }
+    chartDigest = local.chart_digest["cluster-issuer"]
+  })]
   depends_on = [helm_release.cert_manager, helm_release.traefik]
 }
 
@@ -89,8 +98,18 @@ resource "helm_release" "secret_writer" {
   values = [yamlencode({
     serviceAccount = { name = "stagebot-secret-writer" }
     secrets        = [for s in local.secrets : { name = s.name, namespace = s.namespace, restart = try(s.restart, []) }]
+    chartDigest    = local.chart_digest["secret-writer"]
   })]
   depends_on = [kubernetes_namespace_v1.this]
+
+  lifecycle {
+    # The stage makes the namespaces; one it does not own would be taken
+    # over, and destroyed with it when the Secret leaves stagebot.yaml.
+    precondition {
+      condition     = length(setsubtract(local.secret_namespaces, local.namespaces)) == 0
+      error_message = "stagebot.yaml keeps Secrets in namespaces this stage does not make (${join(", ", setsubtract(local.secret_namespaces, local.namespaces))}): add them to app_namespaces."
+    }
+  }
 }
 
 # Its long-lived token, made by the cluster's token controller.

@@ -40,6 +40,11 @@ variable "acme_email" {
 
 variable "app_namespaces" {
   type        = list(string)
-  description = "Namespaces of the platform's apps, made here so that the secret writer's Roles have somewhere to live before the platform stage installs into them."
+  description = "Namespaces of the platform's apps, made here so that the secret writer's Roles have somewhere to live before the platform stage installs into them. Every namespace of stagebot.yaml's secrets must be one of them."
   default     = ["admin-apps", "open-webui"]
+
+  validation {
+    condition     = alltrue([for n in var.app_namespaces : can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", n)) && !startswith(n, "kube-")])
+    error_message = "app_namespaces must be DNS labels, none of Kubernetes' own (kube-*)."
+  }
 }

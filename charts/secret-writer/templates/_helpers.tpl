@@ -3,6 +3,7 @@
 {{- $seen := list -}}
 {{- range .Values.secrets -}}
 {{- $ns := required "every secret needs a namespace" .namespace -}}
+{{- if hasPrefix "kube-" $ns }}{{ fail (printf "secret namespace %q: the writer gets no Role in Kubernetes' own namespaces" $ns) }}{{ end -}}
 {{- if not (has $ns $seen) }}{{ $seen = append $seen $ns }}{{ end -}}
 {{- end -}}
 {{- toJson $seen -}}
