@@ -199,9 +199,9 @@ type clusterPR struct {
 	data    string // the bot's data dir
 }
 
-// With cluster, a stage cluster comes between the two, whose outputs are
-// what cluster returns for the API server (e.g. the secret writer's
-// kubeconfig), and it is applied too.
+// applyClusterPR opens and applies that PR. With cluster, a stage cluster
+// comes between the two, whose outputs are what cluster returns for the API
+// server (e.g. the secret writer's kubeconfig), and it is applied too.
 func applyClusterPR(t *testing.T, secretsYAML string, cluster func(api *kubetest.Server) string) *clusterPR {
 	c := &clusterPR{api: kubetest.Start(t), data: t.TempDir()}
 	gh := githubtest.New(t)
