@@ -68,6 +68,7 @@ func navigating(err error) bool {
 func login(t *testing.T, gh *githubtest.Server, public, user string) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	gh.RegisterCallbackURL(public + "/oauth/callback")
 	gh.SignIn(user)
 	resp, err := c.Get(public + "/login")
 	if err != nil {

@@ -75,7 +75,14 @@ func botEnv(gh *githubtest.Server, dataDir string) []string {
 // startBot starts the binary and waits until it serves.
 func startBot(t testing.TB, env []string) *bot {
 	t.Helper()
-	b := &bot{t: t, cmd: exec.Command(botBin, "serve"), done: make(chan struct{})}
+	return startBotCmd(t, exec.Command(botBin, "serve"), env)
+}
+
+// startBotCmd starts cmd, which runs bot serve (perhaps through a shell),
+// and waits until it serves.
+func startBotCmd(t testing.TB, cmd *exec.Cmd, env []string) *bot {
+	t.Helper()
+	b := &bot{t: t, cmd: cmd, done: make(chan struct{})}
 	b.cmd.Env = env
 	// Its own process group, so that killing the bot also kills the git and
 	// Terraform it started, as a pod's or a machine's death would; otherwise

@@ -58,7 +58,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func serveSettings(args []string, stdout, stderr io.Writer) (*config.Settings, *slog.Logger, error) {
 	fs := flag.NewFlagSet("bot serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	s, err := config.Load(fs, args, envLookup)
+	fs.String("env-file", "", "a file of KEY=value settings (as bot setup --print writes); the environment wins over it")
+	lookup, args, err := withEnvFile(args, envLookup)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := config.Load(fs, args, lookup)
 	var fe *config.FlagError
 	if errors.As(err, &fe) {
 		return nil, nil, flagsParsed(fs, fe.Err, stdout, stderr)

@@ -79,7 +79,8 @@ func setup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	apiURL := fs.String("github-api-url", envOr("github-api-url", "https://api.github.com/"), "GitHub's REST API URL")
 	org := fs.String("org", "", "create the App in this organization instead of your account")
 	dataDir := fs.String("data-dir", envOr("data-dir", "./data"), "where the credentials are stored (mode 0600)")
-	printCreds := fs.Bool("print", false, "print the credentials instead of storing them")
+	printCreds := fs.Bool("print", false, "print the credentials as an env file (bot serve -env-file, or a shell's set -a; . FILE) instead of storing them")
+	printSecret := fs.Bool("print-secret", false, "print the credentials as the Kubernetes Secret the chart reads (stagebot-github) instead of storing them")
 	if err := flagsParsed(fs, fs.Parse(args), stdout, stderr); err != nil {
 		return err
 	}
@@ -100,7 +101,15 @@ func setup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		manifest: manifest, state: hex.EncodeToString(state),
 		newAppURL: strings.TrimSuffix(*webURL, "/") + "/settings/apps/new",
 		apiURL:    strings.TrimSuffix(*apiURL, "/") + "/",
-		dataDir:   *dataDir, print: *printCreds, stdout: stdout, done: make(chan struct{}),
+		dataDir:   *dataDir, stdout: stdout, done: make(chan struct{}),
+	}
+	switch {
+	case *printCreds && *printSecret:
+		return usageError{"bot setup: -print and -print-secret: choose one"}
+	case *printCreds:
+		st.print = envFile
+	case *printSecret:
+		st.print = secretManifest
 	}
 	if *org != "" {
 		st.newAppURL = strings.TrimSuffix(*webURL, "/") + "/organizations/" + url.PathEscape(*org) + "/settings/apps/new"
@@ -138,13 +147,16 @@ func fillManifest(yml []byte, public string) (string, error) {
 	hook["url"] = public + "/webhooks/github"
 	m["hook_attributes"] = hook
 	m["redirect_url"] = public + "/setup/callback"
+	// The dashboard's login: GitHub sends users back only to a registered
+	// callback URL.
+	m["callback_urls"] = []string{public + "/oauth/callback"}
 	b, err := json.Marshal(m)
 	return string(b), err
 }
 
 type setupServer struct {
 	manifest, state, newAppURL, apiURL, dataDir string
-	print                                       bool
+	print                                       func(storedApp, string) string
 	stdout                                      io.Writer
 	mu                                          sync.Mutex
 	finished                                    bool
@@ -156,7 +168,7 @@ var setupPage = template.Must(template.New("setup").Parse(`<!doctype html>
 <body>
 <h1>Register stagebot as a GitHub App</h1>
 <p>GitHub will ask you to confirm the App's name; it gets only the permissions stagebot uses:
-pull requests, issues and checks (write), contents and metadata (read).</p>
+pull requests, issues and checks (write), contents, metadata and organization members (read).</p>
 <form id="register" method="post" action="{{.Action}}">
 <input type="hidden" name="manifest" value="{{.Manifest}}">
 <button id="create" type="submit">Create the GitHub App</button>
@@ -208,8 +220,8 @@ func (s *setupServer) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	where := fmt.Sprintf("Its credentials are stored in %s (mode 0600).", s.dataDir)
-	if s.print {
-		fmt.Fprintf(s.stdout, "STAGEBOT_GITHUB_APP_ID=%d\nSTAGEBOT_GITHUB_WEBHOOK_SECRET=%s\nSTAGEBOT_GITHUB_PRIVATE_KEY=%q\nSTAGEBOT_GITHUB_CLIENT_ID=%s\nSTAGEBOT_GITHUB_CLIENT_SECRET=%s\n", app.AppID, app.WebhookSecret, pem, app.ClientID, app.ClientSecret)
+	if s.print != nil {
+		io.WriteString(s.stdout, s.print(app, pem))
 		where = "Its credentials were printed where bot setup runs."
 	} else if err := s.store(app, pem); err != nil {
 		http.Error(w, "could not store the credentials: "+err.Error(), http.StatusInternalServerError)
@@ -218,6 +230,32 @@ func (s *setupServer) callback(w http.ResponseWriter, r *http.Request) {
 	s.finished = true
 	close(s.done)
 	donePage.Execute(w, map[string]any{"Slug": app.Slug, "ID": app.AppID, "Where": where, "Install": app.HTMLURL + "/installations/new"})
+}
+
+// envFile is the App's settings as an env file: one KEY='value' a line, so
+// that a shell sources it and `bot serve -env-file` reads it; the key is on
+// one line with "\n" for its line breaks.
+func envFile(app storedApp, pem string) string {
+	return fmt.Sprintf("# stagebot's GitHub App (bot setup). Secret: keep it mode 0600.\n"+
+		"STAGEBOT_GITHUB_APP_ID=%d\nSTAGEBOT_GITHUB_WEBHOOK_SECRET='%s'\nSTAGEBOT_GITHUB_PRIVATE_KEY='%s'\nSTAGEBOT_GITHUB_CLIENT_ID='%s'\nSTAGEBOT_GITHUB_CLIENT_SECRET='%s'\n",
+		app.AppID, app.WebhookSecret, strings.ReplaceAll(strings.TrimSpace(pem), "\n", `\n`), app.ClientID, app.ClientSecret)
+}
+
+// secretManifest is the Secret the chart reads (github.existingSecret and
+// its keys), for kubectl apply -n NAMESPACE -f -.
+func secretManifest(app storedApp, pem string) string {
+	doc := map[string]any{
+		"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+		"metadata": map[string]any{"name": "stagebot-github"},
+		"stringData": map[string]string{
+			"private-key.pem": strings.TrimSpace(pem) + "\n",
+			"webhook-secret":  app.WebhookSecret,
+			"client-id":       app.ClientID,
+			"client-secret":   app.ClientSecret,
+		},
+	}
+	b, _ := yaml.Marshal(doc)
+	return fmt.Sprintf("# stagebot's GitHub App (bot setup), as the chart reads it; app id %d is the chart's github.appId.\n%s", app.AppID, b)
 }
 
 // convert exchanges the manifest code for the App (POST

@@ -4,17 +4,23 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"html"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	sigsyaml "sigs.k8s.io/yaml"
 
+	"github.com/stagebot/stagebot/internal/config"
 	"github.com/stagebot/stagebot/internal/github/githubtest"
 )
 
@@ -30,7 +36,12 @@ func freeAddr(t *testing.T) string {
 // startSetup runs `bot setup` against the fake GitHub and waits until it
 // serves its page.
 func startSetup(t *testing.T, gh *githubtest.Server, data string, extra ...string) (*exec.Cmd, string) {
-	addr := freeAddr(t)
+	return startSetupAt(t, gh, data, freeAddr(t), extra...)
+}
+
+// startSetupAt is startSetup listening on addr, which is also its public URL
+// (as the deployment's, where bot serve answers later).
+func startSetupAt(t *testing.T, gh *githubtest.Server, data, addr string, extra ...string) (*exec.Cmd, string) {
 	args := append([]string{"setup", "--listen", addr, "--public-url", "http://" + addr, "--github-url", strings.TrimSuffix(gh.URL(), "/"),
 		"--github-api-url", gh.URL(), "--data-dir", data}, extra...)
 	cmd := exec.Command(botBin, args...)
@@ -75,7 +86,10 @@ func TestSetupInChromium(t *testing.T) {
 	}
 	gh := githubtest.New(t)
 	data := t.TempDir()
-	setupCmd, url := startSetup(t, gh, data)
+	// Setup runs where the bot will answer: the public URL it registers is
+	// the dashboard's too.
+	addr := freeAddr(t)
+	setupCmd, url := startSetupAt(t, gh, data, addr)
 
 	ctx := browser(t, chromium)
 	// The first Do starts the browser; it must not carry a timeout.
@@ -101,8 +115,10 @@ func TestSetupInChromium(t *testing.T) {
 	}
 	hook := m[0]["hook_attributes"].(map[string]any)
 	perms := m[0]["default_permissions"].(map[string]any)
+	callbacks, _ := m[0]["callback_urls"].([]any)
 	if hook["url"] != url+"/webhooks/github" || m[0]["redirect_url"] != url+"/setup/callback" || m[0]["public"] != false ||
-		perms["checks"] != "write" || perms["contents"] != "read" || perms["members"] != "read" || len(perms) != 6 {
+		perms["checks"] != "write" || perms["contents"] != "read" || perms["members"] != "read" || len(perms) != 6 ||
+		len(callbacks) != 1 || callbacks[0] != url+"/oauth/callback" {
 		t.Errorf("manifest = %v", m[0])
 	}
 	// Credentials are stored 0600 and setup ends.
@@ -121,8 +137,8 @@ func TestSetupInChromium(t *testing.T) {
 	// bot serve starts from what setup stored, and takes webhooks signed
 	// with the secret GitHub handed out.
 	// Its dashboard logs users in with the App's OAuth credentials.
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + data, "STAGEBOT_LISTEN=127.0.0.1:0", "STAGEBOT_DATA_DIR=" + data, "STAGEBOT_GITHUB_API_URL=" + gh.URL(), "STAGEBOT_SANDBOX=none",
-		"STAGEBOT_PUBLIC_URL=https://stagebot.example.com"}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + data, "STAGEBOT_LISTEN=" + addr, "STAGEBOT_DATA_DIR=" + data, "STAGEBOT_GITHUB_API_URL=" + gh.URL(), "STAGEBOT_SANDBOX=none",
+		"STAGEBOT_PUBLIC_URL=" + url}
 	b := startBot(t, env)
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if resp, err := noFollow.Get(b.URL + "/login"); err != nil || !strings.HasPrefix(resp.Header.Get("Location"), gh.URL()+"login/oauth/authorize?client_id="+githubtest.ClientID+"&") {
@@ -131,6 +147,41 @@ func TestSetupInChromium(t *testing.T) {
 	resp, err := http.DefaultClient.Do(githubtest.Delivery{Event: "ping", ID: "p1", Body: []byte(`{"zen":"x"}`), Secret: githubtest.WebhookSecretOfApp}.Request(b.URL + "/webhooks/github"))
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("signed ping: %v %v", resp, err)
+	}
+	// The whole login in the browser: GitHub knows the callback URL setup
+	// registered, and sends alice back to the dashboard with a code.
+	gh.SignIn("alice")
+	if err := chromedp.Do(tctx, chromedp.Navigate(url+"/"), chromedp.WaitVisible(`//header//span[text()="alice"]`)); err != nil {
+		t.Fatalf("browser: the dashboard login through GitHub did not end with alice logged in: %v", err)
+	}
+	// A deployment at another URL is not among the App's callback URLs:
+	// GitHub refuses to send a code there, and the dashboard says why.
+	otherData := t.TempDir()
+	for _, f := range []string{storedAppFile, storedKeyFile} {
+		b, _ := os.ReadFile(filepath.Join(data, f))
+		os.WriteFile(filepath.Join(otherData, f), b, 0o600)
+	}
+	other := startBot(t, append(append([]string(nil), env[:2]...), "STAGEBOT_LISTEN=127.0.0.1:0", "STAGEBOT_DATA_DIR="+otherData, "STAGEBOT_GITHUB_API_URL="+gh.URL(), "STAGEBOT_SANDBOX=none",
+		"STAGEBOT_PUBLIC_URL=http://localhost:"+strings.Split(addr, ":")[1]))
+	resp, err = noFollow.Get(other.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	authorize := resp.Header.Get("Location")
+	resp, err = noFollow.Get(authorize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := resp.Header.Get("Location")
+	if !strings.HasPrefix(back, url+"/oauth/callback?") || !strings.Contains(back, "error=redirect_uri_mismatch") || strings.Contains(back, "code=") {
+		t.Errorf("GitHub sent a login for an unregistered callback to %q", back)
+	}
+	if err := chromedp.Do(tctx, chromedp.Navigate(other.URL+"/login")); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	page, err := chromedp.Run(tctx, chromedp.Text("body"))
+	if err != nil || !strings.Contains(page, "redirect_uri_mismatch") || !strings.Contains(page, "callback URLs") {
+		t.Errorf("the refused login says %q (%v)", page, err)
 	}
 	var app storedApp
 	raw, _ := os.ReadFile(filepath.Join(data, storedAppFile))
@@ -165,5 +216,105 @@ func TestSetupCallbackNeedsItsState(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("callback%s: %d, want 400", q, resp.StatusCode)
 		}
+	}
+}
+
+// registerApp runs `bot setup` with args, registers the App as a browser
+// without JavaScript would (the setup page's form posted to the fake
+// GitHub, redirects followed back to the callback), and returns what setup
+// printed.
+func registerApp(t *testing.T, gh *githubtest.Server, args ...string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(botBin, append([]string{"setup", "--listen", addr, "--public-url", "http://" + addr, "--github-url", strings.TrimSuffix(gh.URL(), "/"),
+		"--github-api-url", gh.URL(), "--data-dir", t.TempDir()}, args...)...)
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.Contains(sc.Text(), "open http://") {
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	form := regexp.MustCompile(`action="([^"]+)"[\s\S]*name="manifest" value="([^"]*)"`).FindSubmatch(page)
+	if form == nil {
+		t.Fatalf("setup page has no form:\n%s", page)
+	}
+	resp, err = http.PostForm(html.UnescapeString(string(form[1])), url.Values{"manifest": {html.UnescapeString(string(form[2]))}})
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("registering: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	waitExit(t, cmd)
+	return stdout.String()
+}
+
+// What `bot setup --print` prints is an env file as it is: a shell sources
+// it and bot serve starts; bot serve -env-file reads it. `--print-secret`
+// prints the Secret the chart reads, every key of it.
+func TestSetupPrintsWhatServeAndTheChartRead(t *testing.T) {
+	gh := githubtest.New(t)
+	envFile := filepath.Join(t.TempDir(), "stagebot.env")
+	if err := os.WriteFile(envFile, []byte(registerApp(t, gh, "--print")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := func(data string) []string {
+		return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + data, "STAGEBOT_LISTEN=127.0.0.1:0", "STAGEBOT_DATA_DIR=" + data,
+			"STAGEBOT_GITHUB_API_URL=" + gh.URL(), "STAGEBOT_SANDBOX=none", "STAGEBOT_PUBLIC_URL=https://stagebot.example.com"}
+	}
+	sourced := exec.Command("sh", "-c", `set -a; . "$1"; set +a; exec "$2" serve`, "sh", envFile, botBin)
+	for name, b := range map[string]*bot{
+		"sourced by a shell":    startBotCmd(t, sourced, base(t.TempDir())),
+		"bot serve -env-file":   startBotCmd(t, exec.Command(botBin, "serve", "-env-file", envFile), base(t.TempDir())),
+		"bot serve --env-file=": startBotCmd(t, exec.Command(botBin, "serve", "--env-file="+envFile), base(t.TempDir())),
+	} {
+		resp, err := http.DefaultClient.Do(githubtest.Delivery{Event: "ping", ID: "p-" + name, Body: []byte(`{"zen":"x"}`), Secret: githubtest.WebhookSecretOfApp}.Request(b.URL + "/webhooks/github"))
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: a ping signed with the App's secret: %v %v", name, resp, err)
+		}
+		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		if resp, err := noFollow.Get(b.URL + "/login"); err != nil || !strings.Contains(resp.Header.Get("Location"), "client_id="+githubtest.ClientID) {
+			t.Errorf("%s: the dashboard has no client id: %v %v", name, resp, err)
+		}
+		if strings.Contains(b.Logs(), "PRIVATE KEY") || strings.Contains(b.Logs(), githubtest.ClientSecret) {
+			t.Errorf("%s: a credential is in the log", name)
+		}
+	}
+
+	var secret struct {
+		Kind     string
+		Metadata struct{ Name string }
+		Data     map[string]string `json:"stringData"`
+	}
+	if err := sigsyaml.Unmarshal([]byte(registerApp(t, gh, "--print-secret")), &secret); err != nil {
+		t.Fatal(err)
+	}
+	values, _ := os.ReadFile("../../deploy/chart/stagebot/values.yaml")
+	var chart struct {
+		GitHub map[string]any `json:"github"`
+	}
+	sigsyaml.Unmarshal(values, &chart)
+	if secret.Kind != "Secret" || secret.Metadata.Name != chart.GitHub["existingSecret"] {
+		t.Errorf("printed %s %q, the chart reads Secret %v", secret.Kind, secret.Metadata.Name, chart.GitHub["existingSecret"])
+	}
+	for _, k := range []string{"privateKeyKey", "webhookSecretKey", "clientIdKey", "clientSecretKey"} {
+		if key, _ := chart.GitHub[k].(string); secret.Data[key] == "" {
+			t.Errorf("the printed Secret has no %s (the chart's github.%s)", key, k)
+		}
+	}
+	if _, err := config.ParsePrivateKey([]byte(secret.Data["private-key.pem"])); err != nil {
+		t.Errorf("the printed key: %v", err)
 	}
 }

@@ -377,6 +377,10 @@ func missing(name string) error {
 // the key's content.
 func (s Settings) PrivateKey() (*rsa.PrivateKey, []byte, error) {
 	pemBytes := []byte(s.GitHubPrivateKey)
+	if !strings.Contains(s.GitHubPrivateKey, "\n") {
+		// One line, as an env file holds it: "\n" for each line break.
+		pemBytes = []byte(strings.ReplaceAll(s.GitHubPrivateKey, `\n`, "\n"))
+	}
 	source := EnvName("github-private-key")
 	if s.GitHubPrivateKeyFile != "" {
 		b, err := os.ReadFile(s.GitHubPrivateKeyFile)

@@ -111,6 +111,17 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, h.cookie(stateCookie, "", -time.Second))
+	if e := r.URL.Query().Get("error"); e != "" {
+		// GitHub refused before any code: redirect_uri_mismatch when this
+		// deployment's /oauth/callback is not among the App's callback URLs.
+		h.cfg.Logger.Warn("dashboard login refused by GitHub", "error", e)
+		msg := "GitHub refused the login: " + e
+		if e == "redirect_uri_mismatch" {
+			msg += ". Add " + h.cfg.PublicURL + "/oauth/callback to the GitHub App's callback URLs (bot setup registers it)."
+		}
+		http.Error(w, msg, http.StatusForbidden)
+		return
+	}
 	token, err := h.exchange(r.Context(), r.URL.Query().Get("code"))
 	if err != nil {
 		h.cfg.Logger.Warn("dashboard login failed", "error", err.Error())

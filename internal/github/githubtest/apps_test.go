@@ -35,7 +35,8 @@ func tokensFor(t *testing.T, s *Server, other int64) appTokens {
 		}
 		return out.Token
 	}
-	// A user's token, from the web flow.
+	// A user's token, from the web flow, back to a registered callback URL.
+	s.RegisterCallbackURL("http://127.0.0.1/cb")
 	s.SignIn("alice")
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noRedirect.Get(s.srv.URL + "/login/oauth/authorize?" + url.Values{"client_id": {ClientID}, "redirect_uri": {"http://127.0.0.1/cb"}, "state": {"x"}}.Encode())

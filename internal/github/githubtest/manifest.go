@@ -46,6 +46,13 @@ func (s *Server) newApp(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.manifests = append(s.manifests, m)
 	s.codes[code] = true
+	if urls, ok := m["callback_urls"].([]any); ok {
+		for _, u := range urls {
+			if u, ok := u.(string); ok {
+				s.callbackURLs = append(s.callbackURLs, u)
+			}
+		}
+	}
 	s.mu.Unlock()
 	u, err := url.Parse(redirect)
 	if err != nil {

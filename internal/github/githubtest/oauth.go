@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -30,16 +31,46 @@ func (s *Server) SignIn(login string) {
 	s.signedIn = login
 }
 
+// RegisterCallbackURL adds an OAuth callback URL to the App's settings, as
+// its owner would on GitHub; an App created from a manifest has the
+// manifest's callback_urls.
+func (s *Server) RegisterCallbackURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.callbackURLs = append(s.callbackURLs, u)
+}
+
 // oauthAuthorize is GET /login/oauth/authorize of GitHub's web flow: the
 // signed-in user authorizes the App at once (as one who did before) and is
 // sent back to redirect_uri with a code and the state. An unknown client
 // is a 404 page; nobody signed in is GitHub's sign-in page (a 200 that goes
-// nowhere).
+// nowhere). A redirect_uri that is not one of the App's callback URLs is
+// refused as GitHub refuses it: back to the first registered callback
+// URL with error=redirect_uri_mismatch, or GitHub's error page when the
+// App has none.
 func (s *Server) oauthAuthorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	redirect, err := url.Parse(q.Get("redirect_uri"))
 	if q.Get("client_id") != ClientID || err != nil || (redirect.Scheme != "http" && redirect.Scheme != "https") {
 		http.Error(w, "Not Found", http.StatusNotFound)
+		return
+	}
+	s.mu.Lock()
+	registered := append([]string(nil), s.callbackURLs...)
+	s.mu.Unlock()
+	withoutQuery := *redirect
+	withoutQuery.RawQuery = ""
+	if !slices.Contains(registered, withoutQuery.String()) {
+		if len(registered) == 0 {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte("<!doctype html><title>Redirect URI mismatch</title><h1>The redirect_uri is not associated with this application.</h1>"))
+			return
+		}
+		back, _ := url.Parse(registered[0])
+		back.RawQuery = url.Values{"error": {"redirect_uri_mismatch"}, "error_description": {"The redirect_uri MUST match the registered callback URL for this application."},
+			"error_uri": {"https://docs.github.com/apps/managing-oauth-apps/troubleshooting-authorization-request-errors/#redirect-uri-mismatch"}, "state": {q.Get("state")}}.Encode()
+		http.Redirect(w, r, back.String(), http.StatusFound)
 		return
 	}
 	s.mu.Lock()

@@ -67,6 +67,7 @@ type Server struct {
 	tokens        map[string]token
 	oauthCodes    map[string]oauthCode
 	signedIn      string
+	callbackURLs  []string // the App's registered OAuth callback URLs
 	repos         map[string]*Repo
 	requests      []Request
 	faults        []*fault
