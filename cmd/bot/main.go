@@ -88,7 +88,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return setup(ctx, args[1:], stdout, stderr)
 	case "plan":
 		return planCmd(ctx, args[1:], stdout, stderr)
-	case "version", "--version", "-version":
+	case "version":
+		return versionCmd(ctx, args[1:], stdout, stderr)
+	case "--version", "-version":
 		return printVersion(ctx, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

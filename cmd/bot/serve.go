@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"os"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,7 +80,16 @@ func serveSettings(args []string, stdout, stderr io.Writer) (*config.Settings, *
 	if err := s.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("cannot start:\n%w", err)
 	}
-	return &s, logging.New(stderr, s.LogLevel), nil
+	log := logging.New(stderr, s.LogLevel)
+	unknown := config.UnknownEnv(os.Environ())
+	for _, name := range slices.Sorted(maps.Keys(unknown)) {
+		if near := unknown[name]; near != "" {
+			log.Warn("unknown setting in the environment: ignored", "name", name, "did_you_mean", near)
+		} else {
+			log.Warn("unknown setting in the environment: ignored", "name", name)
+		}
+	}
+	return &s, log, nil
 }
 
 // wired is the bot's parts, connected.

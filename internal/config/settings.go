@@ -443,3 +443,57 @@ func Help() string {
 	}
 	return b.String()
 }
+
+// internalEnv are STAGEBOT_ variables the bot sets for its own processes
+// (the sandbox's launcher and init) or its tests read; they are no setting.
+var internalEnv = []string{"STAGEBOT_SANDBOX_LAUNCH", "STAGEBOT_SANDBOX_INIT", "STAGEBOT_SANDBOX_KILL", "STAGEBOT_INIT_CHILD"}
+
+// UnknownEnv names the STAGEBOT_ variables of environ that are no setting
+// (a misspelt STAGEBOT_WORKRES would be ignored without a word), each with
+// the closest setting's name when one is near ("" otherwise). Values are
+// never looked at.
+func UnknownEnv(environ []string) map[string]string {
+	known := map[string]bool{}
+	for _, st := range settings {
+		known[EnvName(st.name)] = true
+	}
+	for _, n := range internalEnv {
+		known[n] = true
+	}
+	out := map[string]string{}
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) || known[name] || strings.HasPrefix(name, EnvPrefix+"TEST_") {
+			continue
+		}
+		best, bestDist := "", 4 // suggest only names within 3 edits
+		for k := range known {
+			if d := editDistance(name, k); d < bestDist || (d == bestDist && k < best) {
+				best, bestDist = k, d
+			}
+		}
+		out[name] = best
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
