@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -56,6 +58,31 @@ func TestSecretSyncBetweenStages(t *testing.T) {
 	}
 	if strings.Contains(f.bot.Logs(), "pg-password-do-not-show") || strings.Contains(f.bot.Logs(), kubetest.AdminToken) {
 		t.Error("a secret value is in the bot's logs")
+	}
+
+	// What an operator's Prometheus sees: the build, and each stage's runs
+	// by operation and outcome, every series there from the stage's first
+	// run (a rate of failures needs a zero to start from).
+	resp, err := http.Get(f.bot.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`stagebot_build_info{commit="`,
+		`stagebot_terraform_runs_total{operation="apply",outcome="applied",stage="infrastructure"} 1`,
+		`stagebot_terraform_runs_total{operation="apply",outcome="applied",stage="platform"} 1`,
+		`stagebot_terraform_runs_total{operation="apply",outcome="failed",stage="infrastructure"} 0`,
+		`stagebot_terraform_runs_total{operation="drift",outcome="drift",stage="platform"} 0`,
+		`stagebot_terraform_run_seconds_count{operation="apply",outcome="applied",stage="platform"} 1`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if !regexp.MustCompile(`stagebot_terraform_runs_total\{operation="plan",outcome="changes",stage="platform"\} [1-9]`).Match(metrics) {
+		t.Error("/metrics counts no plan of platform with changes")
 	}
 }
 

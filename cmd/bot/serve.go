@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 
@@ -135,6 +136,13 @@ func wire(ctx context.Context, s config.Settings, log *slog.Logger) (*wired, err
 		Help: "Sandbox uids never handed out again: their processes could not be proven gone.",
 	}, func() float64 { return float64(tfCfg.Sandbox.Quarantined()) }))
 	tfCfg.PlanKeys = planKeys
+	tfCfg.Registerer = reg
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "stagebot_build_info",
+		Help: "Always 1: the bot's version, the commit it was built from and its Go version.",
+	}, []string{"version", "commit", "goversion"})
+	buildInfo.WithLabelValues(version, buildCommit(), runtime.Version()).Set(1)
+	reg.MustRegister(buildInfo)
 	q, err := queue.Open(ctx, queue.Config{
 		DatabaseURL: s.DatabaseURL,
 		SQLitePath:  s.DatabasePath(),

@@ -95,6 +95,13 @@ func (r *Runner) PostedPlan(ctx context.Context, run Run) (PlanMeta, error) {
 // plan was made. The plan is deleted afterwards, whatever happened, since
 // it holds secrets and cannot be applied twice.
 func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error) {
+	defer func(start time.Time) {
+		outcome := "applied"
+		if err != nil {
+			outcome = "failed"
+		}
+		r.metrics.observe(run.Stage, "apply", outcome, time.Since(start))
+	}(time.Now())
 	meta, err := r.CheckPlan(ctx, run)
 	if err != nil {
 		return nil, err

@@ -110,7 +110,11 @@ var ErrStalePlan = errors.New("the saved plan is stale: re-plan")
 // Plan runs init and plan -out in the stage dir, keeps the plan file where
 // the PR's code cannot reach it with its hash recorded, and reads that kept
 // file back as JSON and as text: what the comment shows is what apply runs.
-func (r *Runner) Plan(ctx context.Context, run Run) (_ *PlanResult, err error) {
+func (r *Runner) Plan(ctx context.Context, run Run) (res *PlanResult, err error) {
+	defer func(start time.Time) {
+		op, outcome := planOutcome(run, res, err)
+		r.metrics.observe(run.Stage, op, outcome, time.Since(start))
+	}(time.Now())
 	if err := r.checkRequiredVersion(run); err != nil {
 		return nil, &RunError{Stage: run.Stage, Step: "init", Err: err}
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashicorp/go-version"
 	"github.com/hashicorp/terraform-exec/tfexec"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stagebot/stagebot/internal/redact"
 	"github.com/stagebot/stagebot/internal/sandbox"
@@ -29,6 +30,8 @@ import (
 
 // Config configures New.
 type Config struct {
+	// Registerer takes the runs' metrics (nil: none).
+	Registerer prometheus.Registerer
 	// TerraformBin is the binary's name on PATH or its path.
 	TerraformBin string
 	// TofuBin is OpenTofu's, for stages with terraform_bin: tofu; empty
@@ -82,6 +85,7 @@ type Credentials struct{ Plan, Apply map[string]string }
 
 // Runner runs Terraform.
 type Runner struct {
+	metrics     *runMetrics
 	files       PlanFiles
 	keys        *seal.Keyring
 	terraform   *engine
@@ -129,7 +133,12 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	metrics, err := newRunMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	r := &Runner{
+		metrics:     metrics,
 		terraform:   terraform,
 		tofu:        tofu,
 		dataDir:     data,
