@@ -42,6 +42,10 @@ func main() {
 	if errors.Is(err, flag.ErrHelp) {
 		return // -h or --help: the usage is printed, as asked
 	}
+	var code exitCode
+	if errors.As(err, &code) {
+		os.Exit(int(code)) // a status that is no error (bot plan -detailed-exitcode)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stagebot:", err)
 		var ue usageError

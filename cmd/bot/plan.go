@@ -40,11 +40,16 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{fmt.Sprintf("bot plan: %s: %v", config.EnvName("instance-parallelism"), err)}
 	}
 	parallelism := fs.Int("instance-parallelism", defParallel, "instances of one stage planned at once ["+config.EnvName("instance-parallelism")+"]")
+	policiesAt := fs.String("policies-from", "base", "where the stages' policies are read: base (as the bot holds a PR to them; the head when there is no -base) or head (to try a change to the policies themselves)")
+	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing would change, 2 when a stage would change, 1 on an error or a policy's denial (as terraform plan -detailed-exitcode)")
 	if err := flagsParsed(fs, fs.Parse(args), stdout, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("bot plan: unexpected argument %q", fs.Arg(0))}
+	}
+	if *policiesAt != "base" && *policiesAt != "head" {
+		return usageError{fmt.Sprintf("bot plan: -policies-from must be base or head, got %q", *policiesAt)}
 	}
 	if *parallelism < 1 || *parallelism > 64 {
 		return usageError{fmt.Sprintf("bot plan: -instance-parallelism must be from 1 to 64, got %d", *parallelism)}
@@ -127,12 +132,48 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "No stage is affected by the changes from %s to %s.\n", *base, *head)
 		return nil
 	}
-	failed := 0
+	// The policies, as the bot reads them: from the base, never from the
+	// change, unless asked to try the change's own.
+	policyAt := baseSHA
+	if *policiesAt == "head" || policyAt == "" {
+		policyAt = headSHA
+	}
+	var names []string
+	for _, a := range affected {
+		names = append(names, a.Stage.Name)
+		if a.Stage.Base != "" {
+			names = append(names, a.Stage.Base)
+		}
+	}
+	policies, err := workflow.LoadPolicies(ctx, r, runner.Source{Local: top}, policyAt, repoCfg, names)
+	if err != nil {
+		return fmt.Errorf("bot plan: policies: %w", err)
+	}
+	for name, p := range policies {
+		// A stage's instances are held to the stage's policies.
+		for _, a := range affected {
+			if a.Stage.Base == name {
+				policies[a.Stage.Name] = p
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "bot plan: planning %d stage(s) at %s: %s\n", len(affected), shortRef(headSHA), stageNames(affected))
+	failed, denied, changed := 0, 0, 0
 	var shown [][]string
 	sections := map[string][]comments.Section{} // an instanced stage's, shown as its one comment
-	for _, sp := range workflow.PlanStages(ctx, r, workflow.PlanTarget{Repo: label, Root: root, HeadSHA: headSHA, BaseSHA: baseSHA, Parallelism: *parallelism}, affected, secrets) {
-		if sp.Err != nil {
+	for _, sp := range workflow.PlanStages(ctx, r, workflow.PlanTarget{Repo: label, Root: root, HeadSHA: headSHA, BaseSHA: baseSHA, Parallelism: *parallelism, Policies: policies}, affected, secrets) {
+		switch {
+		case sp.Err != nil:
 			failed++
+			fmt.Fprintf(stderr, "bot plan: %s: failed\n", sp.Affected.Stage.Name)
+		case sp.Policy != nil && sp.Policy.Denied():
+			denied++
+			fmt.Fprintf(stderr, "bot plan: %s: denied by policy\n", sp.Affected.Stage.Name)
+		case sp.Result != nil && sp.Result.HasChanges:
+			changed++
+			fmt.Fprintf(stderr, "bot plan: %s: planned, with changes\n", sp.Affected.Stage.Name)
+		default:
+			fmt.Fprintf(stderr, "bot plan: %s: planned, no changes\n", sp.Affected.Stage.Name)
 		}
 		if base := sp.Affected.Stage.Base; base != "" {
 			if sections[base] == nil {
@@ -153,10 +194,31 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprint(stdout, strings.Join(parts, "\n\n---\n\n"))
 	}
 	fmt.Fprintln(stdout)
-	if failed > 0 {
+	switch {
+	case failed > 0:
 		return fmt.Errorf("bot plan: %d stage(s) failed to plan", failed)
+	case denied > 0:
+		return fmt.Errorf("bot plan: %d stage(s) denied by their policies (the bot would refuse to apply them without a policy owner's approval)", denied)
+	case changed > 0 && *detailed:
+		return exitCode(2)
 	}
 	return nil
+}
+
+// exitCode ends the command with a status that is no error (2: changes
+// present, for -detailed-exitcode).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func shortRef(sha string) string { return sha[:min(len(sha), 12)] }
+
+func stageNames(affected []stages.Affected) string {
+	var names []string
+	for _, a := range affected {
+		names = append(names, a.Stage.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // diff lists the files changed between base and head under prefix, relative

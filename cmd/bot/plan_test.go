@@ -181,3 +181,43 @@ func TestBotPlanInstances(t *testing.T) {
 		t.Errorf("the shared module (exit %d):\n%s", code, out)
 	}
 }
+
+// bot plan holds a change to the stages' policies as the bot does: those of
+// the base, where one denies every create, are shown in the comment and
+// end the command with an error; the change's own weaker policy counts only
+// when asked for (-policies-from head). -detailed-exitcode tells "nothing
+// to change" (0) from "changes" (2).
+func TestBotPlanPoliciesAndExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"stagebot.yaml":                    "version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\n    policies: [\"policies/*.rego\"]\n",
+		"terraform/infrastructure/main.tf": "resource \"terraform_data\" \"network\" {\n  input = \"10.0.0.0/16\"\n}\n",
+		"policies/creates.rego":            "package stagebot\n\ndeny contains msg if {\n\tsome rc in input.resource_changes\n\t\"create\" in rc.change.actions\n\tmsg := sprintf(\"%s would be created: nothing is created here\", [rc.address])\n}\n",
+	})
+	git(t, dir, "init", "-q", "-b", "main")
+	commitAll(t, dir, "base")
+	// The change edits the stage and, in the same commit, allows everything.
+	writeFiles(t, dir, map[string]string{
+		"terraform/infrastructure/main.tf": "resource \"terraform_data\" \"network\" {\n  input = \"10.1.0.0/16\"\n}\n",
+		"policies/creates.rego":            "package stagebot\n",
+	})
+	commitAll(t, dir, "change")
+
+	out, stderr, code := botPlan(t, "--repo", dir, "--base", "HEAD~1")
+	if code != 1 || !strings.Contains(out, "terraform_data.network would be created: nothing is created here") || !strings.Contains(stderr, "denied by their policies") {
+		t.Errorf("a plan the base's policy denies: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	if !strings.Contains(stderr, "bot plan: planning 1 stage(s)") || !strings.Contains(stderr, "bot plan: infrastructure: denied by policy") {
+		t.Errorf("no progress on stderr:\n%s", stderr)
+	}
+	out, stderr, code = botPlan(t, "--repo", dir, "--base", "HEAD~1", "-policies-from", "head", "-detailed-exitcode")
+	if code != 2 || strings.Contains(out, "would be created: nothing") {
+		t.Errorf("with the change's own policy and -detailed-exitcode: exit %d, want 2 (changes)\n%s\n%s", code, out, stderr)
+	}
+	// A stage with nothing to change: 0 with -detailed-exitcode.
+	writeFiles(t, dir, map[string]string{"stagebot.yaml": "version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\n", "terraform/infrastructure/main.tf": "locals {\n  n = 1\n}\n"})
+	commitAll(t, dir, "nothing to create")
+	if out, stderr, code = botPlan(t, "--repo", dir, "-detailed-exitcode"); code != 0 {
+		t.Errorf("no changes: exit %d\n%s\n%s", code, out, stderr)
+	}
+}

@@ -34,6 +34,12 @@ type StagePolicy struct {
 // broken or missing policy is kept as the stage's error: its plans are
 // denied until it is fixed.
 func (w *Workflow) loadPolicies(ctx context.Context, src runner.Source, base string, cfg *config.Repo, names []string) (map[string]*StagePolicy, error) {
+	return LoadPolicies(ctx, w.Runner, src, base, cfg, names)
+}
+
+// LoadPolicies is loadPolicies for `bot plan`, which holds a local change to
+// the policies of a commit as the bot would.
+func LoadPolicies(ctx context.Context, r *runner.Runner, src runner.Source, base string, cfg *config.Repo, names []string) (map[string]*StagePolicy, error) {
 	out := map[string]*StagePolicy{}
 	// Stages that name the same files share one read and one compilation.
 	compiled := map[string]StagePolicy{}
@@ -45,7 +51,7 @@ func (w *Workflow) loadPolicies(ctx context.Context, src runner.Source, base str
 		key := strings.Join(st.Policies, "\n")
 		sp, ok := compiled[key]
 		if !ok {
-			files, err := w.Runner.ReadFiles(ctx, src, base, st.Policies)
+			files, err := r.ReadFiles(ctx, src, base, st.Policies)
 			if err != nil {
 				return nil, err
 			}
