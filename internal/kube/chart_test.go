@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -218,17 +220,78 @@ func TestBotChartStatelessReplicas(t *testing.T) {
 			t.Errorf("%s is not read from the database Secret: %+v", name, e)
 		}
 	}
-	// Without a database: one replica, whatever replicas says.
-	docs, err = RenderChart(botChart, "stagebot", "stagebot", chartValues(map[string]any{"replicas": 3}))
-	if err != nil {
-		t.Fatal(err)
+	// Without a database more than one replica is refused at install
+	// (TestBotChartEveryCombination), not quietly made one.
+}
+
+// The chart as operators run it: strict lint (no warning) and a render of
+// each combination of its options, with what each must and must not
+// render; and a clear failure, at install, for what cannot work.
+func TestBotChartEveryCombination(t *testing.T) {
+	db := map[string]any{"existingSecret": "stagebot-db"}
+	for name, tc := range map[string]struct {
+		values  map[string]any
+		want    []string
+		wantNot []string
+		kinds   map[string]int
+	}{
+		"defaults": {nil, []string{"replicas: 1", "automountServiceAccountToken: false"}, []string{"nodeSelector", "annotations:\n    eks"}, map[string]int{"PodDisruptionBudget": 0, "ServiceMonitor": 0, "NetworkPolicy": 0, "Ingress": 0}},
+		"ingress with annotations and a dashboard": {map[string]any{"ingress": map[string]any{"enabled": true, "className": "traefik", "annotations": map[string]any{"nginx.ingress.kubernetes.io/proxy-body-size": "25m"}}, "dashboard": map[string]any{"publicUrl": "https://stagebot.example.com"}},
+			[]string{"nginx.ingress.kubernetes.io/proxy-body-size: 25m", "ingressClassName: traefik", "path: /oauth/callback"}, nil, map[string]int{"Ingress": 1}},
+		"replicas on PostgreSQL":    {map[string]any{"replicas": 3, "database": db}, []string{"replicas: 3", "maxUnavailable: 1"}, []string{"kind: PersistentVolumeClaim"}, map[string]int{"PodDisruptionBudget": 1, "PersistentVolumeClaim": 0}},
+		"one replica on PostgreSQL": {map[string]any{"database": db}, nil, nil, map[string]int{"PodDisruptionBudget": 0}},
+		"monitoring and network policy": {map[string]any{"serviceMonitor": map[string]any{"enabled": true}, "networkPolicy": map[string]any{"enabled": true, "monitoringNamespace": "monitoring"}},
+			[]string{"kind: ServiceMonitor", "path: /metrics", "kubernetes.io/metadata.name: traefik", "kubernetes.io/metadata.name: monitoring", "port: 5432"}, nil, map[string]int{"ServiceMonitor": 1, "NetworkPolicy": 1}},
+		"scheduling and identity": {map[string]any{"nodeSelector": map[string]any{"pool": "bots"}, "tolerations": []any{map[string]any{"key": "dedicated", "operator": "Exists"}}, "affinity": map[string]any{"nodeAffinity": map[string]any{}}, "priorityClassName": "high", "serviceAccount": map[string]any{"annotations": map[string]any{"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/stagebot"}}},
+			[]string{"pool: bots", "key: dedicated", "nodeAffinity", "priorityClassName: high", "eks.amazonaws.com/role-arn: arn:aws:iam::1:role/stagebot"}, nil, nil},
+		"without the sandbox": {map[string]any{"sandbox": map[string]any{"mode": "none"}}, []string{"runAsNonRoot: true", "runAsUser: 10001"}, []string{"runAsUser: 0"}, nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			values := chartValues(tc.values)
+			for _, m := range lint.All(botChart, values, "stagebot", false).Messages {
+				if m.Severity >= support.WarningSev {
+					t.Errorf("helm lint --strict: %s", m.Error())
+				}
+			}
+			docs, err := RenderChart(botChart, "stagebot", "stagebot", values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := strings.Join(docs, "\n---\n")
+			for _, w := range tc.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("renders no %q", w)
+				}
+			}
+			for _, w := range tc.wantNot {
+				if strings.Contains(all, w) {
+					t.Errorf("renders %q", w)
+				}
+			}
+			kinds := map[string]int{}
+			for _, d := range docs {
+				var meta struct{ Kind string }
+				yaml.Unmarshal([]byte(d), &meta)
+				kinds[meta.Kind]++
+			}
+			for kind, n := range tc.kinds {
+				if kinds[kind] != n {
+					t.Errorf("%d %s, want %d", kinds[kind], kind, n)
+				}
+			}
+		})
 	}
-	for _, d := range docs {
-		if strings.Contains(d, "kind: Deployment") {
-			yaml.Unmarshal([]byte(d), &dep)
+	for name, tc := range map[string]struct {
+		values map[string]any
+		want   string
+	}{
+		"replicas without a database": {map[string]any{"replicas": 2}, "replicas > 1 needs database.existingSecret"},
+		"a misspelt key":              {map[string]any{"ingres": map[string]any{"enabled": true}}, "additional properties 'ingres' not allowed"},
+		"an unknown sandbox mode":     {map[string]any{"sandbox": map[string]any{"mode": "rootless"}}, "sandbox/mode"},
+		"zero workers":                {map[string]any{"workers": 0}, "workers"},
+	} {
+		if _, err := RenderChart(botChart, "stagebot", "stagebot", chartValues(tc.values)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error naming %q", name, err, tc.want)
 		}
-	}
-	if *dep.Spec.Replicas != 1 {
-		t.Errorf("SQLite with %d replicas", *dep.Spec.Replicas)
 	}
 }
