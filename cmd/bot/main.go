@@ -7,11 +7,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/stagebot/stagebot/internal/sandbox"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/stagebot/stagebot/internal/sandbox"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
@@ -47,6 +49,10 @@ func main() {
 		os.Exit(int(code)) // a status that is no error (bot plan -detailed-exitcode)
 	}
 	if err != nil {
+		if len(os.Args) > 1 && os.Args[1] == "serve" {
+			// Among the JSON logs a collector reads, as well as plainly.
+			slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("stagebot cannot start", "error", err.Error())
+		}
 		fmt.Fprintln(os.Stderr, "stagebot:", err)
 		var ue usageError
 		if errors.As(err, &ue) {

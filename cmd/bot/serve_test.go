@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -58,6 +59,17 @@ func TestServeRefusesToStartWithoutSettings(t *testing.T) {
 			}
 			if strings.Contains(out, "goroutine ") || strings.Contains(out, "panic") {
 				t.Errorf("stderr has a stack trace:\n%s", out)
+			}
+			// A log collector reads the same, as a JSON line.
+			found := false
+			for _, line := range strings.Split(out, "\n") {
+				var rec struct{ Level, Msg, Error string }
+				if json.Unmarshal([]byte(line), &rec) == nil && rec.Level == "ERROR" && rec.Msg == "stagebot cannot start" && strings.Contains(rec.Error, tt.want[0]) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no JSON log line says why the bot cannot start:\n%s", out)
 			}
 		})
 	}

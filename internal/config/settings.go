@@ -305,7 +305,8 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Settings
 		if v := getenv(EnvName(st.name)); v != "" {
 			def = v
 		}
-		values[st.name] = fs.String(st.name, def, st.usage+" ["+EnvName(st.name)+"]")
+		// The back-quoted word is what -h shows as the flag's type.
+		values[st.name] = fs.String(st.name, def, st.usage+" ["+EnvName(st.name)+"] (`"+argKind(st)+"`)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return s, &FlagError{err}
@@ -319,6 +320,36 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Settings
 		}
 	}
 	return s, nil
+}
+
+// argKind is the kind of value a setting takes, as -h shows it.
+func argKind(st setting) string {
+	switch {
+	case st.name == "github-app-id":
+		return "int"
+	case strings.HasSuffix(st.name, "-url"):
+		return "url"
+	case strings.HasSuffix(st.name, "-file"), strings.HasSuffix(st.name, "-dir"), strings.HasSuffix(st.name, "-bin"):
+		return "path"
+	case st.def == "true" || st.def == "false":
+		return "bool"
+	case strings.HasSuffix(st.name, "-env"):
+		return "list"
+	case st.name == "sandbox", st.name == "log-level":
+		return "choice"
+	case st.name == "sandbox-uids":
+		return "range"
+	}
+	if _, err := strconv.Atoi(st.def); err == nil {
+		return "int"
+	}
+	if _, err := time.ParseDuration(st.def); err == nil {
+		return "duration"
+	}
+	if strings.Contains(st.usage, "comma-separated") {
+		return "list"
+	}
+	return "string"
 }
 
 // FlagError is a command line that is not the command's: an unknown flag,

@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"flag"
+	"testing"
+)
 
 // A misspelt setting is named with the one it was likely meant to be; the
 // bot's own internal variables and the tests' are not settings to warn of.
@@ -13,6 +16,19 @@ func TestUnknownEnv(t *testing.T) {
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s: suggested %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+// Each flag shows the kind of value it takes, not "string" for all.
+func TestFlagsShowTheirKind(t *testing.T) {
+	fs := flag.NewFlagSet("bot serve", flag.ContinueOnError)
+	if _, err := Load(fs, nil, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"workers": "int", "job-timeout": "duration", "data-dir": "path", "github-api-url": "url", "repo-allowlist": "list", "github-app-id": "int"} {
+		if got, _ := flag.UnquoteUsage(fs.Lookup(name)); got != want {
+			t.Errorf("-%s shows %q, want %q", name, got, want)
 		}
 	}
 }
