@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +28,7 @@ func newRunMetrics(reg prometheus.Registerer) (*runMetrics, error) {
 	m := &runMetrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stagebot_terraform_runs_total",
-			Help: "Plans, applies and drift checks finished, by stage, operation (plan, apply, drift) and outcome.",
+			Help: "Plans, applies and drift checks finished, by stage (an instance counts as its stage), operation (plan, apply, drift) and outcome.",
 		}, []string{"stage", "operation", "outcome"}),
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "stagebot_terraform_run_seconds",
@@ -46,11 +47,14 @@ func newRunMetrics(reg prometheus.Registerer) (*runMetrics, error) {
 	return m, nil
 }
 
-// observe records one finished run of stage.
+// observe records one finished run of stage. An instance counts as its
+// stage ("tenant:acme" as "tenant"): instance names come from files a PR
+// adds, and must not make series without bound.
 func (m *runMetrics) observe(stage, operation, outcome string, took time.Duration) {
 	if m == nil {
 		return
 	}
+	stage, _, _ = strings.Cut(stage, ":")
 	if _, known := m.seen.LoadOrStore(stage, struct{}{}); !known {
 		for op, outs := range outcomes {
 			for _, o := range outs {
