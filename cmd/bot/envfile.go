@@ -35,6 +35,9 @@ func withEnvFile(args []string, getenv func(string) string) (func(string) string
 	if path == "" {
 		return getenv, rest, nil
 	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		return nil, nil, fmt.Errorf("cannot start: env file %s holds the App's secrets and is readable by others (mode %04o): chmod 600 %s", path, st.Mode().Perm(), path)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot start: env file: %w", err)

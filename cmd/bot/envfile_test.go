@@ -29,6 +29,12 @@ func TestEnvFile(t *testing.T) {
 	if _, _, err := withEnvFile([]string{"--env-file=" + path}, os.Getenv); err == nil || !strings.Contains(err.Error(), "line 2: want KEY=value") || strings.Contains(err.Error(), "SUPERSECRET") {
 		t.Errorf("malformed file: %v", err)
 	}
+	// A file others may read is refused, as ssh refuses such a key.
+	os.WriteFile(path, []byte("STAGEBOT_A=1\n"), 0o600)
+	os.Chmod(path, 0o644)
+	if _, _, err := withEnvFile([]string{"-env-file", path}, os.Getenv); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("a world-readable env file: %v", err)
+	}
 	if _, _, err := withEnvFile([]string{"-env-file"}, os.Getenv); err == nil {
 		t.Error("-env-file without a file was accepted")
 	}

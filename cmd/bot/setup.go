@@ -234,8 +234,14 @@ func (s *setupServer) callback(w http.ResponseWriter, r *http.Request) {
 
 // envFile is the App's settings as an env file: one KEY='value' a line, so
 // that a shell sources it and `bot serve -env-file` reads it; the key is on
-// one line with "\n" for its line breaks.
+// one line with "\n" for its line breaks. A value that would end its quotes
+// is refused: sourced, it would run as a command.
 func envFile(app storedApp, pem string) string {
+	for _, v := range []string{app.WebhookSecret, app.ClientID, app.ClientSecret, pem} {
+		if strings.Contains(v, "'") {
+			return "# bot setup: GitHub handed out a credential with a quote in it; not printed as an env file: use --print-secret or store it (no --print)\n"
+		}
+	}
 	return fmt.Sprintf("# stagebot's GitHub App (bot setup). Secret: keep it mode 0600.\n"+
 		"STAGEBOT_GITHUB_APP_ID=%d\nSTAGEBOT_GITHUB_WEBHOOK_SECRET='%s'\nSTAGEBOT_GITHUB_PRIVATE_KEY='%s'\nSTAGEBOT_GITHUB_CLIENT_ID='%s'\nSTAGEBOT_GITHUB_CLIENT_SECRET='%s'\n",
 		app.AppID, app.WebhookSecret, strings.ReplaceAll(strings.TrimSpace(pem), "\n", `\n`), app.ClientID, app.ClientSecret)

@@ -112,6 +112,11 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, h.cookie(stateCookie, "", -time.Second))
 	if e := r.URL.Query().Get("error"); e != "" {
+		// GitHub's error codes are short snake_case words; anything else is
+		// not shown as GitHub's.
+		if len(e) > 64 || strings.Trim(e, "abcdefghijklmnopqrstuvwxyz_") != "" {
+			e = "an unknown error"
+		}
 		// GitHub refused before any code: redirect_uri_mismatch when this
 		// deployment's /oauth/callback is not among the App's callback URLs.
 		h.cfg.Logger.Warn("dashboard login refused by GitHub", "error", e)

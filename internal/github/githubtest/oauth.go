@@ -58,9 +58,9 @@ func (s *Server) oauthAuthorize(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	registered := append([]string(nil), s.callbackURLs...)
 	s.mu.Unlock()
-	withoutQuery := *redirect
-	withoutQuery.RawQuery = ""
-	if !slices.Contains(registered, withoutQuery.String()) {
+	// A GitHub App's redirect_uri must be one of its callback URLs exactly,
+	// query included.
+	if !slices.Contains(registered, redirect.String()) {
 		if len(registered) == 0 {
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(http.StatusBadRequest)
