@@ -98,7 +98,10 @@ func (r *Runner) Maintain(ctx context.Context, keep Retention) (Usage, error) {
 	}
 	mirrors, _ := filepath.Glob(filepath.Join(r.dataDir, "git", "*.git"))
 	for _, m := range mirrors {
-		cmd := exec.CommandContext(ctx, "git", "-C", m, "gc", "--quiet", "--prune=now")
+		// Fetched commits are referenced by no branch (fetch by sha): a prune
+		// of everything unreachable now would take them from under a run
+		// that just fetched them. What nothing needed for two days goes.
+		cmd := exec.CommandContext(ctx, "git", "-C", m, "gc", "--quiet", "--prune=2.days.ago")
 		cmd.Env = gitEnv("")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("pack git mirror: %v: %s", err, strings.TrimSpace(string(out)))
