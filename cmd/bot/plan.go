@@ -138,26 +138,12 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *policiesAt == "head" || policyAt == "" {
 		policyAt = headSHA
 	}
-	var names []string
-	for _, a := range affected {
-		names = append(names, a.Stage.Name)
-		if a.Stage.Base != "" {
-			names = append(names, a.Stage.Base)
-		}
-	}
+	names := workflow.StageNames(affected)
 	policies, err := workflow.LoadPolicies(ctx, r, runner.Source{Local: top}, policyAt, repoCfg, names)
 	if err != nil {
 		return fmt.Errorf("bot plan: policies: %w", err)
 	}
-	for name, p := range policies {
-		// A stage's instances are held to the stage's policies.
-		for _, a := range affected {
-			if a.Stage.Base == name {
-				policies[a.Stage.Name] = p
-			}
-		}
-	}
-	fmt.Fprintf(stderr, "bot plan: planning %d stage(s) at %s: %s\n", len(affected), shortRef(headSHA), stageNames(affected))
+	fmt.Fprintf(stderr, "bot plan: planning %d stage(s) at %s: %s\n", len(affected), shortRef(headSHA), strings.Join(names, ", "))
 	failed, denied, changed := 0, 0, 0
 	var shown [][]string
 	sections := map[string][]comments.Section{} // an instanced stage's, shown as its one comment
@@ -212,14 +198,6 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func shortRef(sha string) string { return sha[:min(len(sha), 12)] }
-
-func stageNames(affected []stages.Affected) string {
-	var names []string
-	for _, a := range affected {
-		names = append(names, a.Stage.Name)
-	}
-	return strings.Join(names, ", ")
-}
 
 // diff lists the files changed between base and head under prefix, relative
 // to prefix, with the old path of renames.

@@ -293,7 +293,7 @@ func (t *turn) redaction() *redact.Set { return t.w.redactor(t.repo.FullName()) 
 // Terraform: a plan or apply without a turn does not compile.
 func (t *turn) plan(ctx context.Context, target PlanTarget, affected []stages.Affected) []StagePlanned {
 	base := runner.Run{Repo: target.Repo, PR: target.PR, HeadSHA: target.HeadSHA, BaseSHA: target.BaseSHA, Trusted: target.Trusted}
-	t.learnUpstream(ctx, target.Root, base, stageNames(readyOnly(affected)))
+	t.learnUpstream(ctx, target.Root, base, StageNames(readyOnly(affected)))
 	return PlanStages(ctx, t.w.Runner, target, affected, t.redaction())
 }
 

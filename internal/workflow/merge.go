@@ -172,7 +172,7 @@ func (w *Workflow) runMerge(ctx context.Context, t *turn) error {
 	if err != nil {
 		return err
 	}
-	if why, err := t.mergeAppliers(ctx, stageNames(affected)); err != nil {
+	if why, err := t.mergeAppliers(ctx, StageNames(affected)); err != nil {
 		return err
 	} else if why != "" {
 		return w.refuseMerge(ctx, t, why, "someone who may apply those stages approves the change in a new pull request, or merges it.")

@@ -224,7 +224,7 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 	}
 	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, LockedBy: map[string]int{}, Drift: map[string]int{}, Managed: managedObjects(cfg),
 		Rules: t.rulesChanged(files), RulesBase: comments.RulesBase{Branch: repo.DefaultBranch, SHA: t.base}}
-	if target.Policies, err = t.policies(ctx, stageNames(affected)); err != nil {
+	if target.Policies, err = t.policies(ctx, StageNames(affected)); err != nil {
 		return err
 	}
 	if target.Providers, err = t.providerCodes(ctx, pr.HeadSHA, readyOnly(affected)); err != nil {
@@ -308,7 +308,9 @@ func readyOnly(affected []stages.Affected) []stages.Affected {
 	return out
 }
 
-func stageNames(affected []stages.Affected) []string {
+// StageNames are the names of the affected stages (instances as
+// stage:instance), in order.
+func StageNames(affected []stages.Affected) []string {
 	out := make([]string, len(affected))
 	for i, a := range affected {
 		out[i] = a.Stage.Name
