@@ -42,9 +42,16 @@ func startSetup(t *testing.T, gh *githubtest.Server, data string, extra ...strin
 // startSetupAt is startSetup listening on addr, which is also its public URL
 // (as the deployment's, where bot serve answers later).
 func startSetupAt(t *testing.T, gh *githubtest.Server, data, addr string, extra ...string) (*exec.Cmd, string) {
+	return runSetup(t, gh, data, addr, nil, extra...)
+}
+
+// runSetup is startSetupAt with setup's stdout (what --print prints) going
+// to stdout.
+func runSetup(t *testing.T, gh *githubtest.Server, data, addr string, stdout io.Writer, extra ...string) (*exec.Cmd, string) {
 	args := append([]string{"setup", "--listen", addr, "--public-url", "http://" + addr, "--github-url", strings.TrimSuffix(gh.URL(), "/"),
 		"--github-api-url", gh.URL(), "--data-dir", data}, extra...)
 	cmd := exec.Command(botBin, args...)
+	cmd.Stdout = stdout
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -225,24 +232,9 @@ func TestSetupCallbackNeedsItsState(t *testing.T) {
 // printed.
 func registerApp(t *testing.T, gh *githubtest.Server, args ...string) string {
 	t.Helper()
-	addr := freeAddr(t)
-	cmd := exec.Command(botBin, append([]string{"setup", "--listen", addr, "--public-url", "http://" + addr, "--github-url", strings.TrimSuffix(gh.URL(), "/"),
-		"--github-api-url", gh.URL(), "--data-dir", t.TempDir()}, args...)...)
 	var stdout strings.Builder
-	cmd.Stdout = &stdout
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() && !strings.Contains(sc.Text(), "open http://") {
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	resp, err := http.Get("http://" + addr + "/")
+	cmd, setupURL := runSetup(t, gh, t.TempDir(), freeAddr(t), &stdout, args...)
+	resp, err := http.Get(setupURL + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
