@@ -67,26 +67,60 @@ func sensitiveLeaves(raw json.RawMessage) []string {
 	if json.Unmarshal(raw, &v) != nil {
 		return out
 	}
-	var walk func(any)
-	walk = func(v any) {
+	leaves(v, func(_ string, leaf any) {
+		switch leaf := leaf.(type) {
+		case string:
+			out = append(out, leaf)
+			out = append(out, embeddedCredentials(leaf)...)
+		case float64:
+			out = append(out, strconv.FormatFloat(leaf, 'f', -1, 64))
+		}
+	})
+	return out
+}
+
+// credentialKey names a document's fields that hold a credential.
+var credentialKey = regexp.MustCompile(`(?i)token|password|secret|key-data|certificate-data`)
+
+// embeddedCredentials are the values of credential fields (token,
+// password, client-key-data, ...) of a string that is a YAML or JSON
+// document; nothing for any other string.
+func embeddedCredentials(s string) []string {
+	if len(s) > 1<<20 || !strings.ContainsAny(s, ":{") {
+		return nil
+	}
+	var doc any
+	if yaml.Unmarshal([]byte(s), &doc) != nil {
+		return nil
+	}
+	var out []string
+	leaves(doc, func(key string, leaf any) {
+		if s, ok := leaf.(string); ok && credentialKey.MatchString(key) {
+			out = append(out, s)
+		}
+	})
+	return out
+}
+
+// leaves calls fn with every value in v that is no map or list, and the
+// key it is under in its map ("" in a list).
+func leaves(v any, fn func(key string, leaf any)) {
+	var walk func(key string, v any)
+	walk = func(key string, v any) {
 		switch v := v.(type) {
 		case map[string]any:
-			for _, c := range v {
-				walk(c)
+			for k, c := range v {
+				walk(k, c)
 			}
 		case []any:
 			for _, c := range v {
-				walk(c)
+				walk("", c)
 			}
-		case string:
-			out = append(out, v)
-			out = append(out, embeddedCredentials(v)...)
-		case float64:
-			out = append(out, strconv.FormatFloat(v, 'f', -1, 64))
+		default:
+			fn(key, v)
 		}
 	}
-	walk(v)
-	return out
+	walk("", v)
 }
 
 // redactor is everything to redact in repo's texts: the bot's credentials
@@ -165,38 +199,3 @@ type scrubbed struct {
 
 func (e scrubbed) Error() string { return e.text }
 func (e scrubbed) Unwrap() error { return e.err }
-
-// credentialKey names a document's fields that hold a credential.
-var credentialKey = regexp.MustCompile(`(?i)token|password|secret|key-data|certificate-data`)
-
-// embeddedCredentials are the values of credential fields (token,
-// password, client-key-data, ...) of a string that is a YAML or JSON
-// document; nothing for any other string.
-func embeddedCredentials(s string) []string {
-	if len(s) > 1<<20 || !strings.ContainsAny(s, ":{") {
-		return nil
-	}
-	var doc any
-	if yaml.Unmarshal([]byte(s), &doc) != nil {
-		return nil
-	}
-	var out []string
-	var walk func(any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, c := range v {
-				if s, ok := c.(string); ok && credentialKey.MatchString(k) {
-					out = append(out, s)
-				}
-				walk(c)
-			}
-		case []any:
-			for _, c := range v {
-				walk(c)
-			}
-		}
-	}
-	walk(doc)
-	return out
-}
