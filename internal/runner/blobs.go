@@ -1,11 +1,7 @@
 package runner
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os/exec"
-	"strings"
 )
 
 // Blobs lists the files (regular, executable and symlinks) of commit sha
@@ -14,25 +10,13 @@ import (
 // Two commits hold the same file at a path exactly when the values are
 // equal; nothing is read of the files, however large (a provider binary).
 func (r *Runner) Blobs(ctx context.Context, src Source, sha string, patterns []string) (map[string]string, error) {
-	gitDir, err := r.mirror(ctx, src, sha)
+	_, blobs, err := r.blobsOf(ctx, src, sha, patterns)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, "git", "-C", gitDir, "ls-tree", "-r", "-z", "--full-tree", sha)
-	cmd.Env = gitEnv("")
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("list the files of %s: %w", shortSHA(sha), err)
+	out := make(map[string]string, len(blobs))
+	for _, b := range blobs {
+		out[b.path] = b.mode + " " + b.object
 	}
-	blobs := map[string]string{}
-	for _, entry := range bytes.Split(out, []byte{0}) {
-		// <mode> SP <type> SP <object> TAB <path>
-		meta, path, ok := strings.Cut(string(entry), "\t")
-		fields := strings.Fields(meta)
-		if !ok || len(fields) != 3 || fields[1] != "blob" || !matchAny(patterns, path) {
-			continue
-		}
-		blobs[path] = fields[0] + " " + fields[2]
-	}
-	return blobs, nil
+	return out, nil
 }

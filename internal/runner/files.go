@@ -18,41 +18,62 @@ const maxPolicyFile = 1 << 20
 // read from git itself: nothing of a checkout, which a PR could have
 // changed, is trusted. Symlinks are skipped; a file over 1 MiB is an error.
 func (r *Runner) ReadFiles(ctx context.Context, src Source, sha string, patterns []string) (map[string][]byte, error) {
-	gitDir, err := r.mirror(ctx, src, sha)
+	gitDir, blobs, err := r.blobsOf(ctx, src, sha, patterns)
 	if err != nil {
 		return nil, err
+	}
+	files := map[string][]byte{}
+	for _, b := range blobs {
+		if b.mode != "100644" && b.mode != "100755" {
+			continue
+		}
+		if b.size > maxPolicyFile {
+			return nil, fmt.Errorf("%s at %s is %d bytes, more than %d", b.path, shortSHA(sha), b.size, maxPolicyFile)
+		}
+		cat := exec.CommandContext(ctx, "git", "-C", gitDir, "cat-file", "blob", b.object)
+		cat.Env = gitEnv("")
+		content, err := cat.Output()
+		if err != nil {
+			return nil, fmt.Errorf("read %s at %s: %w", b.path, shortSHA(sha), err)
+		}
+		files[b.path] = content
+	}
+	return files, nil
+}
+
+// blob is a file of a commit's tree, as git ls-tree -l lists it.
+type blob struct {
+	mode, object, path string
+	size               int64
+}
+
+// blobsOf lists the files (regular, executable and symlinks) of commit sha
+// whose paths match one of the patterns, from the mirror holding it, whose
+// git directory it returns too.
+func (r *Runner) blobsOf(ctx context.Context, src Source, sha string, patterns []string) (string, []blob, error) {
+	gitDir, err := r.mirror(ctx, src, sha)
+	if err != nil {
+		return "", nil, err
 	}
 	cmd := exec.CommandContext(ctx, "git", "-C", gitDir, "ls-tree", "-r", "-z", "--full-tree", "-l", sha)
 	cmd.Env = gitEnv("")
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("list the files of %s: %w", shortSHA(sha), err)
+		return "", nil, fmt.Errorf("list the files of %s: %w", shortSHA(sha), err)
 	}
-	files := map[string][]byte{}
+	var blobs []blob
 	for _, entry := range bytes.Split(out, []byte{0}) {
 		// <mode> SP <type> SP <object> SP+ <size> TAB <path>
 		meta, path, ok := strings.Cut(string(entry), "\t")
 		fields := strings.Fields(meta)
-		if !ok || len(fields) != 4 || fields[1] != "blob" || (fields[0] != "100644" && fields[0] != "100755") {
+		if !ok || len(fields) != 4 || fields[1] != "blob" || !matchAny(patterns, path) {
 			continue
 		}
-		if !matchAny(patterns, path) {
-			continue
-		}
-		var size int64
-		fmt.Sscan(fields[3], &size)
-		if size > maxPolicyFile {
-			return nil, fmt.Errorf("%s at %s is %d bytes, more than %d", path, shortSHA(sha), size, maxPolicyFile)
-		}
-		cat := exec.CommandContext(ctx, "git", "-C", gitDir, "cat-file", "blob", fields[2])
-		cat.Env = gitEnv("")
-		content, err := cat.Output()
-		if err != nil {
-			return nil, fmt.Errorf("read %s at %s: %w", path, shortSHA(sha), err)
-		}
-		files[path] = content
+		b := blob{mode: fields[0], object: fields[2], path: path}
+		fmt.Sscan(fields[3], &b.size)
+		blobs = append(blobs, b)
 	}
-	return files, nil
+	return gitDir, blobs, nil
 }
 
 func matchAny(patterns []string, path string) bool {
