@@ -20,10 +20,12 @@ import (
 	"sync"
 	"time"
 
+	gogithub "github.com/google/go-github/v60/github"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/stagebot/stagebot"
 	"github.com/stagebot/stagebot/internal/config"
+	gh "github.com/stagebot/stagebot/internal/github"
 )
 
 // storedApp is what setup keeps in the data dir; `bot serve` reads it when
@@ -88,6 +90,10 @@ func setup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *public == "" || err != nil || (pub.Scheme != "http" && pub.Scheme != "https") || pub.Host == "" {
 		return usageError{"bot setup: --public-url must be the deployment's http(s) URL"}
 	}
+	api, err := gh.ParseAPIURL(*apiURL)
+	if err != nil {
+		return usageError{"bot setup: --github-api-url: " + err.Error()}
+	}
 	if _, err := os.Stat(filepath.Join(*dataDir, storedAppFile)); err == nil {
 		return fmt.Errorf("bot setup: %s already holds a GitHub App (%s); setup is off. Remove it to register another", *dataDir, storedAppFile)
 	}
@@ -100,7 +106,7 @@ func setup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	st := &setupServer{
 		manifest: manifest, state: hex.EncodeToString(state),
 		newAppURL: strings.TrimSuffix(*webURL, "/") + "/settings/apps/new",
-		apiURL:    strings.TrimSuffix(*apiURL, "/") + "/",
+		apiURL:    api,
 		dataDir:   *dataDir, stdout: stdout, done: make(chan struct{}),
 	}
 	switch {
@@ -155,12 +161,13 @@ func fillManifest(yml []byte, public string) (string, error) {
 }
 
 type setupServer struct {
-	manifest, state, newAppURL, apiURL, dataDir string
-	print                                       func(storedApp, string) string
-	stdout                                      io.Writer
-	mu                                          sync.Mutex
-	finished                                    bool
-	done                                        chan struct{}
+	manifest, state, newAppURL, dataDir string
+	apiURL                              *url.URL
+	print                               func(storedApp, string) string
+	stdout                              io.Writer
+	mu                                  sync.Mutex
+	finished                            bool
+	done                                chan struct{}
 }
 
 var setupPage = template.Must(template.New("setup").Parse(`<!doctype html>
@@ -265,34 +272,23 @@ func secretManifest(app storedApp, pem string) string {
 }
 
 // convert exchanges the manifest code for the App (POST
-// /app-manifests/{code}/conversions; the code is the credential).
+// /app-manifests/{code}/conversions). The code is the credential, and
+// go-github's errors quote the URL it is in: only the status is said.
 func (s *setupServer) convert(ctx context.Context, code string) (storedApp, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.apiURL+"app-manifests/"+url.PathEscape(code)+"/conversions", nil)
-	if err != nil {
-		return storedApp{}, "", err
-	}
-	req.Header.Set("Accept", "application/vnd.github+json")
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		return storedApp{}, "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
+	client := gogithub.NewClient(&http.Client{Timeout: 30 * time.Second})
+	client.BaseURL = s.apiURL
+	// go-github puts the code in the path as it is.
+	app, resp, err := client.Apps.CompleteAppManifest(ctx, url.PathEscape(code))
+	switch {
+	case resp == nil && err != nil:
+		return storedApp{}, "", errors.New("GitHub could not be reached")
+	case resp.StatusCode != http.StatusCreated:
 		return storedApp{}, "", fmt.Errorf("GitHub answered %d", resp.StatusCode)
-	}
-	var out struct {
-		ID            int64  `json:"id"`
-		Slug          string `json:"slug"`
-		PEM           string `json:"pem"`
-		WebhookSecret string `json:"webhook_secret"`
-		HTMLURL       string `json:"html_url"`
-		ClientID      string `json:"client_id"`
-		ClientSecret  string `json:"client_secret"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil || out.ID == 0 || out.PEM == "" {
+	case err != nil || app.GetID() == 0 || app.GetPEM() == "":
 		return storedApp{}, "", errors.New("GitHub's answer is not an App")
 	}
-	return storedApp{AppID: out.ID, Slug: out.Slug, WebhookSecret: out.WebhookSecret, HTMLURL: out.HTMLURL, ClientID: out.ClientID, ClientSecret: out.ClientSecret}, out.PEM, nil
+	return storedApp{AppID: app.GetID(), Slug: app.GetSlug(), WebhookSecret: app.GetWebhookSecret(), HTMLURL: app.GetHTMLURL(),
+		ClientID: app.GetClientID(), ClientSecret: app.GetClientSecret()}, app.GetPEM(), nil
 }
 
 func (s *setupServer) store(app storedApp, pem string) error {

@@ -226,14 +226,10 @@ func TestSetupCallbackNeedsItsState(t *testing.T) {
 	}
 }
 
-// registerApp runs `bot setup` with args, registers the App as a browser
-// without JavaScript would (the setup page's form posted to the fake
-// GitHub, redirects followed back to the callback), and returns what setup
-// printed.
-func registerApp(t *testing.T, gh *githubtest.Server, args ...string) string {
+// setupForm reads setup's page as a browser would: the form's action
+// (GitHub's "new App" form, with setup's state) and the manifest it posts.
+func setupForm(t *testing.T, setupURL string) (action, manifest string) {
 	t.Helper()
-	var stdout strings.Builder
-	cmd, setupURL := runSetup(t, gh, t.TempDir(), freeAddr(t), &stdout, args...)
 	resp, err := http.Get(setupURL + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +240,46 @@ func registerApp(t *testing.T, gh *githubtest.Server, args ...string) string {
 	if form == nil {
 		t.Fatalf("setup page has no form:\n%s", page)
 	}
-	resp, err = http.PostForm(html.UnescapeString(string(form[1])), url.Values{"manifest": {html.UnescapeString(string(form[2]))}})
+	return html.UnescapeString(string(form[1])), html.UnescapeString(string(form[2]))
+}
+
+// A code GitHub does not take (used, expired, forged behind a good state)
+// ends the callback in a 502 that says GitHub's status and not the code,
+// which is a credential; the code reaches GitHub as one path segment.
+func TestSetupCallbackWithACodeGitHubRefuses(t *testing.T) {
+	gh := githubtest.New(t)
+	_, setupURL := startSetup(t, gh, t.TempDir())
+	action, _ := setupForm(t, setupURL)
+	u, err := url.Parse(action)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const code = "forged-code/../x?y"
+	resp, err := http.Get(setupURL + "/setup/callback?" + url.Values{"code": {code}, "state": {u.Query().Get("state")}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "GitHub answered 404") || strings.Contains(string(body), "forged-code") {
+		t.Errorf("callback: %d %s", resp.StatusCode, body)
+	}
+	reqs := gh.Requests()
+	if last := reqs[len(reqs)-1]; last.Method != http.MethodPost || last.Path != "/app-manifests/"+code+"/conversions" || last.Query != "" {
+		t.Errorf("GitHub got %+v", last)
+	}
+}
+
+// registerApp runs `bot setup` with args, registers the App as a browser
+// without JavaScript would (the setup page's form posted to the fake
+// GitHub, redirects followed back to the callback), and returns what setup
+// printed.
+func registerApp(t *testing.T, gh *githubtest.Server, args ...string) string {
+	t.Helper()
+	var stdout strings.Builder
+	cmd, setupURL := runSetup(t, gh, t.TempDir(), freeAddr(t), &stdout, args...)
+	action, manifest := setupForm(t, setupURL)
+	resp, err := http.PostForm(action, url.Values{"manifest": {manifest}})
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("registering: %v %v", resp, err)
 	}

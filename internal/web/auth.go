@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 const (
@@ -95,8 +97,23 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.URL.Query().Get("next"))
 	state := randomToken()
 	http.SetCookie(w, h.cookie(stateCookie, state+"|"+base64.RawURLEncoding.EncodeToString([]byte(next)), 10*time.Minute))
-	q := url.Values{"client_id": {h.cfg.ClientID}, "redirect_uri": {h.cfg.PublicURL + "/oauth/callback"}, "state": {state}}
-	http.Redirect(w, r, h.cfg.GitHubWebURL+"login/oauth/authorize?"+q.Encode(), http.StatusFound)
+	http.Redirect(w, r, h.oauth().AuthCodeURL(state), http.StatusFound)
+}
+
+// oauth is the App's OAuth client on the configured GitHub (github.com or
+// an Enterprise host). The client's credentials go in the form, as GitHub
+// documents, not in a Basic header first: auto-detection would send the
+// secret twice.
+func (h *Handler) oauth() *oauth2.Config {
+	return &oauth2.Config{
+		ClientID: h.cfg.ClientID, ClientSecret: h.cfg.ClientSecret,
+		RedirectURL: h.cfg.PublicURL + "/oauth/callback",
+		Endpoint: oauth2.Endpoint{
+			AuthURL:   h.cfg.GitHubWebURL + "login/oauth/authorize",
+			TokenURL:  h.cfg.GitHubWebURL + "login/oauth/access_token",
+			AuthStyle: oauth2.AuthStyleInParams,
+		},
+	}
 }
 
 // callback ends the web flow: the code is exchanged for the user's token,
@@ -112,11 +129,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, h.cookie(stateCookie, "", -time.Second))
 	if e := r.URL.Query().Get("error"); e != "" {
-		// GitHub's error codes are short snake_case words; anything else is
-		// not shown as GitHub's.
-		if len(e) > 64 || strings.Trim(e, "abcdefghijklmnopqrstuvwxyz_") != "" {
-			e = "an unknown error"
-		}
+		e = gitHubErrorCode(e)
 		// GitHub refused before any code: redirect_uri_mismatch when this
 		// deployment's /oauth/callback is not among the App's callback URLs.
 		h.cfg.Logger.Warn("dashboard login refused by GitHub", "error", e)
@@ -153,6 +166,15 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, localPath(string(next)), http.StatusSeeOther)
 }
 
+// gitHubErrorCode is e when it looks like one of GitHub's OAuth error codes
+// (short snake_case words); anything else is not shown as GitHub's.
+func gitHubErrorCode(e string) string {
+	if len(e) > 64 || strings.Trim(e, "abcdefghijklmnopqrstuvwxyz_") != "" {
+		return "an unknown error"
+	}
+	return e
+}
+
 // localPath is p when it is a path on this site, else "/": where a login
 // or a form sends the browser next never leads off the dashboard ("//host"
 // and "/\host" are other hosts to a browser).
@@ -168,31 +190,23 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, _ *session) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// exchange trades the web flow's code for the user's access token.
+// exchange trades the web flow's code for the user's access token. Its
+// errors say what GitHub answered, never what oauth2 quotes of it.
 func (h *Handler) exchange(ctx context.Context, code string) (string, error) {
-	form := url.Values{"client_id": {h.cfg.ClientID}, "client_secret": {h.cfg.ClientSecret}, "code": {code}, "redirect_uri": {h.cfg.PublicURL + "/oauth/callback"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.GitHubWebURL+"login/oauth/access_token", strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := h.cfg.HTTPClient.Do(req)
-	if err != nil {
+	tok, err := h.oauth().Exchange(context.WithValue(ctx, oauth2.HTTPClient, h.cfg.HTTPClient), code)
+	var unreachable *url.Error
+	var refused *oauth2.RetrieveError
+	switch {
+	case errors.As(err, &unreachable):
 		return "", errors.New("GitHub could not be reached")
+	case errors.As(err, &refused) && refused.ErrorCode != "":
+		return "", fmt.Errorf("GitHub refused the code (%s)", gitHubErrorCode(refused.ErrorCode))
+	case errors.As(err, &refused):
+		return "", fmt.Errorf("GitHub answered %d", refused.Response.StatusCode)
+	case err != nil:
+		return "", errors.New("GitHub's answer holds no access token")
 	}
-	defer resp.Body.Close()
-	var out struct {
-		AccessToken string `json:"access_token"`
-		Error       string `json:"error"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GitHub answered %d", resp.StatusCode)
-	}
-	if out.AccessToken == "" {
-		return "", fmt.Errorf("GitHub refused the code (%s)", out.Error)
-	}
-	return out.AccessToken, nil
+	return tok.AccessToken, nil
 }
 
 // gitHub GETs an API path with the user's token into out.

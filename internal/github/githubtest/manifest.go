@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Manifests returns the App manifests posted to the "new App" form.
@@ -69,28 +70,45 @@ func (s *Server) newApp(w http.ResponseWriter, r *http.Request) {
 }
 
 // convertManifest is POST /app-manifests/{code}/conversions: a code is good
-// once, and buys the App's id, key and webhook secret.
+// once, and buys the App's id, key and webhook secret. The answer is
+// GitHub's 201: the App as registered from its manifest, with its secrets.
 func (s *Server) convertManifest(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
 	s.mu.Lock()
 	ok := s.codes[code]
 	delete(s.codes, code)
-	var name string
+	var m map[string]any
 	if n := len(s.manifests); n > 0 {
-		name, _ = s.manifests[n-1]["name"].(string)
+		m = s.manifests[n-1]
 	}
+	now := s.now().UTC().Format(time.RFC3339)
 	s.mu.Unlock()
 	if !ok {
 		apiError(w, http.StatusNotFound, "Not Found")
 		return
 	}
+	name, _ := m["name"].(string)
 	slug := strings.ToLower(strings.ReplaceAll(name, " ", "-"))
+	events := m["default_events"]
+	if events == nil {
+		events = []any{}
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{
-		"id": AppID, "slug": slug, "name": name, "node_id": "A_test",
+		"id":             AppID,
+		"slug":           slug,
+		"node_id":        "A_test",
 		"owner":          map[string]any{"login": "acme", "type": "Organization"},
+		"name":           name,
+		"description":    m["description"],
+		"external_url":   m["url"],
 		"html_url":       "https://github.com/apps/" + slug,
-		"pem":            string(AppKeyPEM()),
+		"created_at":     now,
+		"updated_at":     now,
+		"permissions":    m["default_permissions"],
+		"events":         events,
+		"client_id":      ClientID,
+		"client_secret":  ClientSecret,
 		"webhook_secret": WebhookSecretOfApp,
-		"client_id":      ClientID, "client_secret": ClientSecret,
+		"pem":            string(AppKeyPEM()),
 	})
 }
