@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -225,21 +226,35 @@ func TestInterruptedApplyIsNotRepeated(t *testing.T) {
 	f.stageComment(4, "infrastructure", "✅ stagebot applied `infrastructure`")
 }
 
-// sharedState points the quickstart's local backends at one directory, so
-// that state outlives a workspace (as a real remote backend's does).
-func sharedState(t *testing.T, files map[string]string) map[string]string {
-	dir := t.TempDir()
+// stateIn writes dir into the quickstart where it names ${state_dir}: in
+// each stage's backend block and in the remote state it reads, so that a
+// bot without STAGEBOT_STATE_DIR, or Terraform run by hand, keeps the
+// state there too.
+func stateIn(files map[string]string, dir string) map[string]string {
 	out := map[string]string{}
 	for p, c := range files {
-		out[p] = strings.ReplaceAll(c, "../../.state", dir)
+		if stage, ok := strings.CutSuffix(strings.TrimPrefix(p, "terraform/"), "/main.tf"); ok {
+			c = strings.Replace(c, `backend "local" {}`, fmt.Sprintf("backend \"local\" {\n    path = %q\n  }", dir+"/"+stage+".tfstate"), 1)
+			c = stateDirVar.ReplaceAllString(c, "")
+		}
+		c = strings.ReplaceAll(c, "${var.state_dir}", dir)
+		if p == "stagebot.yaml" {
+			c = backendPaths.ReplaceAllString(c, "")
+		}
+		out[p] = c
 	}
 	return out
 }
 
+var (
+	stateDirVar  = regexp.MustCompile(`(?s)variable "state_dir" \{.*?\n\}\n\n`)
+	backendPaths = regexp.MustCompile(`    backend_config:\n      path: .*\n`)
+)
+
 func TestApplyOnMerge(t *testing.T) {
 	gh := githubtest.New(t)
 	repo := gh.AddRepo("acme", "platform")
-	base := gh.Commit(repo, "main", "", sharedState(t, quickstartFiles(t)), "quickstart")
+	base := gh.Commit(repo, "main", "", quickstartFiles(t), "quickstart")
 	for user, role := range map[string]string{"alice": "write", "carol": "maintain"} {
 		gh.SetPermission(repo, user, role)
 	}

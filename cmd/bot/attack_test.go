@@ -168,7 +168,7 @@ func TestAttackPolicyOwnerWithoutWriteApproves(t *testing.T) {
 // approval.
 func TestAttackPolicyApprovalCarriedToAMergePlanWithOtherDenials(t *testing.T) {
 	f, state := mergeFlow(t)
-	mainTF := strings.ReplaceAll(quickstartFiles(t)["terraform/infrastructure/main.tf"], "../../.state", state)
+	mainTF := stateIn(quickstartTree(t), state)["terraform/infrastructure/main.tf"]
 	cache := "resource \"terraform_data\" \"cache\" {\n  input = \"cache\"\n}\n"
 	applyByHand(t, mainTF+cache)
 	anyDelete := "package stagebot\n\ndeny contains msg if {\n\tsome rc in input.resource_changes\n\t\"delete\" in rc.change.actions\n\tmsg := sprintf(\"%s would be destroyed\", [rc.address])\n}\n"

@@ -12,8 +12,15 @@ import (
 	"github.com/stagebot/stagebot/internal/github/githubtest"
 )
 
-// quickstartFiles reads examples/quickstart as path -> content.
+// quickstartFiles reads examples/quickstart as path -> content, with its
+// state in a directory of the test's, which outlives a workspace (as a real
+// remote backend's does).
 func quickstartFiles(t testing.TB) map[string]string {
+	return stateIn(quickstartTree(t), t.TempDir())
+}
+
+// quickstartTree is examples/quickstart as it is in the repository.
+func quickstartTree(t testing.TB) map[string]string {
 	files := map[string]string{}
 	root := "../../examples/quickstart"
 	err := filepath.Walk(root, func(p string, info os.FileInfo, err error) error {

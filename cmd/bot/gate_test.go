@@ -69,7 +69,7 @@ func mergeCheckedAgainstThePolicyOfItsBase(t *testing.T) {
 // on main. It returns the stage's main.tf.
 func deployDatabase(t *testing.T, f *prFlow, state string) string {
 	t.Helper()
-	mainTF := strings.ReplaceAll(quickstartFiles(t)["terraform/infrastructure/main.tf"], "../../.state", state)
+	mainTF := stateIn(quickstartTree(t), state)["terraform/infrastructure/main.tf"]
 	applyByHand(t, mainTF)
 	f.base = f.gh.Commit(f.repo, "main", "", map[string]string{"stagebot.yaml": policyYAML, "policies/database.rego": databasePolicy}, "policies")
 	f.gh.SetPermission(f.repo, "dave", "write")

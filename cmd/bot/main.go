@@ -27,6 +27,9 @@ const usage = `stagebot plans and applies Terraform stages through pull requests
 Usage:
   bot serve [flags]     run the GitHub App server (bot serve -h lists settings)
   bot plan [flags]      plan a local checkout's stages and print the comments the bot would post
+  bot apply [flags] [stage...]
+                        plan and apply a local checkout's stages in order (your own code and state)
+  bot demo [flags]      the whole product on this machine, with no GitHub App: a pull request, its plans, /apply, the dashboard
   bot setup [flags]     register the GitHub App with GitHub's manifest flow
   bot version           print the version and the Terraform it finds
 `
@@ -98,6 +101,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return setup(ctx, args[1:], stdout, stderr)
 	case "plan":
 		return planCmd(ctx, args[1:], stdout, stderr)
+	case "apply":
+		return applyCmd(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "demo":
+		return demoCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		return versionCmd(ctx, args[1:], stdout, stderr)
 	case "--version", "-version":

@@ -18,11 +18,7 @@ func mergeFlow(t *testing.T, extraEnv ...string) (*prFlow, string) {
 	gh := githubtest.New(t)
 	repo := gh.AddRepo("acme", "platform")
 	state := t.TempDir()
-	files := map[string]string{}
-	for p, c := range quickstartFiles(t) {
-		files[p] = strings.ReplaceAll(c, "../../.state", state)
-	}
-	base := gh.Commit(repo, "main", "", files, "quickstart")
+	base := gh.Commit(repo, "main", "", stateIn(quickstartTree(t), state), "quickstart")
 	for user, role := range map[string]string{"alice": "write", "carol": "maintain", "eve": "read"} {
 		gh.SetPermission(repo, user, role)
 	}

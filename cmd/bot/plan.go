@@ -10,13 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/config"
-	"github.com/stagebot/stagebot/internal/redact"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/stages"
 	"github.com/stagebot/stagebot/internal/workflow"
@@ -27,19 +24,11 @@ import (
 func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bot plan", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	repoDir := fs.String("repo", ".", "directory holding stagebot.yaml, inside a git repository")
-	base := fs.String("base", "", "git ref the change is compared with (the PR's base); empty: every stage is affected")
-	head := fs.String("head", "HEAD", "git ref to plan (the PR's head); uncommitted changes are not planned")
-	dataDir := fs.String("data-dir", envOr("data-dir", "./data"), "directory for workspaces, plan files and logs ["+config.EnvName("data-dir")+"]")
-	tfBin := fs.String("terraform-bin", envOr("terraform-bin", "terraform"), "Terraform binary ["+config.EnvName("terraform-bin")+"]")
-	tofuBin := fs.String("tofu-bin", envOr("tofu-bin", ""), "OpenTofu binary, for stages with terraform_bin: tofu ["+config.EnvName("tofu-bin")+"]")
-	tfEnv := fs.String("terraform-env", envOr("terraform-env", ""), "comma-separated env vars passed to Terraform ["+config.EnvName("terraform-env")+"]")
-	timeout := fs.Duration("timeout", 30*time.Minute, "longest one stage's plan may take")
-	defParallel, err := strconv.Atoi(envOr("instance-parallelism", "2"))
+	lf, err := addLocalFlags(fs, "git ref to plan (the PR's head); uncommitted changes are not planned")
 	if err != nil {
-		return usageError{fmt.Sprintf("bot plan: %s: %v", config.EnvName("instance-parallelism"), err)}
+		return err
 	}
-	parallelism := fs.Int("instance-parallelism", defParallel, "instances of one stage planned at once ["+config.EnvName("instance-parallelism")+"]")
+	base := fs.String("base", "", "git ref the change is compared with (the PR's base); empty: every stage is affected")
 	policiesAt := fs.String("policies-from", "base", "where the stages' policies are read: base (as the bot holds a PR to them; the head when there is no -base) or head (to try a change to the policies themselves)")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing would change, 2 when a stage would change, 1 on an error or a policy's denial (as terraform plan -detailed-exitcode)")
 	if err := flagsParsed(fs, fs.Parse(args), stdout, stderr); err != nil {
@@ -51,69 +40,26 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *policiesAt != "base" && *policiesAt != "head" {
 		return usageError{fmt.Sprintf("bot plan: -policies-from must be base or head, got %q", *policiesAt)}
 	}
-	if *parallelism < 1 || *parallelism > 64 {
-		return usageError{fmt.Sprintf("bot plan: -instance-parallelism must be from 1 to 64, got %d", *parallelism)}
-	}
-
-	top, err := gitOut(ctx, *repoDir, "rev-parse", "--show-toplevel")
-	if err != nil {
-		return fmt.Errorf("bot plan: %s is not inside a git repository: %w", *repoDir, err)
-	}
-	abs, err := filepath.Abs(*repoDir)
+	l, err := openLocal(ctx, "bot plan", lf)
 	if err != nil {
 		return err
 	}
-	abs, _ = filepath.EvalSymlinks(abs)
-	prefix, err := filepath.Rel(top, abs)
-	if err != nil {
-		return err
-	}
-	headSHA, err := gitOut(ctx, top, "rev-parse", "--verify", *head+"^{commit}")
-	if err != nil {
-		return fmt.Errorf("bot plan: head %q: %w", *head, err)
-	}
+	r, top, prefix, root, headSHA := l.r, l.top, l.prefix, l.root, l.headSHA
 	baseSHA := ""
 	if *base != "" {
 		if baseSHA, err = gitOut(ctx, top, "rev-parse", "--verify", *base+"^{commit}"); err != nil {
 			return fmt.Errorf("bot plan: base %q: %w", *base, err)
 		}
 	}
-
-	env := map[string]string{}
-	secrets := redact.New()
-	for _, name := range strings.Split(*tfEnv, ",") {
-		if name = strings.TrimSpace(name); name != "" {
-			env[name] = os.Getenv(name)
-			secrets.AddCredentials(os.Getenv(name))
-		}
-	}
-	r, err := runner.New(ctx, runner.Config{TerraformBin: *tfBin, TofuBin: *tofuBin, DataDir: *dataDir, Env: env, Timeout: *timeout})
-	if err != nil {
-		return fmt.Errorf("bot plan: %w", err)
-	}
-	label := "local/" + filepath.Base(top)
-	ws := r.WorkspaceDir(label, 0, headSHA)
-	if err := r.Checkout(ctx, runner.Source{Local: top}, headSHA, ws); err != nil {
-		return fmt.Errorf("bot plan: %w", err)
-	}
-	root := filepath.Join(ws, prefix)
-
 	// Like the bot, read the configuration from the base: a change cannot
 	// alter what it is allowed to do.
-	cfgData, cfgFrom := []byte(nil), *head
+	cfgSHA, cfgFrom := headSHA, *lf.head
 	if baseSHA != "" {
-		cfgFrom = *base
-		out, err := gitOut(ctx, top, "show", baseSHA+":"+filepath.ToSlash(filepath.Join(prefix, config.RepoFile)))
-		if err != nil {
-			return fmt.Errorf("bot plan: no %s in %s at %s", config.RepoFile, *repoDir, *base)
-		}
-		cfgData = []byte(out + "\n")
-	} else if cfgData, err = os.ReadFile(filepath.Join(root, config.RepoFile)); err != nil {
-		return fmt.Errorf("bot plan: no %s in %s at %s (commit it first)", config.RepoFile, *repoDir, *head)
+		cfgSHA, cfgFrom = baseSHA, *base
 	}
-	repoCfg, err := config.ParseRepo(cfgData, root)
+	repoCfg, err := l.config(ctx, "bot plan", cfgSHA, cfgFrom)
 	if err != nil {
-		return fmt.Errorf("bot plan: %s at %s: %w", config.RepoFile, cfgFrom, err)
+		return err
 	}
 
 	var changes []stages.Change
@@ -129,7 +75,7 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("bot plan: %w", err)
 	}
 	if len(affected) == 0 {
-		fmt.Fprintf(stdout, "No stage is affected by the changes from %s to %s.\n", *base, *head)
+		fmt.Fprintf(stdout, "No stage is affected by the changes from %s to %s.\n", *base, *lf.head)
 		return nil
 	}
 	// The policies, as the bot reads them: from the base, never from the
@@ -147,7 +93,11 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	failed, denied, changed := 0, 0, 0
 	var shown [][]string
 	sections := map[string][]comments.Section{} // an instanced stage's, shown as its one comment
-	for _, sp := range workflow.PlanStages(ctx, r, workflow.PlanTarget{Repo: label, Root: root, HeadSHA: headSHA, BaseSHA: baseSHA, Parallelism: *parallelism, Policies: policies}, affected, secrets) {
+	seen := map[string]bool{}
+	for _, a := range affected {
+		l.learnUpstream(ctx, repoCfg, a.Stage.Name, seen)
+	}
+	for _, sp := range workflow.PlanStages(ctx, r, workflow.PlanTarget{Repo: l.label, Root: root, HeadSHA: headSHA, BaseSHA: baseSHA, Parallelism: *lf.parallelism, Policies: policies}, affected, l.secrets) {
 		switch {
 		case sp.Err != nil:
 			failed++

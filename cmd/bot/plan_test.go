@@ -54,8 +54,16 @@ func commitAll(t *testing.T, dir, msg string) {
 
 func botPlan(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(botBin, append([]string{"plan", "--data-dir", t.TempDir()}, args...)...)
+	return botLocal(t, t.TempDir(), "", append([]string{"plan"}, args...)...)
+}
+
+// botLocal runs a local command of the binary (bot plan, bot apply) with
+// its data in dataDir and stdin as its input.
+func botLocal(t *testing.T, dataDir, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(botBin, append([]string{args[0], "--data-dir", dataDir}, args[1:]...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "STAGEBOT_TERRAFORM_BIN=" + terraformBin(), "SECRET_TOKEN=tok-123456789"}
+	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -42,12 +42,7 @@ deny contains msg if {
 // plan applies.
 func TestPolicyDeniesUntilOwnerApproves(t *testing.T) {
 	f, state := mergeFlow(t)
-	mainTF := ""
-	for p, c := range quickstartFiles(t) {
-		if p == "terraform/infrastructure/main.tf" {
-			mainTF = strings.ReplaceAll(c, "../../.state", state)
-		}
-	}
+	mainTF := stateIn(quickstartTree(t), state)["terraform/infrastructure/main.tf"]
 	applyByHand(t, mainTF) // the database exists
 	if !stateHas(t, state, "database") {
 		t.Fatal("the database was not deployed by hand")

@@ -50,7 +50,7 @@ func TestStatelessReplicas(t *testing.T) {
 	key := base64.StdEncoding.EncodeToString(raw)
 	gh := githubtest.New(t)
 	repo := gh.AddRepo("acme", "platform")
-	files := sharedState(t, quickstartFiles(t))
+	files := quickstartFiles(t)
 	var state string
 	for _, c := range files {
 		if i := strings.Index(c, "path = \""); i >= 0 && strings.Contains(c, "infrastructure.tfstate") {

@@ -37,8 +37,10 @@ type Settings struct {
 	PlanKeys             string
 	TerraformBin         string
 	TofuBin              string
-	Workers              int
-	InstanceParallelism  int
+	// StateDir keeps the state of local backends (runner.StateDirVar).
+	StateDir            string
+	Workers             int
+	InstanceParallelism int
 	// PlanRetries and PlanRetryWait retry plans that failed on a held
 	// state lock or a failing state backend.
 	PlanRetries   int
@@ -132,6 +134,7 @@ var settings = []setting{
 	{"plan-keys", "", "keys sealing saved plans at rest (AES-256-GCM): comma-separated, each 32 bytes in base64 (openssl rand -base64 32); the first seals, every one opens. Required with a database URL, where plans are kept", func(s *Settings, v string) error { s.PlanKeys = v; return nil }},
 	{"terraform-bin", "terraform", "Terraform binary (name on PATH or path)", func(s *Settings, v string) error { s.TerraformBin = v; return nil }},
 	{"tofu-bin", "", "OpenTofu binary, for stages with terraform_bin: tofu (empty: tofu on PATH, if any)", func(s *Settings, v string) error { s.TofuBin = v; return nil }},
+	{"state-dir", "", "directory of the state of stages with a local backend (${state_dir} in backend_config, var.state_dir in Terraform), as bot plan, bot apply and bot demo keep it: for trying the bot on one machine, unisolated; production state belongs in a remote backend", func(s *Settings, v string) error { s.StateDir = v; return nil }},
 	{"workers", "4", "jobs run at once (different PRs run in parallel)", intSetter(1, 1000, func(s *Settings) *int { return &s.Workers })},
 	{"instance-parallelism", "2", "instances of one stage planned at once within a job, each in its own copy of the checkout (a PR that changes the code of a stage with instances plans them all)", intSetter(1, 64, func(s *Settings) *int { return &s.InstanceParallelism })},
 	{"plan-retries", "3", "how often a plan that failed on a held state lock or a failing state backend (5xx, timeouts) is tried again before the PR is told (0: never)", intSetter(0, 10, func(s *Settings) *int { return &s.PlanRetries })},

@@ -185,6 +185,9 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 	if run.Instance != "" && declares(run.Dir, "instance") {
 		opts = append(opts, tfexec.Var("instance="+run.Instance))
 	}
+	if r.stateDir != "" && declares(run.Dir, "state_dir") {
+		opts = append(opts, tfexec.Var("state_dir="+r.stateDir))
+	}
 	if run.Destroy {
 		opts = append(opts, tfexec.Destroy(true))
 	}
@@ -254,7 +257,14 @@ func (r *Runner) init(ctx context.Context, tf *tfexec.Terraform, run Run) error 
 		opts = append(opts, tfexec.Reconfigure(true))
 	}
 	for _, k := range slices.Sorted(maps.Keys(run.BackendConfig)) {
-		opts = append(opts, tfexec.BackendConfig(k+"="+run.BackendConfig[k]))
+		v := run.BackendConfig[k]
+		if strings.Contains(v, StateDirVar) {
+			if r.stateDir == "" {
+				return fmt.Errorf("backend_config %s names %s, the directory of local state that bot plan, bot apply and bot demo keep (the server: STAGEBOT_STATE_DIR); a stage served by the bot keeps its state in a remote backend", k, StateDirVar)
+			}
+			v = strings.ReplaceAll(v, StateDirVar, r.stateDir)
+		}
+		opts = append(opts, tfexec.BackendConfig(k+"="+v))
 	}
 	return ctxErr(ctx, tf.Init(ctx, opts...))
 }

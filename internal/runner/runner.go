@@ -78,7 +78,17 @@ type Config struct {
 	// first after PlanRetryWait (default 10 s), each after twice as long.
 	PlanRetries   int
 	PlanRetryWait time.Duration
+	// StateDir keeps the state of stages with a local backend, outside
+	// every checkout: a backend_config value names it as StateDirVar, and
+	// a stage that declares the variable state_dir gets it (for its
+	// terraform_remote_state). Empty: a stage that names it fails. Only
+	// unisolated: runs of different uids cannot share one state file.
+	StateDir string
 }
+
+// StateDirVar is what a backend_config value names to keep its state in
+// the runner's StateDir (the quickstart's local backends).
+const StateDirVar = "${state_dir}"
 
 // Credentials are one stage's plan and apply variables.
 type Credentials struct{ Plan, Apply map[string]string }
@@ -105,6 +115,7 @@ type Runner struct {
 	maxCheckout int64
 	timeout     time.Duration
 	grace       time.Duration
+	stateDir    string
 
 	planRetries   int
 	planRetryWait time.Duration
@@ -183,6 +194,17 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	if r.planRetryWait == 0 {
 		r.planRetryWait = 10 * time.Second
+	}
+	if cfg.StateDir != "" {
+		if r.sandbox.Isolated() {
+			return nil, errors.New("a state dir for local backends needs an unisolated sandbox: the runs' uids cannot share its state files")
+		}
+		if r.stateDir, err = filepath.Abs(cfg.StateDir); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(r.stateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("state dir: %w", err)
+		}
 	}
 	if err := r.layout(); err != nil {
 		return nil, fmt.Errorf("prepare runner data dir: %w", err)

@@ -91,7 +91,7 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 	}
 	view.RunURL = runLink(w.runURLs(), ran, applyErr)
 	if applyErr != nil {
-		view.Error = errorText(applyErr)
+		view.Error = ErrorText(applyErr)
 		if errors.Is(applyErr, runner.ErrStopping) {
 			view.Notes = append(view.Notes, "⏹️ stagebot was stopping: Terraform was interrupted (SIGINT) and stopped gracefully, with its state written and its lock released. Comment `/plan "+run.Stage+"` to see what is left, then `/apply "+run.Stage+"`.")
 		}

@@ -47,13 +47,20 @@ func (w *Workflow) remember(repo string, values ...string) {
 // rememberOutputs adds a stage's sensitive outputs, as JSON and as the
 // strings inside it, and returns them.
 func (w *Workflow) rememberOutputs(repo, stage string, outputs []runner.Output) []string {
+	values := SensitiveOutputs(outputs)
+	w.remember(repo, values...)
+	return values
+}
+
+// SensitiveOutputs are the values of the sensitive outputs in every form
+// a comment could show them (see sensitiveLeaves).
+func SensitiveOutputs(outputs []runner.Output) []string {
 	var values []string
 	for _, o := range outputs {
 		if o.Sensitive {
 			values = append(values, sensitiveLeaves(o.Value)...)
 		}
 	}
-	w.remember(repo, values...)
 	return values
 }
 

@@ -155,7 +155,7 @@ func planStage(ctx context.Context, r *runner.Runner, t PlanTarget, root string,
 		view.Engine, view.Unisolated = r.EngineOf(run), !r.Isolated()
 		sp.Result, sp.Err = r.Plan(ctx, run)
 		if sp.Err != nil {
-			view.Error = errorText(sp.Err)
+			view.Error = ErrorText(sp.Err)
 		} else {
 			view.Plan, view.Text, view.Log = sp.Result.JSON, sp.Result.Text, sp.Result.Log
 		}
@@ -237,9 +237,9 @@ func runLink(link func(string) string, id string, err error) string {
 	return link(id)
 }
 
-// errorText is what a failed run shows: Terraform's own output when there
+// ErrorText is what a failed run shows: Terraform's own output when there
 // is one, else the error.
-func errorText(err error) string {
+func ErrorText(err error) string {
 	var re *runner.RunError
 	if errors.As(err, &re) && strings.Contains(re.Output, "Error: ") {
 		return re.Output // Terraform said what went wrong

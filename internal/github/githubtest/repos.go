@@ -140,6 +140,17 @@ func (s *Server) UpdatePull(repo *Repo, number int, change func(*Pull)) {
 	change(repo.pulls[number])
 }
 
+// PullOf returns a copy of pull request number, if there is one.
+func (s *Server) PullOf(repo *Repo, number int) (Pull, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := repo.pulls[number]
+	if !ok {
+		return Pull{}, false
+	}
+	return *p, true
+}
+
 // SetPermission gives a user a role on the repository.
 func (s *Server) SetPermission(repo *Repo, user, role string) {
 	s.mu.Lock()

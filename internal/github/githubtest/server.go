@@ -13,9 +13,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,9 +102,38 @@ type Request struct {
 // New starts a fake GitHub for the test.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{
-		gitRoot:       t.TempDir(),
-		workDir:       t.TempDir(),
+	s := newServer(t.TempDir(), t.TempDir())
+	s.srv = httptest.NewServer(s.withAppRoutes(s.routes()))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Serve starts a fake GitHub outside a test (bot demo) on l, with its git
+// repositories under dir. wrap, when not nil, wraps the fake's handler
+// (to serve pages of its own beside the API).
+func Serve(l net.Listener, dir string, wrap func(http.Handler) http.Handler) (*Server, error) {
+	gitRoot, workDir := filepath.Join(dir, "git"), filepath.Join(dir, "work")
+	for _, d := range []string{gitRoot, workDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	s := newServer(gitRoot, workDir)
+	h := s.withAppRoutes(s.routes())
+	if wrap != nil {
+		h = wrap(h)
+	}
+	s.srv = httptest.NewUnstartedServer(h)
+	s.srv.Listener.Close()
+	s.srv.Listener = l
+	s.srv.Start()
+	return s, nil
+}
+
+func newServer(gitRoot, workDir string) *Server {
+	return &Server{
+		gitRoot:       gitRoot,
+		workDir:       workDir,
 		nextID:        1000,
 		installations: map[int64]map[string]bool{InstallationID: {}},
 		tokens:        map[string]token{},
@@ -110,9 +142,6 @@ func New(t testing.TB) *Server {
 		codes:         map[string]bool{},
 		now:           time.Now,
 	}
-	s.srv = httptest.NewServer(s.withAppRoutes(s.routes()))
-	t.Cleanup(s.Close)
-	return s
 }
 
 // Close stops the server.

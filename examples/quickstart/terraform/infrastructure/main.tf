@@ -1,8 +1,7 @@
 terraform {
   required_version = ">= 1.5.0"
-  backend "local" {
-    path = "../../.state/infrastructure.tfstate"
-  }
+  # Its path is in stagebot.yaml (backend_config): outside every checkout.
+  backend "local" {}
 }
 
 variable "node_count" {

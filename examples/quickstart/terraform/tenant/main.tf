@@ -1,14 +1,18 @@
 terraform {
   required_version = ">= 1.5.0"
-  backend "local" {
-    path = "../../.state/tenant.tfstate"
-  }
+  # Its path is in stagebot.yaml (backend_config): outside every checkout.
+  backend "local" {}
+}
+
+variable "state_dir" {
+  type        = string
+  description = "Where the stages keep their state: bot plan, bot apply and bot demo set it."
 }
 
 data "terraform_remote_state" "platform" {
   backend = "local"
   config = {
-    path = "../../.state/platform.tfstate"
+    path = "${var.state_dir}/platform.tfstate"
   }
 }
 

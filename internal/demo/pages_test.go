@@ -1,0 +1,99 @@
+package demo
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func startDemo(t *testing.T) *Demo {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Start(l, t.TempDir(), map[string]string{"README.md": "demo\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	if err := d.OpenPR(t.Context(), "A change", map[string]string{"main.tf": "# change\n"}); err == nil {
+		t.Fatal("a pull request opened with no bot to tell: want an error")
+	}
+	return d
+}
+
+func get(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// A comment renders as GitHub renders it, with what runs taken out: a
+// plan's output is a pull request author's text, and so is a comment.
+func TestCommentsRenderWithoutScripts(t *testing.T) {
+	d := startDemo(t)
+	d.GH.AddComment(d.Repo, 1, "mallory", "<details><summary>Plan</summary>\n\n```\n+ terraform_data.x\n```\n</details>\n\n"+
+		"<script>alert(1)</script><img src=x onerror=alert(2)><a href=\"javascript:alert(3)\">x</a><iframe src=\"https://evil.example\"></iframe>")
+	status, body := get(t, d.PullURL(1)+"/timeline")
+	if status != http.StatusOK {
+		t.Fatalf("timeline: %d %s", status, body)
+	}
+	if !strings.Contains(body, "<details><summary>Plan</summary>") || !strings.Contains(body, "+ terraform_data.x") {
+		t.Errorf("the comment's details block is not rendered:\n%s", body)
+	}
+	for _, bad := range []string{"<script>alert", "onerror", "javascript:", "<iframe"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("the page carries %q:\n%s", bad, body)
+		}
+	}
+	status, _ = get(t, d.URL+"/demo/platform/pull/2")
+	if status != http.StatusNotFound {
+		t.Errorf("a pull request that does not exist: %d", status)
+	}
+}
+
+// Another site cannot comment /apply through the browser of someone
+// running the demo: only the page's own form posts.
+func TestCommentsOnlyFromThePage(t *testing.T) {
+	d := startDemo(t)
+	post := func(origin, site string) int {
+		req, _ := http.NewRequest(http.MethodPost, d.PullURL(1)+"/comments", strings.NewReader(url.Values{"body": {"/apply"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		if site != "" {
+			req.Header.Set("Sec-Fetch-Site", site)
+		}
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post("https://evil.example", "cross-site"); got != http.StatusForbidden {
+		t.Errorf("a cross-site post: %d", got)
+	}
+	if got := post("", "same-site"); got != http.StatusForbidden {
+		t.Errorf("a same-site (another port's) post: %d", got)
+	}
+	if n := len(d.GH.Comments(d.Repo, 1)); n != 0 {
+		t.Fatalf("refused posts left %d comments", n)
+	}
+	if got := post(d.URL, "same-origin"); got != http.StatusSeeOther {
+		t.Errorf("the page's own post: %d", got)
+	}
+	if c := d.GH.Comments(d.Repo, 1); len(c) != 1 || c[0].User != User || c[0].Body != "/apply" {
+		t.Errorf("comments after the page's post: %+v", c)
+	}
+}
