@@ -98,12 +98,14 @@ func applyCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			}
 		}
 		run := stages.Run(a.Stage, runner.Run{Repo: l.label, Root: l.root, HeadSHA: l.headSHA, Redact: l.secrets})
-		view := comments.StageApply{Stage: name, HeadSHA: l.headSHA, Engine: l.r.EngineOf(run)}
+		// The plan that is applied: its sensitive values stay out of what
+		// is printed, whatever happens.
+		view := comments.StageApply{Stage: name, HeadSHA: l.headSHA, Engine: l.r.EngineOf(run), Plan: sp.Result.JSON}
 		res, err := l.r.Apply(ctx, run)
 		if err != nil {
 			view.Error = workflow.ErrorText(err)
 		} else {
-			view.Log, view.Plan = res.Log, res.Plan
+			view.Log = res.Log
 			for _, o := range res.Outputs {
 				view.Outputs = append(view.Outputs, comments.Output{Name: o.Name, Sensitive: o.Sensitive, Value: string(o.Value)})
 			}

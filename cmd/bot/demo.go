@@ -20,6 +20,7 @@ import (
 	"github.com/stagebot/stagebot/internal/config"
 	"github.com/stagebot/stagebot/internal/demo"
 	"github.com/stagebot/stagebot/internal/github/githubtest"
+	"github.com/stagebot/stagebot/internal/runner"
 )
 
 // demoCmd is the whole product on one machine, with no GitHub App: a
@@ -57,8 +58,15 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	files := stagebot.Quickstart()
 
 	fmt.Fprintln(stderr, "bot demo: deploying the demo platform's main branch (the quickstart's three stages)…")
-	if err := deployMain(ctx, dir, stateDir, *tfBin, files); err != nil {
+	// Deployed by hand as the bot will find it: in the repository's own
+	// directory of the state dir.
+	if err := deployMain(ctx, dir, runner.RepoStateDir(stateDir, demo.Owner+"/"+demo.Name), *tfBin, files); err != nil {
 		return fmt.Errorf("bot demo: %w", err)
+	}
+	// Its GitHub has no authentication (anyone who reaches it comments
+	// as you): it is for this machine only.
+	if host, _, err := net.SplitHostPort(*listen); err != nil || !isLoopback(host) {
+		return usageError{fmt.Sprintf("bot demo: -listen %q: the demo's GitHub lets anyone who reaches it comment as you, so it listens on a loopback address only (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)", *listen)}
 	}
 	l, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -86,7 +94,9 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer stopBot()
 	served := make(chan error, 1)
 	go func() {
-		served <- serve(botCtx, []string{
+		// Only these settings: none of the user's environment (the
+		// settings of a production bot: its database, its credentials).
+		served <- serveIn(botCtx, nil, []string{
 			"-listen", botAddr, "-public-url", botURL, "-data-dir", filepath.Join(dir, "bot"), "-state-dir", stateDir,
 			"-github-app-id", strconv.FormatInt(githubtest.AppID, 10), "-github-private-key", string(githubtest.AppKeyPEM()),
 			"-github-webhook-secret", secret, "-github-api-url", d.GH.URL(), "-github-web-url", d.URL + "/",
@@ -163,11 +173,16 @@ func deployMain(ctx context.Context, dir, stateDir, tfBin string, files map[stri
 		}
 	}
 	var log strings.Builder
-	err := applyCmd(ctx, []string{"-repo", repo, "-auto-approve", "-data-dir", filepath.Join(dir, "deploy"), "-state-dir", stateDir, "-terraform-bin", tfBin}, strings.NewReader(""), io.Discard, &log)
+	err := applyCmd(ctx, []string{"-repo", repo, "-auto-approve", "-data-dir", filepath.Join(dir, "deploy"), "-state-dir", stateDir, "-terraform-bin", tfBin, "-terraform-env", ""}, strings.NewReader(""), io.Discard, &log)
 	if err != nil {
 		return fmt.Errorf("deploy main: %w\n%s", err, log.String())
 	}
 	return nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // loopbackAddr is a loopback address with a port nobody listens on now.

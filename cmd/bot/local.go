@@ -90,7 +90,7 @@ func openLocal(ctx context.Context, name string, lf *localFlags) (*localRepo, er
 	if stateDir == "" {
 		stateDir = filepath.Join(*lf.dataDir, "state")
 	}
-	r, err := runner.New(ctx, runner.Config{TerraformBin: *lf.tfBin, TofuBin: *lf.tofuBin, DataDir: *lf.dataDir, StateDir: stateDir, Env: env, Timeout: *lf.timeout})
+	r, err := runner.New(ctx, runner.Config{TerraformBin: *lf.tfBin, TofuBin: *lf.tofuBin, DataDir: *lf.dataDir, StateDir: stateDir, SharedState: true, Env: env, Timeout: *lf.timeout})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

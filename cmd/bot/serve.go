@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,7 +35,14 @@ import (
 // serve runs the bot: settings, wiring, listening, and a shutdown that
 // drains the queue and lets running applies end.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	s, log, err := serveSettings(args, stdout, stderr)
+	return serveIn(ctx, os.Environ(), args, stdout, stderr)
+}
+
+// serveIn is serve with environ as its environment: bot demo's bot takes
+// none of the user's STAGEBOT_* settings (a production database, its
+// credentials), only its flags.
+func serveIn(ctx context.Context, environ, args []string, stdout, stderr io.Writer) error {
+	s, log, err := serveSettings(environ, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -59,11 +67,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // serveSettings reads and checks the settings (flags, environment, the
 // App stored by setup), and makes the logger they ask for.
-func serveSettings(args []string, stdout, stderr io.Writer) (*config.Settings, *slog.Logger, error) {
+func serveSettings(environ, args []string, stdout, stderr io.Writer) (*config.Settings, *slog.Logger, error) {
 	fs := flag.NewFlagSet("bot serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.String("env-file", "", "a file of KEY=value settings (as bot setup --print writes); the environment wins over it")
-	lookup, args, err := withEnvFile(args, envLookup)
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	lookup, args, err := withEnvFile(args, func(name string) string { return env[name] })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -82,7 +96,7 @@ func serveSettings(args []string, stdout, stderr io.Writer) (*config.Settings, *
 		return nil, nil, fmt.Errorf("cannot start:\n%w", err)
 	}
 	log := logging.New(stderr, s.LogLevel)
-	unknown := config.UnknownEnv(os.Environ())
+	unknown := config.UnknownEnv(environ)
 	for _, name := range slices.Sorted(maps.Keys(unknown)) {
 		if near := unknown[name]; near != "" {
 			log.Warn("unknown setting in the environment: ignored", "name", name, "did_you_mean", near)

@@ -6,6 +6,7 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -33,6 +34,7 @@ type Demo struct {
 	URL string
 
 	base            string // main's commit
+	formToken       string // what the page's own comment form posts
 	hookURL, secret string
 	deliveries      atomic.Int64
 }
@@ -41,7 +43,7 @@ type Demo struct {
 // git repositories under dir, and creates the demo repository with files
 // on its main branch.
 func Start(l net.Listener, dir string, files map[string]string) (*Demo, error) {
-	d := &Demo{}
+	d := &Demo{formToken: rand.Text()}
 	gh, err := githubtest.Serve(l, dir, d.pages)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"embed"
 	"html/template"
 	"net/http"
@@ -59,7 +60,15 @@ func (d *Demo) pages(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /{owner}/{repo}/pull/{number}", d.pullPage("pull.html"))
 	mux.HandleFunc("GET /{owner}/{repo}/pull/{number}/timeline", d.pullPage("timeline"))
 	mux.HandleFunc("POST /{owner}/{repo}/pull/{number}/comments", d.comment)
-	return mux
+	// Only this machine's own name for it: a page of another site whose
+	// name someone points at 127.0.0.1 (DNS rebinding) reaches nothing.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != strings.TrimPrefix(d.URL, "http://") {
+			http.Error(w, "the demo answers only at "+d.URL, http.StatusMisdirectedRequest)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // pullView is what a pull request page shows.
@@ -69,6 +78,8 @@ type pullView struct {
 	Comments    []githubtest.Comment
 	Checks      []githubtest.CheckRun
 	Error       string
+	// Token is the comment form's: only the page posts comments.
+	Token string
 }
 
 func (d *Demo) pull(r *http.Request) (pullView, bool) {
@@ -80,7 +91,7 @@ func (d *Demo) pull(r *http.Request) (pullView, bool) {
 	if !ok {
 		return pullView{}, false
 	}
-	v := pullView{Owner: Owner, Name: Name, Pull: p, Comments: d.GH.Comments(d.Repo, n), Error: r.URL.Query().Get("error")}
+	v := pullView{Owner: Owner, Name: Name, Pull: p, Comments: d.GH.Comments(d.Repo, n), Error: r.URL.Query().Get("error"), Token: d.formToken}
 	for _, c := range d.GH.CheckRuns(d.Repo) {
 		if c.HeadSHA == p.HeadSHA {
 			v.Checks = append(v.Checks, c)
@@ -114,7 +125,8 @@ func (d *Demo) comment(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" || r.Header.Get("Origin") != "" && r.Header.Get("Origin") != d.URL {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" || r.Header.Get("Origin") != "" && r.Header.Get("Origin") != d.URL ||
+		subtle.ConstantTimeCompare([]byte(r.FormValue("token")), []byte(d.formToken)) != 1 {
 		http.Error(w, "comments are posted from the pull request's page only", http.StatusForbidden)
 		return
 	}

@@ -65,8 +65,8 @@ func TestCommentsRenderWithoutScripts(t *testing.T) {
 // running the demo: only the page's own form posts.
 func TestCommentsOnlyFromThePage(t *testing.T) {
 	d := startDemo(t)
-	post := func(origin, site string) int {
-		req, _ := http.NewRequest(http.MethodPost, d.PullURL(1)+"/comments", strings.NewReader(url.Values{"body": {"/apply"}}.Encode()))
+	post := func(origin, site string, token string) int {
+		req, _ := http.NewRequest(http.MethodPost, d.PullURL(1)+"/comments", strings.NewReader(url.Values{"body": {"/apply"}, "token": {token}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		if origin != "" {
 			req.Header.Set("Origin", origin)
@@ -81,19 +81,44 @@ func TestCommentsOnlyFromThePage(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if got := post("https://evil.example", "cross-site"); got != http.StatusForbidden {
+	if got := post("https://evil.example", "cross-site", d.formToken); got != http.StatusForbidden {
 		t.Errorf("a cross-site post: %d", got)
 	}
-	if got := post("", "same-site"); got != http.StatusForbidden {
+	if got := post("", "same-site", d.formToken); got != http.StatusForbidden {
 		t.Errorf("a same-site (another port's) post: %d", got)
+	}
+	if got := post("", "", ""); got != http.StatusForbidden {
+		t.Errorf("a post without the page's token: %d", got)
 	}
 	if n := len(d.GH.Comments(d.Repo, 1)); n != 0 {
 		t.Fatalf("refused posts left %d comments", n)
 	}
-	if got := post(d.URL, "same-origin"); got != http.StatusSeeOther {
+	_, page := get(t, d.PullURL(1))
+	if !strings.Contains(page, `name="token" value="`+d.formToken+`"`) {
+		t.Fatalf("the page's form lacks its token:\n%s", page)
+	}
+	if got := post(d.URL, "same-origin", d.formToken); got != http.StatusSeeOther {
 		t.Errorf("the page's own post: %d", got)
 	}
 	if c := d.GH.Comments(d.Repo, 1); len(c) != 1 || c[0].User != User || c[0].Body != "/apply" {
 		t.Errorf("comments after the page's post: %+v", c)
+	}
+}
+
+// A page of another site whose name resolves to 127.0.0.1 (DNS
+// rebinding) reaches neither the pages nor the fake's API.
+func TestOnlyItsOwnHost(t *testing.T) {
+	d := startDemo(t)
+	for _, p := range []string{"/demo/platform/pull/1", "/repos/demo/platform"} {
+		req, _ := http.NewRequest(http.MethodGet, d.URL+p, nil)
+		req.Host = "rebind.evil.example:" + strings.Split(d.URL, ":")[2]
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMisdirectedRequest {
+			t.Errorf("%s under another name: %d", p, resp.StatusCode)
+		}
 	}
 }

@@ -163,7 +163,10 @@ func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error)
 			err = fmt.Errorf("%w: %w", ErrStopping, err)
 		default:
 		}
-		return nil, &RunError{Stage: run.Stage, Step: "apply", Output: s.out.String(), Err: err}
+		// What Terraform printed may hold the plan's sensitive values (a
+		// provisioner's command, its output): the failure shows none.
+		red := r.secrets.With(run.Redact.Values()...).With(redact.PlanValues(shown)...)
+		return nil, &RunError{Stage: run.Stage, Step: "apply", Output: red.Redact(s.out.String()), Err: redactedError{red.Redact(err.Error()), err}}
 	}
 	res.Log = s.out.String()
 	if res.Outputs, err = outputs(ctx, s, run); err != nil {
@@ -171,6 +174,16 @@ func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error)
 	}
 	return res, nil
 }
+
+// redactedError is err with its message redacted; errors.Is and As still
+// see err.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
 
 // outputs reads a stage's outputs from its state, sorted by name.
 func outputs(ctx context.Context, s *session, run Run) ([]Output, error) {

@@ -185,8 +185,10 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 	if run.Instance != "" && declares(run.Dir, "instance") {
 		opts = append(opts, tfexec.Var("instance="+run.Instance))
 	}
-	if r.stateDir != "" && declares(run.Dir, "state_dir") {
-		opts = append(opts, tfexec.Var("state_dir="+r.stateDir))
+	if dir, err := r.stateDirOf(run); err != nil {
+		return false, err
+	} else if dir != "" && declares(run.Dir, "state_dir") {
+		opts = append(opts, tfexec.Var("state_dir="+dir))
 	}
 	if run.Destroy {
 		opts = append(opts, tfexec.Destroy(true))
@@ -257,12 +259,9 @@ func (r *Runner) init(ctx context.Context, tf *tfexec.Terraform, run Run) error 
 		opts = append(opts, tfexec.Reconfigure(true))
 	}
 	for _, k := range slices.Sorted(maps.Keys(run.BackendConfig)) {
-		v := run.BackendConfig[k]
-		if strings.Contains(v, StateDirVar) {
-			if r.stateDir == "" {
-				return fmt.Errorf("backend_config %s names %s, the directory of local state that bot plan, bot apply and bot demo keep (the server: STAGEBOT_STATE_DIR); a stage served by the bot keeps its state in a remote backend", k, StateDirVar)
-			}
-			v = strings.ReplaceAll(v, StateDirVar, r.stateDir)
+		v, err := r.backendValue(run, k, run.BackendConfig[k])
+		if err != nil {
+			return err
 		}
 		opts = append(opts, tfexec.BackendConfig(k+"="+v))
 	}

@@ -81,14 +81,56 @@ type Config struct {
 	// StateDir keeps the state of stages with a local backend, outside
 	// every checkout: a backend_config value names it as StateDirVar, and
 	// a stage that declares the variable state_dir gets it (for its
-	// terraform_remote_state). Empty: a stage that names it fails. Only
-	// unisolated: runs of different uids cannot share one state file.
-	StateDir string
+	// terraform_remote_state). Each repository has a directory of its own
+	// in it, so that one repository's stagebot.yaml cannot reach another's
+	// state, unless SharedState (bot plan and bot apply: one user's own
+	// checkout). Empty: a stage that names it fails. Only unisolated: runs
+	// of different uids cannot share one state file.
+	StateDir    string
+	SharedState bool
 }
 
 // StateDirVar is what a backend_config value names to keep its state in
 // the runner's StateDir (the quickstart's local backends).
 const StateDirVar = "${state_dir}"
+
+// stateDirOf is the directory of run's repository's state ("" when the
+// runner keeps none), made when it is first used.
+func (r *Runner) stateDirOf(run Run) (string, error) {
+	if r.stateDir == "" {
+		return "", nil
+	}
+	dir := r.stateDir
+	if !r.sharedState {
+		dir = RepoStateDir(dir, run.Repo)
+	}
+	return dir, os.MkdirAll(dir, 0o700)
+}
+
+// RepoStateDir is where a runner that does not share its state dir keeps
+// the state of repository repo (owner/name).
+func RepoStateDir(stateDir, repo string) string { return filepath.Join(stateDir, safe(repo)) }
+
+// backendValue is a backend_config value with StateDirVar filled in: it
+// must begin the value, and the path must stay inside the state dir.
+func (r *Runner) backendValue(run Run, key, v string) (string, error) {
+	if !strings.Contains(v, StateDirVar) {
+		return v, nil
+	}
+	dir, err := r.stateDirOf(run)
+	if err != nil {
+		return "", err
+	}
+	if dir == "" {
+		return "", fmt.Errorf("backend_config %s names %s, the directory of local state that bot plan, bot apply and bot demo keep (the server: STAGEBOT_STATE_DIR); a stage served by the bot keeps its state in a remote backend", key, StateDirVar)
+	}
+	rest, ok := strings.CutPrefix(v, StateDirVar+"/")
+	full := filepath.Join(dir, filepath.FromSlash(rest))
+	if !ok || strings.Contains(rest, StateDirVar) || !strings.HasPrefix(full, dir+string(filepath.Separator)) {
+		return "", fmt.Errorf("backend_config %s: %s may only begin a path inside it (%s/NAME.tfstate)", key, StateDirVar, StateDirVar)
+	}
+	return full, nil
+}
 
 // Credentials are one stage's plan and apply variables.
 type Credentials struct{ Plan, Apply map[string]string }
@@ -116,6 +158,7 @@ type Runner struct {
 	timeout     time.Duration
 	grace       time.Duration
 	stateDir    string
+	sharedState bool
 
 	planRetries   int
 	planRetryWait time.Duration
@@ -199,6 +242,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		if r.sandbox.Isolated() {
 			return nil, errors.New("a state dir for local backends needs an unisolated sandbox: the runs' uids cannot share its state files")
 		}
+		r.sharedState = cfg.SharedState
 		if r.stateDir, err = filepath.Abs(cfg.StateDir); err != nil {
 			return nil, err
 		}
