@@ -65,7 +65,8 @@ func startDemo(t *testing.T) (pull, dashboard string) {
 // headless Chromium: the pull request's page shows the bot's plan of one
 // stage and the other waiting; a /apply typed into the page applies it;
 // the dashboard (through the demo GitHub's login) shows the apply's log as
-// it runs; the page then shows the applied stage and the next plan.
+// it runs; the page then shows the applied stage and the next plan, whose
+// check run's Apply button applies it.
 func TestDemoInChromium(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -145,5 +146,18 @@ func TestDemoInChromium(t *testing.T) {
 	if _, err := chromedp.Run(tctx, pageSays("stagebot applied infrastructure", "stagebot plan: tenant", "+1 to add", "terraform_data.wordpress[\"initech\"]")); err != nil {
 		body, _ := chromedp.Run(ctx, chromedp.Text("body"))
 		t.Fatalf("after /apply: %v\n%s", err, body)
+	}
+	// The tenant's check run offers Apply, as on GitHub: pressed, it
+	// applies the tenant's plan.
+	if err := chromedp.Do(tctx, chromedp.Click(`[data-check="stagebot/tenant"] button[data-action="apply"]`)); err != nil {
+		t.Fatalf("press Apply: %v", err)
+	}
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		if _, err := chromedp.Run(tctx, pageSays("stagebot applied tenant")); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			body, _ := chromedp.Run(ctx, chromedp.Text("body"))
+			t.Fatalf("after pressing Apply: %v\n%s", err, body)
+		}
 	}
 }

@@ -60,6 +60,7 @@ func (d *Demo) pages(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /{owner}/{repo}/pull/{number}", d.pullPage("pull.html"))
 	mux.HandleFunc("GET /{owner}/{repo}/pull/{number}/timeline", d.pullPage("timeline"))
 	mux.HandleFunc("POST /{owner}/{repo}/pull/{number}/comments", d.comment)
+	mux.HandleFunc("POST /{owner}/{repo}/pull/{number}/checks/{id}", d.pressButton)
 	// Only this machine's own name for it: a page of another site whose
 	// name someone points at 127.0.0.1 (DNS rebinding) reaches nothing.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -116,18 +117,50 @@ func (d *Demo) pullPage(name string) http.HandlerFunc {
 	}
 }
 
-// comment posts the form's comment as User, as GitHub does, and sends the
-// bot its issue_comment event. Only the page itself may post: another
-// site cannot comment /apply through the user's browser.
-func (d *Demo) comment(w http.ResponseWriter, r *http.Request) {
-	v, ok := d.pull(r)
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
+// fromThePage reports whether a post comes from the pull request's own
+// page: another site cannot comment /apply, or press Apply, through the
+// user's browser.
+func (d *Demo) fromThePage(w http.ResponseWriter, r *http.Request) bool {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" || r.Header.Get("Origin") != "" && r.Header.Get("Origin") != d.URL ||
 		subtle.ConstantTimeCompare([]byte(r.FormValue("token")), []byte(d.formToken)) != 1 {
-		http.Error(w, "comments are posted from the pull request's page only", http.StatusForbidden)
+		http.Error(w, "comments and buttons are posted from the pull request's page only", http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
+// pressButton is a press of one of a check run's buttons by User: the bot
+// gets the check_run requested_action event GitHub sends.
+func (d *Demo) pressButton(w http.ResponseWriter, r *http.Request) {
+	v, ok := d.pull(r)
+	if !ok || !d.fromThePage(w, r) {
+		if !ok {
+			http.NotFound(w, r)
+		}
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	i := slices.IndexFunc(v.Checks, func(c githubtest.CheckRun) bool { return c.ID == id })
+	identifier := r.FormValue("identifier")
+	if i < 0 || !slices.ContainsFunc(v.Checks[i].Actions, func(a githubtest.Action) bool { return a.Identifier == identifier }) {
+		http.Error(w, "no such button on this pull request's checks", http.StatusNotFound)
+		return
+	}
+	back := d.PullURL(v.Pull.Number)
+	if err := d.deliver(r.Context(), "check_run", d.GH.RequestedActionPayload(d.Repo, id, identifier, User, v.Pull.Number)); err != nil {
+		back += "?error=" + template.URLQueryEscaper(err.Error())
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// comment posts the form's comment as User, as GitHub does, and sends the
+// bot its issue_comment event.
+func (d *Demo) comment(w http.ResponseWriter, r *http.Request) {
+	v, ok := d.pull(r)
+	if !ok || !d.fromThePage(w, r) {
+		if !ok {
+			http.NotFound(w, r)
+		}
 		return
 	}
 	back := d.PullURL(v.Pull.Number)

@@ -1,12 +1,15 @@
 package demo
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/stagebot/stagebot/internal/github/githubtest"
 )
 
 func startDemo(t *testing.T) *Demo {
@@ -120,5 +123,33 @@ func TestOnlyItsOwnHost(t *testing.T) {
 		if resp.StatusCode != http.StatusMisdirectedRequest {
 			t.Errorf("%s under another name: %d", p, resp.StatusCode)
 		}
+	}
+}
+
+// A button is pressed only from the page, and only one its check run has.
+func TestButtonsOnlyFromThePageAndOnlyTheirs(t *testing.T) {
+	d := startDemo(t)
+	head := d.GH.Commit(d.Repo, "change", "", nil, "more")
+	id := d.GH.AddCheckRun(d.Repo, githubtest.CheckRun{Name: "stagebot/infrastructure", HeadSHA: head, Status: "completed", Conclusion: "success",
+		Actions: []githubtest.Action{{Label: "Apply", Identifier: "apply"}}})
+	d.GH.UpdatePull(d.Repo, 1, func(p *githubtest.Pull) { p.HeadSHA = head })
+	press := func(identifier, token string) int {
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).PostForm(
+			fmt.Sprintf("%s/checks/%d", d.PullURL(1), id), url.Values{"identifier": {identifier}, "token": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := press("apply", "wrong"); got != http.StatusForbidden {
+		t.Errorf("without the page's token: %d", got)
+	}
+	if got := press("destroy", d.formToken); got != http.StatusNotFound {
+		t.Errorf("a button the check run does not have: %d", got)
+	}
+	_, page := get(t, d.PullURL(1))
+	if !strings.Contains(page, `data-action="apply"`) {
+		t.Errorf("the page shows no Apply button:\n%s", page)
 	}
 }
