@@ -227,6 +227,18 @@ func (s *Store) FinishApply(ctx context.Context, repo, stage string) error {
 	return nil
 }
 
+// FinishApplyOf removes the record of a stage's running apply when
+// trigger started it, and reports whether it did: a job that recorded its
+// apply's result and died before this was done ends it when it runs again.
+func (s *Store) FinishApplyOf(ctx context.Context, repo, stage, trigger string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM stagebot_running_applies WHERE repo = $1 AND stage = $2 AND trigger_id = $3`, repo, stage, trigger)
+	if err != nil {
+		return false, fmt.Errorf("finish apply of stage %s of %s: %w", stage, repo, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
 // TakePR leases a PR's work to holder for ttl: while the lease holds, no
 // other bot sharing the database works on the PR. It reports false when
 // another holder's lease has not expired. Holding it already renews it.

@@ -75,12 +75,10 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 	// a stopping bot (SIGINT, then waiting for Terraform), still bound it.
 	view.Engine = w.Runner.EngineOf(run)
 	res, applyErr := w.Runner.Apply(context.WithoutCancel(ctx), run)
-	// Everything below is recorded whatever the job's context says: the
-	// apply happened.
-	ctx = context.WithoutCancel(ctx)
-	if err := w.Store.FinishApply(ctx, repo.FullName(), run.Stage); err != nil {
-		return false, err
-	}
+	// Everything below is recorded whatever the job's context says, and
+	// through a database blip: the apply happened.
+	ctx, cancel := w.recordCtx(ctx)
+	defer cancel()
 	check := gh.CheckRun{Name: comments.CheckRunName(run.Stage), HeadSHA: run.HeadSHA, Status: "completed", Conclusion: "success", Title: ok.title, Summary: ok.summary,
 		// Applied (or failed): the plan is spent, only planning again is left.
 		Actions: []gh.CheckRunAction{{Label: "Re-plan", Identifier: actionPlan, Description: cut("Run /plan "+run.Stage, 40)}}}
@@ -106,15 +104,27 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 			view.Outputs = append(view.Outputs, comments.Output{Name: o.Name, Sensitive: o.Sensitive, Value: string(o.Value)})
 		}
 		secrets = w.rememberOutputs(repo.FullName(), run.Stage, res.Outputs)
-		if err := w.Store.RecordApply(ctx, repo.FullName(), run.Stage, pr, run.HeadSHA, time.Now()); err != nil {
-			return false, err
-		}
-		if err := w.Store.SetAppliedCommit(ctx, repo.FullName(), run.Stage, run.HeadSHA); err != nil {
+		appliedAt := time.Now()
+		if err := durably(ctx, "the apply of "+run.Stage, func(ctx context.Context) error {
+			if err := w.Store.RecordApply(ctx, repo.FullName(), run.Stage, pr, run.HeadSHA, appliedAt); err != nil {
+				return err
+			}
+			return w.Store.SetAppliedCommit(ctx, repo.FullName(), run.Stage, run.HeadSHA)
+		}); err != nil {
 			return false, err
 		}
 	}
 	parts := comments.Apply(view, w.redactor(repo.FullName()).With(secrets...))
-	if err := w.Store.RecordApplyResult(ctx, repo.FullName(), run.Stage, trigger, store.ApplyResult{PR: pr, HeadSHA: run.HeadSHA, OK: applyErr == nil, Body: parts[0]}); err != nil {
+	// The result under its trigger before the running record goes: a job
+	// that dies between the two finds the result when it runs again, and
+	// reports it (apply.go, merge.go) instead of an interrupted apply.
+	result := store.ApplyResult{PR: pr, HeadSHA: run.HeadSHA, OK: applyErr == nil, Body: parts[0]}
+	if err := durably(ctx, "the result of the apply of "+run.Stage, func(ctx context.Context) error {
+		if err := w.Store.RecordApplyResult(ctx, repo.FullName(), run.Stage, trigger, result); err != nil {
+			return err
+		}
+		return w.Store.FinishApply(ctx, repo.FullName(), run.Stage)
+	}); err != nil {
 		return false, err
 	}
 	if err := w.postParts(ctx, client, repo, pr, run.Stage, parts); err != nil {
@@ -164,7 +174,7 @@ func (w *Workflow) apply(ctx context.Context, t *turn, ev webhook.CommentEvent, 
 		case err != nil:
 			return err
 		case again:
-			if err := w.postParts(ctx, client, ev.Repo, pr.Number, a.Stage.Name, []string{prev.Body}); err != nil {
+			if err := w.reportRecorded(ctx, client, ev.Repo, pr.Number, a.Stage.Name, pr.HeadSHA, trigger, prev); err != nil {
 				return err
 			}
 		case done && len(cmd.Stages) == 0:

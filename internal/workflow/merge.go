@@ -310,7 +310,7 @@ func (w *Workflow) mergeStage(ctx context.Context, t *turn, ws string, a stages.
 	} else if ok {
 		// This merge applied the stage already (the job ran again): report
 		// that apply, never apply twice.
-		if err := w.postParts(ctx, client, repo, pr.Number, stage, []string{prev.Body}); err != nil {
+		if err := w.reportRecorded(ctx, client, repo, pr.Number, stage, sha, trigger, prev); err != nil {
 			return stageStopped, err
 		}
 		if prev.OK {

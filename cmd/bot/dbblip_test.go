@@ -1,0 +1,166 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stagebot/stagebot/internal/dbtest"
+	"github.com/stagebot/stagebot/internal/github/githubtest"
+)
+
+// cutProxy stands between the bots and PostgreSQL: Cut drops every
+// connection and refuses new ones, as a stopped server does; Restore
+// listens again at the same address, as the server started again.
+type cutProxy struct {
+	target, addr string
+	mu           sync.Mutex
+	l            net.Listener
+	conns        map[net.Conn]bool
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{target: target, addr: l.Addr().String(), l: l, conns: map[net.Conn]bool{}}
+	go p.serve(l)
+	t.Cleanup(p.Cut)
+	return p
+}
+
+func (p *cutProxy) serve(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go p.pipe(c)
+	}
+}
+
+func (p *cutProxy) pipe(c net.Conn) {
+	u, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[u] = true, true
+	p.mu.Unlock()
+	go func() { io.Copy(u, c); u.Close() }()
+	io.Copy(c, u)
+	c.Close()
+}
+
+func (p *cutProxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.l.Close()
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+func (p *cutProxy) Restore(t *testing.T) {
+	l, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatalf("the database's address is taken: %v", err)
+	}
+	p.mu.Lock()
+	p.l = l
+	p.mu.Unlock()
+	go p.serve(l)
+}
+
+// The database goes away right after Terraform has applied (three replicas
+// on one PostgreSQL): restarted (a second), and stopped for 30 s. The PR
+// says "applied" with the outputs, the stage's check run completes, the
+// resource was made once (its provisioner ran once), no comment says the
+// apply was interrupted, and the stage is free for the next PR.
+func TestApplyRecordedThroughADatabaseOutage(t *testing.T) {
+	db := dbtest.FreshPostgres(t)
+	u, err := url.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, u.Host)
+	u.Host = proxy.addr
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	key := base64.StdEncoding.EncodeToString(raw)
+	gh := githubtest.New(t)
+	repo := gh.AddRepo("acme", "platform")
+	state := t.TempDir()
+	base := gh.Commit(repo, "main", "", stateIn(quickstartTree(t), state), "quickstart")
+	gh.SetPermission(repo, "alice", "write")
+	gh.SetPermission(repo, "carol", "maintain")
+	var bots []*bot
+	for range 3 {
+		env := append(autoplanEnv(gh, t.TempDir()), "STAGEBOT_DATABASE_URL="+u.String(), "STAGEBOT_PLAN_KEYS="+key, "STAGEBOT_TAKEOVER=5s", "STAGEBOT_JOB_TIMEOUT=3m")
+		bots = append(bots, startBot(t, env))
+	}
+	f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: bots[0]}
+	ran := filepath.Join(t.TempDir(), "provisioner-ran")
+
+	for i, outage := range []struct {
+		name string
+		down time.Duration
+	}{{"a restart", time.Second}, {"a 30 s stop", 30 * time.Second}} {
+		number := i + 1
+		name := fmt.Sprint("marker", number)
+		// The resource's provisioner tells the test that Terraform is at
+		// its end: the database goes as Terraform finishes.
+		change := map[string]string{"terraform/infrastructure/" + name + ".tf": fmt.Sprintf(
+			"resource \"terraform_data\" %q {\n  provisioner \"local-exec\" {\n    command = \"echo %s >> %s; sleep 2\"\n  }\n}\n", name, name, ran)}
+		head := f.pr(number, "main", change, base, 1)
+		f.stageComment(number, "infrastructure", "to add")
+		before := countLines(ran)
+		f.say(number, "alice", "/apply")
+		eventually(t, 60*time.Second, "the apply's provisioner", func() bool { return countLines(ran) > before })
+		proxy.Cut()
+		time.Sleep(outage.down)
+		proxy.Restore(t)
+
+		body := f.stageComment(number, "infrastructure", "✅ stagebot applied `infrastructure`")
+		if !strings.Contains(body, "cluster_name") {
+			t.Errorf("%s: the applied comment lacks the outputs:\n%s", outage.name, body)
+		}
+		check := f.completedOn("infrastructure", head, func(c string) bool { return c == "success" })
+		if check.Title != "Applied" {
+			t.Errorf("%s: check run %q: %s", outage.name, check.Title, check.Summary)
+		}
+		if n := countLines(ran) - before; n != 1 || !stateHas(t, state, name) {
+			t.Errorf("%s: the provisioner ran %d times; in the state: %v", outage.name, n, stateHas(t, state, name))
+		}
+		for _, c := range gh.BotComments(repo, number) {
+			if strings.Contains(c.Body, "interrupted") {
+				t.Errorf("%s: a comment says the apply was interrupted:\n%s", outage.name, c.Body)
+			}
+		}
+		// The stage is free for the next PR once this one closes.
+		f.gh.UpdatePull(repo, number, func(p *githubtest.Pull) { p.State = "closed" })
+		f.deliver("pull_request", gh.PullRequestPayload(repo, number, "closed", 0))
+		base = gh.Commit(repo, "main", "", change, "merged by hand")
+		f.base = base
+	}
+	if n, _ := countIn(bots, `"msg":"recorded after the database came back"`); n == 0 {
+		t.Error("no bot logged a record written after the outage: the outage did not meet the bookkeeping")
+	}
+}
+
+func countLines(path string) int {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), "\n")
+}
