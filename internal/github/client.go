@@ -336,6 +336,15 @@ func (c *Client) CreateComment(ctx context.Context, repo Repo, number int, body 
 }
 
 // EditComment replaces a comment's body.
+// DeleteComment deletes a comment; one already gone is no error.
+func (c *Client) DeleteComment(ctx context.Context, repo Repo, id int64) error {
+	resp, err := c.gh.Issues.DeleteComment(ctx, repo.Owner, repo.Name, id)
+	if err != nil && (resp == nil || resp.StatusCode != http.StatusNotFound) {
+		return c.errorf(err, "delete comment %d on %s", id, repo.FullName())
+	}
+	return nil
+}
+
 func (c *Client) EditComment(ctx context.Context, repo Repo, id int64, body string) error {
 	_, _, err := c.gh.Issues.EditComment(ctx, repo.Owner, repo.Name, id, &gogithub.IssueComment{Body: &body})
 	if err != nil {

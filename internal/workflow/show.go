@@ -7,6 +7,8 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/stagebot/stagebot/internal/comments"
@@ -116,8 +118,10 @@ func (w *Workflow) postParts(ctx context.Context, client GitHub, repo gh.Repo, n
 	return w.composeStage(ctx, client, repo, number, base)
 }
 
-// writeParts upserts each part of a stage's comment by its marker, and
-// empties parts a longer earlier plan left behind.
+// writeParts rewrites a stage's comment whole: each part is upserted by
+// its marker, and the parts an earlier, longer comment had beyond them
+// are deleted, so that every part says "of N" of the same N. A job cut
+// off half-way rewrites them all when it runs again.
 func (w *Workflow) writeParts(ctx context.Context, client GitHub, repo gh.Repo, number int, stage string, parts []string) error {
 	for i, body := range parts {
 		marker := comments.Marker(stage)
@@ -132,15 +136,24 @@ func (w *Workflow) writeParts(ctx context.Context, client GitHub, repo gh.Repo, 
 	if err != nil {
 		return err
 	}
-	for i := len(parts) + 1; i <= comments.MaxParts; i++ {
-		marker := comments.PartMarker(stage, i)
-		for _, c := range existing {
-			if c.IsBot && strings.Contains(c.Body, marker) && !strings.Contains(c.Body, "no longer used") {
-				if err := client.EditComment(ctx, repo, c.ID, marker+"\n_This part of the `"+stage+"` plan is no longer used: the current plan is shorter._"); err != nil {
-					return err
-				}
+	for _, c := range existing {
+		if c.IsBot && partOf(c.Body, stage) > len(parts) {
+			if err := client.DeleteComment(ctx, repo, c.ID); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+var partMarker = regexp.MustCompile(`<!-- stagebot:stage=(\S+) part=(\d+) -->`)
+
+// partOf is which part of stage's comment body is (0: none).
+func partOf(body, stage string) int {
+	m := partMarker.FindStringSubmatch(body)
+	if m == nil || m[1] != stage {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[2])
+	return n
 }

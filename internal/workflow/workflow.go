@@ -34,6 +34,7 @@ type GitHub interface {
 	UpsertComment(ctx context.Context, repo gh.Repo, number int, marker, body string) (gh.Comment, error)
 	Comments(ctx context.Context, repo gh.Repo, number int) ([]gh.Comment, error)
 	EditComment(ctx context.Context, repo gh.Repo, id int64, body string) error
+	DeleteComment(ctx context.Context, repo gh.Repo, id int64) error
 	PullRequest(ctx context.Context, repo gh.Repo, number int) (gh.PullRequest, error)
 	ChangedFiles(ctx context.Context, repo gh.Repo, number int) ([]gh.ChangedFile, error)
 	FileContent(ctx context.Context, repo gh.Repo, path, ref string) ([]byte, error)

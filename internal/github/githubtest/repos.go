@@ -3,6 +3,7 @@ package githubtest
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -226,6 +227,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/issues/{number}/comments", s.listComments)
 	mux.HandleFunc("POST /repos/{owner}/{repo}/issues/{number}/comments", s.createComment)
 	mux.HandleFunc("PATCH /repos/{owner}/{repo}/issues/comments/{id}", s.editComment)
+	mux.HandleFunc("DELETE /repos/{owner}/{repo}/issues/comments/{id}", s.deleteComment)
 	mux.HandleFunc("POST /repos/{owner}/{repo}/issues/comments/{id}/reactions", s.createReaction)
 	mux.HandleFunc("GET /orgs/{org}/teams/{team}/memberships/{user}", s.getTeamMembership)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/issues", s.listIssues)
@@ -524,6 +526,22 @@ func (s *Server) editComment(w http.ResponseWriter, r *http.Request) {
 	c.Body = *in.Body
 	c.Updated = s.now()
 	writeJSON(w, http.StatusOK, s.commentJSON(r, repo, c))
+}
+
+// deleteComment is DELETE /repos/{owner}/{repo}/issues/comments/{id}: 204,
+// or 404 for a comment that is not (or no longer) there.
+func (s *Server) deleteComment(w http.ResponseWriter, r *http.Request) {
+	repo, ok := s.requireRepo(w, r)
+	if !ok {
+		return
+	}
+	defer s.mu.Unlock()
+	c, ok := s.findComment(w, r, repo)
+	if !ok {
+		return
+	}
+	repo.comments = slices.DeleteFunc(repo.comments, func(o *Comment) bool { return o == c })
+	w.WriteHeader(http.StatusNoContent)
 }
 
 var reactionContents = map[string]bool{"+1": true, "-1": true, "laugh": true, "confused": true, "heart": true, "hooray": true, "rocket": true, "eyes": true}
