@@ -89,6 +89,8 @@ type Queue struct {
 	closing     chan struct{}
 	batcherDone chan struct{}
 	db          *sql.DB
+	// sqliteDir is the SQLite database's directory ("" on PostgreSQL).
+	sqliteDir string
 	// Requeued counts jobs found running at start (cut off by a crash) and
 	// made available again.
 	Requeued int64
@@ -162,7 +164,7 @@ func openSQLite(ctx context.Context, cfg Config, m *metrics) (*Queue, error) {
 		return nil, err
 	}
 	q.Requeued = requeued
-	q.db = db
+	q.db, q.sqliteDir = db, filepath.Dir(cfg.SQLitePath)
 	return q, nil
 }
 
@@ -352,8 +354,9 @@ func (q *Queue) Stop(ctx context.Context) error {
 // On SQLite it is the one connection River uses too.
 func (q *Queue) DB() *sql.DB { return q.db }
 
-// Ping reports whether the database answers.
-func (q *Queue) Ping(ctx context.Context) error { return q.ping(ctx) }
+// Ping reports whether the queue can take a job now: the database
+// answers and takes a write, and (SQLite) its disk has room.
+func (q *Queue) Ping(ctx context.Context) error { return q.ready(ctx) }
 
 // Close releases the database. Stop first.
 func (q *Queue) Close() {

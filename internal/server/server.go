@@ -108,9 +108,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
+	// Ready means a delivery would be queued now: the database answers and
+	// takes a write, and its disk has room (queue.Ping).
 	if err := s.queue.Ping(ctx); err != nil {
-		s.log.Warn("not ready: database unreachable", "error", err.Error())
-		reply(w, http.StatusServiceUnavailable, "database unreachable")
+		s.log.Warn("not ready: deliveries cannot be queued", "error", err.Error())
+		reply(w, http.StatusServiceUnavailable, "cannot queue deliveries now")
 		return
 	}
 	reply(w, http.StatusOK, "ready")
