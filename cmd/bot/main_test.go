@@ -65,6 +65,7 @@ func botEnv(gh *githubtest.Server, dataDir string) []string {
 		"STAGEBOT_GITHUB_WEBHOOK_SECRET=" + testSecret,
 		"STAGEBOT_GITHUB_API_URL=" + gh.URL(),
 		"STAGEBOT_DATA_DIR=" + dataDir,
+		"STAGEBOT_TERRAFORM_BIN=" + terraformBin(),
 		"STAGEBOT_LOG_LEVEL=debug",
 		// The workflow tests run Terraform as the bot's user; the sandbox
 		// tests (sandbox_test.go) run it isolated.
