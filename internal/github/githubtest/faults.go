@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Fault is a failure the fake answers with instead of doing the request.
@@ -30,6 +31,7 @@ var SecondaryRateLimit = Fault{
 type fault struct {
 	method, pathPart string
 	left             int
+	until            time.Time // an outage: every match fails until then
 	f                Fault
 }
 
@@ -41,10 +43,21 @@ func (s *Server) FailNext(method, pathPart string, times int, f Fault) {
 	s.faults = append(s.faults, &fault{method: method, pathPart: pathPart, left: times, f: f})
 }
 
+// Outage makes every request whose path contains pathPart ("/": all of
+// them, git included) fail with f for d, as GitHub does in an outage.
+func (s *Server) Outage(pathPart string, d time.Duration, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &fault{pathPart: pathPart, until: s.now().Add(d), f: f})
+}
+
 func (s *Server) takeFault(r *http.Request) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range s.faults {
+		if !f.until.IsZero() && s.now().Before(f.until) && strings.Contains(r.URL.Path, f.pathPart) {
+			return f.f, true
+		}
 		if f.left > 0 && f.method == r.Method && strings.Contains(r.URL.Path, f.pathPart) {
 			f.left--
 			return f.f, true
