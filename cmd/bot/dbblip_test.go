@@ -90,28 +90,8 @@ func (p *cutProxy) Restore(t *testing.T) {
 // resource was made once (its provisioner ran once), no comment says the
 // apply was interrupted, and the stage is free for the next PR.
 func TestApplyRecordedThroughADatabaseOutage(t *testing.T) {
-	db := dbtest.FreshPostgres(t)
-	u, err := url.Parse(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := newCutProxy(t, u.Host)
-	u.Host = proxy.addr
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	key := base64.StdEncoding.EncodeToString(raw)
-	gh := githubtest.New(t)
-	repo := gh.AddRepo("acme", "platform")
-	state := t.TempDir()
-	base := gh.Commit(repo, "main", "", stateIn(quickstartTree(t), state), "quickstart")
-	gh.SetPermission(repo, "alice", "write")
-	gh.SetPermission(repo, "carol", "maintain")
-	var bots []*bot
-	for range 3 {
-		env := append(autoplanEnv(gh, t.TempDir()), "STAGEBOT_DATABASE_URL="+u.String(), "STAGEBOT_PLAN_KEYS="+key, "STAGEBOT_TAKEOVER=5s", "STAGEBOT_JOB_TIMEOUT=3m")
-		bots = append(bots, startBot(t, env))
-	}
-	f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: bots[0]}
+	f, bots, proxy, state := replicasBehindProxy(t, "3m")
+	gh, repo, base := f.gh, f.repo, f.base
 	ran := filepath.Join(t.TempDir(), "provisioner-ran")
 
 	for i, outage := range []struct {
@@ -122,8 +102,7 @@ func TestApplyRecordedThroughADatabaseOutage(t *testing.T) {
 		name := fmt.Sprint("marker", number)
 		// The resource's provisioner tells the test that Terraform is at
 		// its end: the database goes as Terraform finishes.
-		change := map[string]string{"terraform/infrastructure/" + name + ".tf": fmt.Sprintf(
-			"resource \"terraform_data\" %q {\n  provisioner \"local-exec\" {\n    command = \"echo %s >> %s; sleep 2\"\n  }\n}\n", name, name, ran)}
+		change := provisioned(name, ran)
 		head := f.pr(number, "main", change, base, 1)
 		f.stageComment(number, "infrastructure", "to add")
 		before := countLines(ran)
@@ -157,6 +136,85 @@ func TestApplyRecordedThroughADatabaseOutage(t *testing.T) {
 	}
 	if n, _ := countIn(bots, `"msg":"recorded after the database came back"`); n == 0 {
 		t.Error("no bot logged a record written after the outage: the outage did not meet the bookkeeping")
+	}
+}
+
+// replicasBehindProxy is three replicas on one PostgreSQL that they reach
+// through a cutProxy, serving the quickstart (its state in state).
+func replicasBehindProxy(t *testing.T, jobTimeout string) (*prFlow, []*bot, *cutProxy, string) {
+	db := dbtest.FreshPostgres(t)
+	u, err := url.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, u.Host)
+	u.Host = proxy.addr
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	key := base64.StdEncoding.EncodeToString(raw)
+	gh := githubtest.New(t)
+	repo := gh.AddRepo("acme", "platform")
+	state := t.TempDir()
+	base := gh.Commit(repo, "main", "", stateIn(quickstartTree(t), state), "quickstart")
+	gh.SetPermission(repo, "alice", "write")
+	gh.SetPermission(repo, "carol", "maintain")
+	var bots []*bot
+	for range 3 {
+		env := append(autoplanEnv(gh, t.TempDir()), "STAGEBOT_DATABASE_URL="+u.String(), "STAGEBOT_PLAN_KEYS="+key, "STAGEBOT_TAKEOVER=5s", "STAGEBOT_JOB_TIMEOUT="+jobTimeout)
+		bots = append(bots, startBot(t, env))
+	}
+	return &prFlow{t: t, gh: gh, repo: repo, base: base, bot: bots[0]}, bots, proxy, state
+}
+
+// provisioned is a resource whose provisioner appends its name to ran,
+// then takes two seconds: when the line is there, Terraform is at its end.
+func provisioned(name, ran string) map[string]string {
+	return map[string]string{"terraform/infrastructure/" + name + ".tf": fmt.Sprintf(
+		"resource \"terraform_data\" %q {\n  provisioner \"local-exec\" {\n    command = \"echo %s >> %s; sleep 2\"\n  }\n}\n", name, name, ran)}
+}
+
+// A replica killed (-9) after Terraform applied and before it could record
+// so (the database was away): the replica that takes the job over finds the
+// stage's state to be what the commit asks for, and the PR says applied,
+// with the outputs, not interrupted; the check run completes; Terraform ran
+// once.
+func TestApplyFinishedBeforeACrashIsReportedApplied(t *testing.T) {
+	// A short job timeout: the job of the replica that dies is taken over
+	// after it and the takeover time.
+	f, bots, proxy, state := replicasBehindProxy(t, "40s")
+	ran := filepath.Join(t.TempDir(), "provisioner-ran")
+	head := f.pr(1, "main", provisioned("marker", ran), f.base, 1)
+	f.stageComment(1, "infrastructure", "to add")
+	f.say(1, "alice", "/apply")
+	eventually(t, 60*time.Second, "the apply's provisioner", func() bool { return countLines(ran) == 1 })
+	proxy.Cut()
+	time.Sleep(4 * time.Second) // Terraform has finished; the record waits for the database
+	_, appliers := countIn(bots, `"msg":"applying"`, `"stage":"infrastructure"`)
+	if len(appliers) != 1 {
+		t.Fatalf("applying replicas: %v", appliers)
+	}
+	bots[appliers[0]].kill9()
+	proxy.Restore(t)
+	for i := range bots {
+		if i != appliers[0] {
+			f.bot = bots[i]
+		}
+	}
+	body := f.stageComment(1, "infrastructure", "✅ stagebot applied `infrastructure`")
+	if !strings.Contains(body, "stopped right after Terraform applied") || !strings.Contains(body, "cluster_name") {
+		t.Errorf("the applied comment does not say what happened, or lacks the outputs:\n%s", body)
+	}
+	check := f.completedOn("infrastructure", head, anyConclusion)
+	if check.Conclusion != "success" || check.Title != "Applied" {
+		t.Errorf("check run: %s %q: %s", check.Conclusion, check.Title, check.Summary)
+	}
+	if n := countLines(ran); n != 1 || !stateHas(t, state, "marker") {
+		t.Errorf("the provisioner ran %d times; in the state: %v", n, stateHas(t, state, "marker"))
+	}
+	for _, c := range f.gh.BotComments(f.repo, 1) {
+		if strings.Contains(c.Body, "interrupted") {
+			t.Errorf("a comment says the apply was interrupted:\n%s", c.Body)
+		}
 	}
 }
 

@@ -233,6 +233,32 @@ func (r *Runner) StageOutputs(ctx context.Context, run Run) ([]Output, error) {
 	return outputs(ctx, s, run)
 }
 
+// Settled reports whether run's stage has nothing left to do: its state
+// already is what its configuration asks for (a plan that refreshes
+// nothing, takes no lock and saves nothing finds no change). An apply
+// whose bot died before it recorded the outcome is known finished by it.
+func (r *Runner) Settled(ctx context.Context, run Run) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	s, err := r.open(ctx, run, opPlan, "settled")
+	if err != nil {
+		return false, err
+	}
+	defer s.close()
+	if err := r.init(ctx, s.tf, run); err != nil {
+		return false, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
+	}
+	opts, err := r.planOptions(run, tfexec.Lock(false), tfexec.Refresh(false))
+	if err != nil {
+		return false, err
+	}
+	changes, err := s.tf.Plan(ctx, opts...)
+	if err != nil {
+		return false, &RunError{Stage: run.Stage, Step: "plan", Output: s.out.String(), Err: ctxErr(ctx, err)}
+	}
+	return !changes, nil
+}
+
 var lockID = regexp.MustCompile(`(?m)^\s*ID:\s+(\S+)`)
 
 // StateLock reports the ID of a lock held on a stage's state (by a run the

@@ -178,7 +178,19 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 	// A plan takes no state lock: many PRs plan one stage at once, and
 	// none needs the lock to be right (an apply checks its saved plan
 	// against the state, and holds the lock).
-	opts := []tfexec.PlanOption{tfexec.Out(filepath.Base(run.planName())), tfexec.Lock(false)}
+	opts, err := r.planOptions(run, tfexec.Out(filepath.Base(run.planName())), tfexec.Lock(false))
+	if err != nil {
+		return false, err
+	}
+	hasChanges, err := s.tf.Plan(ctx, opts...)
+	if err != nil {
+		return false, &RunError{Stage: run.Stage, Step: "plan", Output: s.out.String(), Err: ctxErr(ctx, err)}
+	}
+	return hasChanges, nil
+}
+
+// planOptions are a plan's options for run (its variables) after opts.
+func (r *Runner) planOptions(run Run, opts ...tfexec.PlanOption) ([]tfexec.PlanOption, error) {
 	if run.VarFile != "" {
 		opts = append(opts, tfexec.VarFile(filepath.Join(run.root(), filepath.FromSlash(run.VarFile))))
 	}
@@ -186,18 +198,14 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 		opts = append(opts, tfexec.Var("instance="+run.Instance))
 	}
 	if dir, err := r.stateDirOf(run); err != nil {
-		return false, err
+		return nil, err
 	} else if dir != "" && declares(run.Dir, "state_dir") {
 		opts = append(opts, tfexec.Var("state_dir="+dir))
 	}
 	if run.Destroy {
 		opts = append(opts, tfexec.Destroy(true))
 	}
-	hasChanges, err := s.tf.Plan(ctx, opts...)
-	if err != nil {
-		return false, &RunError{Stage: run.Stage, Step: "plan", Output: s.out.String(), Err: ctxErr(ctx, err)}
-	}
-	return hasChanges, nil
+	return opts, nil
 }
 
 // show reads the kept plan of meta as JSON and as text, from a copy made

@@ -33,6 +33,7 @@ const (
 	claimed     claim = iota // the apply may run
 	claimBusy                // another apply of the stage runs now
 	interrupted              // an apply of the stage died half-way: do not apply on our own
+	finished                 // an apply of the stage ran to its end, but its bot died before recording it
 )
 
 // claimApply records that run's apply begins (trigger names what asked for
@@ -50,8 +51,19 @@ func (w *Workflow) claimApply(ctx context.Context, repo gh.Repo, pr int, run run
 	case running.TriggerID != trigger && time.Since(running.StartedAt) < w.Runner.Timeout():
 		return claimBusy, running, nil
 	}
-	logging.From(ctx).Warn("apply was interrupted: not applying again", "stage", run.Stage, "started", running.StartedAt)
 	w.Runner.DiscardPlan(ctx, run)
+	// Terraform's own evidence: when the stage's state already is what this
+	// commit asks for, the apply ran to its end and only its record was
+	// lost with the bot.
+	if running.HeadSHA == run.HeadSHA {
+		if settled, err := w.Runner.Settled(ctx, run); err != nil {
+			logging.From(ctx).Warn("could not tell whether the cut-off apply finished", "stage", run.Stage, "error", w.redactor(repo.FullName()).Redact(err.Error()))
+		} else if settled {
+			logging.From(ctx).Info("apply finished before its bot stopped: the state matches the plan", "stage", run.Stage, "started", running.StartedAt)
+			return finished, running, nil
+		}
+	}
+	logging.From(ctx).Warn("apply was interrupted: not applying again", "stage", run.Stage, "started", running.StartedAt)
 	return interrupted, running, w.Store.FinishApply(ctx, repo.FullName(), run.Stage)
 }
 
@@ -268,6 +280,8 @@ func (w *Workflow) applyStage(ctx context.Context, t *turn, ev webhook.CommentEv
 		})
 	case c == interrupted:
 		return false, w.reportInterrupted(ctx, client, ev.Repo, pr.Number, run, running)
+	case c == finished:
+		return true, w.reportFinished(ctx, client, ev.Repo, pr.Number, run, trigger, running)
 	}
 	checkID, err := w.startCheck(ctx, client, ev.Repo, pr.HeadSHA, stage)
 	if err != nil {

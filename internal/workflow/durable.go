@@ -7,6 +7,7 @@ import (
 	"github.com/stagebot/stagebot/internal/comments"
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/store"
 )
 
@@ -75,4 +76,52 @@ func (w *Workflow) reportRecorded(ctx context.Context, client GitHub, repo gh.Re
 		check.Conclusion, check.Title, check.Summary = "failure", "Apply failed", "The apply of `"+stage+"` failed; see the pull request."
 	}
 	return client.UpdateCheckRun(ctx, repo, id, check)
+}
+
+// reportFinished records and reports an apply that ran to its end while
+// its bot died before recording it (claimApply found the stage's state to
+// be what the commit asks for): applied, with the outputs read from the
+// state, under the trigger that started it and the one that found it; the
+// running record ends and the stage's check run on the commit completes.
+func (w *Workflow) reportFinished(ctx context.Context, client GitHub, repo gh.Repo, number int, run runner.Run, trigger string, running store.RunningApply) error {
+	ctx, cancel := w.recordCtx(ctx)
+	defer cancel()
+	view := comments.StageApply{Stage: run.Stage, HeadSHA: run.HeadSHA, Engine: w.Runner.EngineOf(run), Notes: []string{
+		"ℹ️ The bot stopped right after Terraform applied this plan (started " + running.StartedAt.UTC().Format(time.RFC3339) + "), before it recorded the outcome. The stage's state is what this commit asks for, so the apply is reported as done; Terraform's own output was lost with the bot.",
+	}}
+	outs, err := w.Runner.StageOutputs(ctx, run)
+	if err != nil {
+		return err
+	}
+	for _, o := range outs {
+		view.Outputs = append(view.Outputs, comments.Output{Name: o.Name, Sensitive: o.Sensitive, Value: string(o.Value)})
+	}
+	secrets := w.rememberOutputs(repo.FullName(), run.Stage, outs)
+	parts := comments.Apply(view, w.redactor(repo.FullName()).With(secrets...))
+	result := store.ApplyResult{PR: number, HeadSHA: run.HeadSHA, OK: true, Body: parts[0]}
+	if err := durably(ctx, "the finished apply of "+run.Stage, func(ctx context.Context) error {
+		if err := w.Store.RecordApply(ctx, repo.FullName(), run.Stage, number, run.HeadSHA, time.Now()); err != nil {
+			return err
+		}
+		if err := w.Store.SetAppliedCommit(ctx, repo.FullName(), run.Stage, run.HeadSHA); err != nil {
+			return err
+		}
+		for _, tr := range []string{running.TriggerID, trigger} {
+			if err := w.Store.RecordApplyResult(ctx, repo.FullName(), run.Stage, tr, result); err != nil {
+				return err
+			}
+		}
+		return w.Store.FinishApply(ctx, repo.FullName(), run.Stage)
+	}); err != nil {
+		return err
+	}
+	if err := w.postParts(ctx, client, repo, number, run.Stage, parts); err != nil {
+		return err
+	}
+	id, err := client.FindCheckRun(ctx, repo, run.HeadSHA, comments.CheckRunName(run.Stage))
+	if err != nil || id == 0 {
+		return err
+	}
+	return client.UpdateCheckRun(ctx, repo, id, gh.CheckRun{Name: comments.CheckRunName(run.Stage), HeadSHA: run.HeadSHA, Status: "completed", Conclusion: "success",
+		Title: "Applied", Summary: "`" + run.Stage + "` was applied; its bot stopped before it recorded so, and the stage's state shows it."})
 }

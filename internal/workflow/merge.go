@@ -330,6 +330,8 @@ func (w *Workflow) mergeStage(ctx context.Context, t *turn, ws string, a stages.
 		return stageBusy, nil
 	case c == interrupted:
 		return stageStopped, w.reportInterrupted(ctx, client, repo, pr.Number, run, running)
+	case c == finished:
+		return stageDone, w.reportFinished(ctx, client, repo, pr.Number, run, trigger, running)
 	}
 	claimed := true
 	defer func() {
