@@ -111,8 +111,10 @@ func TestApplyRecordedThroughADatabaseOutage(t *testing.T) {
 		proxy.Cut()
 		time.Sleep(outage.down)
 		proxy.Restore(t)
+		back := time.Now()
 
 		body := f.stageComment(number, "infrastructure", "✅ stagebot applied `infrastructure`")
+		t.Logf("%s: the PR said applied %.1f s after the database came back", outage.name, time.Since(back).Seconds())
 		if !strings.Contains(body, "cluster_name") {
 			t.Errorf("%s: the applied comment lacks the outputs:\n%s", outage.name, body)
 		}
@@ -195,12 +197,14 @@ func TestApplyFinishedBeforeACrashIsReportedApplied(t *testing.T) {
 	}
 	bots[appliers[0]].kill9()
 	proxy.Restore(t)
+	back := time.Now()
 	for i := range bots {
 		if i != appliers[0] {
 			f.bot = bots[i]
 		}
 	}
 	body := f.stageComment(1, "infrastructure", "✅ stagebot applied `infrastructure`")
+	t.Logf("the PR said applied %.1f s after the database came back and the replica died", time.Since(back).Seconds())
 	if !strings.Contains(body, "stopped right after Terraform applied") || !strings.Contains(body, "cluster_name") {
 		t.Errorf("the applied comment does not say what happened, or lacks the outputs:\n%s", body)
 	}

@@ -27,6 +27,7 @@ func TestGitHubOutage(t *testing.T) {
 			f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: b}
 			heads := map[int]string{}
 			gh.Outage("/", 60*time.Second, o.fault)
+			before := len(gh.Requests())
 			for n := 1; n <= 3; n++ {
 				branch := fmt.Sprint("pr-", n)
 				heads[n] = gh.Commit(repo, branch, "main", map[string]string{
@@ -44,8 +45,11 @@ func TestGitHubOutage(t *testing.T) {
 				}
 				return strings.Contains(strings.Join(bodies(gh.BotComments(repo, n)), "\n"), "stagebot plan: `infrastructure`")
 			}
+			start := time.Now()
 			eventually(t, 5*time.Minute, "every PR planned after the outage", func() bool { return done(1) && done(2) && done(3) })
+			t.Logf("%s: every PR planned %.1f s after the outage ended", o.name, time.Since(start).Seconds()-60)
 			time.Sleep(2 * time.Second) // anything still to come would come now
+			t.Logf("%s: %d requests to GitHub in all", o.name, len(gh.Requests())-before)
 			for n := 1; n <= 3; n++ {
 				count := map[string]int{}
 				for _, c := range gh.BotComments(repo, n) {
