@@ -132,14 +132,17 @@ func (r *Runner) Plan(ctx context.Context, run Run) (res *PlanResult, err error)
 	runID := r.startRun(ctx, run, opPlan, s)
 	defer func() { r.finishRun(ctx, runID, logFile, err) }() // the log as redacted below
 	hasChanges, err := r.initAndPlan(ctx, s, run)
-	// A state lock held elsewhere, or a state backend that failed for a
-	// moment, is tried again before the PR is told the plan failed.
+	// A state lock held elsewhere, a state backend that failed for a
+	// moment, or a full disk is tried again before the PR is told the plan
+	// failed.
 	for attempt := 1; attempt <= r.planRetries && transient(err) && ctx.Err() == nil; attempt++ {
 		wait := r.planRetryWait << (attempt - 1)
-		fmt.Fprintf(s.output, "\nstagebot: the state backend failed for now; planning again in %s (retry %d of %d)\n\n", wait, attempt, r.planRetries)
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
+		fmt.Fprintf(s.output, "\nstagebot: the state backend or the disk failed for now; planning again in %s (retry %d of %d)\n\n", wait, attempt, r.planRetries)
+		r.pause(ctx, wait)
+		if ranOutOfSpace(err) {
+			// Terraform leaves its working files cut short (an empty
+			// .terraform/terraform.tfstate): init makes them anew.
+			os.RemoveAll(filepath.Join(run.Dir, ".terraform"))
 		}
 		hasChanges, err = r.initAndPlan(ctx, s, run)
 	}
@@ -152,8 +155,16 @@ func (r *Runner) Plan(ctx context.Context, run Run) (res *PlanResult, err error)
 		return nil, err
 	}
 	// Terraform and everything it started are gone: the plan file is
-	// moved out of the checkout before anything else reads it.
+	// moved out of the checkout before anything else reads it. A disk
+	// that is full for now is waited for; what is kept is checked against
+	// the file's hash wherever it is read, so a plan cut short by the
+	// disk is never shown or applied.
+	defer os.Remove(filepath.Join(run.root(), run.planName()))
 	meta, err := r.keepPlan(ctx, run, run.planName())
+	for attempt := 1; attempt <= r.planRetries && err != nil && noSpace.MatchString(err.Error()) && ctx.Err() == nil; attempt++ {
+		r.pause(ctx, r.planRetryWait<<(attempt-1))
+		meta, err = r.keepPlan(ctx, run, run.planName())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -308,19 +319,37 @@ func declares(dir, name string) bool {
 	return mod != nil && mod.Variables[name] != nil
 }
 
+// pause waits d, or until ctx ends.
+func (r *Runner) pause(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
 var (
+	noSpace         = regexp.MustCompile(`(?i)no space left on device|disk quota exceeded`)
 	lockHeld        = regexp.MustCompile(`Error acquiring the state lock`)
 	backendFailures = regexp.MustCompile(`(?i)\b50[0234]\b|service unavailable|bad gateway|gateway time-?out|internal server error|SlowDown|RequestTimeout|connection reset by peer|connection refused|i/o timeout|TLS handshake timeout|giving up after \d+ attempt`)
 	aboutState      = regexp.MustCompile(`(?i)state|backend|workspace`)
 )
 
+// ranOutOfSpace reports whether a run failed on a full disk.
+func ranOutOfSpace(err error) bool {
+	var re *RunError
+	return errors.As(err, &re) && (noSpace.MatchString(re.Output) || re.Err != nil && noSpace.MatchString(re.Err.Error()))
+}
+
 // transient reports whether a failed init or plan may succeed if run
-// again: the state lock was held, or the state backend failed the way a
-// busy or restarting server does.
+// again: the state lock was held, the state backend failed the way a busy
+// or restarting server does, or the disk was full.
 func transient(err error) bool {
 	var re *RunError
 	if !errors.As(err, &re) || (re.Step != "init" && re.Step != "plan") || errors.Is(re.Err, context.Canceled) || errors.Is(re.Err, context.DeadlineExceeded) {
 		return false
+	}
+	if ranOutOfSpace(err) {
+		return true
 	}
 	out := re.Output
 	if i := strings.Index(out, "Error: "); i >= 0 {

@@ -91,13 +91,13 @@ func (p *MemoryPlans) DeletePlan(_ context.Context, repo string, pr int, stage s
 // to root) into the bot's plan files, hashing it (and sealing it, with plan
 // keys) on the way, and records it. It is read through root: a symlink the
 // PR's code left cannot lead out of the checkout.
+// The plan file stays in the checkout; the caller removes it.
 func (r *Runner) keepPlan(ctx context.Context, run Run, name string) (PlanMeta, error) {
 	rt, err := os.OpenRoot(run.root())
 	if err != nil {
 		return PlanMeta{}, err
 	}
 	defer rt.Close()
-	defer rt.Remove(name)
 	src, err := rt.Open(name)
 	if err != nil {
 		return PlanMeta{}, fmt.Errorf("read the plan of stage %s: %w", run.Stage, err)

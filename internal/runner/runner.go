@@ -397,6 +397,20 @@ type session struct {
 	file   *os.File
 }
 
+// bestEffort writes to w until w fails (a full disk under the log), and
+// then drops what comes: the run goes on, with its output in memory.
+type bestEffort struct {
+	w   io.Writer
+	err error
+}
+
+func (b *bestEffort) Write(p []byte) (int, error) {
+	if b.err == nil {
+		_, b.err = b.w.Write(p)
+	}
+	return len(p), nil
+}
+
 // open starts a session for op of run; logName names its log ("" for none).
 func (r *Runner) open(ctx context.Context, run Run, op, logName string) (*session, error) {
 	s := &session{output: io.Discard, run: run, r: r}
@@ -408,7 +422,7 @@ func (r *Runner) open(ctx context.Context, run Run, op, logName string) (*sessio
 		s.log = r.secrets.With(run.Redact.Values()...).Writer(s.file)
 		// Terraform's stdout and stderr, and the egress proxy, write
 		// at once.
-		s.output = &lockedWriter{w: io.MultiWriter(s.log, &s.out)}
+		s.output = &lockedWriter{w: io.MultiWriter(&bestEffort{w: s.log}, &s.out)}
 	}
 	if err := r.markTrust(run); err != nil {
 		s.close()
