@@ -52,6 +52,7 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		)`,
 		plansTable,
 		mergeTables,
+		openChecksTable,
 		appliedCommitsTable,
 		applyResultsTable,
 		reposTable,

@@ -14,7 +14,9 @@ import (
 	"github.com/stagebot/stagebot/internal/runner"
 
 	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/redact"
+	"github.com/stagebot/stagebot/internal/store"
 )
 
 // knownSecrets are the sensitive values the bot has seen per repository:
@@ -143,13 +145,15 @@ func (w *Workflow) redactor(repo string) *redact.Set {
 // run is redacted: whatever a text says (a Terraform error, a chart
 // message, a refusal quoting an error), no secret the bot knows of leaves.
 func (w *Workflow) client(installation int64) GitHub {
-	return redacting{GitHub: w.Installation(installation), w: w}
+	return redacting{GitHub: w.Installation(installation), w: w, installation: installation}
 }
 
-// redacting redacts what it writes to GitHub.
+// redacting redacts what it writes to GitHub, and keeps the record of the
+// check runs it leaves open (see sweepChecks).
 type redacting struct {
 	GitHub
-	w *Workflow
+	w            *Workflow
+	installation int64
 }
 
 func (c redacting) UpsertComment(ctx context.Context, repo gh.Repo, number int, marker, body string) (gh.Comment, error) {
@@ -161,11 +165,33 @@ func (c redacting) EditComment(ctx context.Context, repo gh.Repo, id int64, body
 }
 
 func (c redacting) CreateCheckRun(ctx context.Context, repo gh.Repo, cr gh.CheckRun) (int64, error) {
-	return c.GitHub.CreateCheckRun(ctx, repo, redactCheck(c.w.redactor(repo.FullName()), cr))
+	id, err := c.GitHub.CreateCheckRun(ctx, repo, redactCheck(c.w.redactor(repo.FullName()), cr))
+	if err == nil {
+		c.track(ctx, repo, id, cr)
+	}
+	return id, err
 }
 
 func (c redacting) UpdateCheckRun(ctx context.Context, repo gh.Repo, id int64, cr gh.CheckRun) error {
-	return c.GitHub.UpdateCheckRun(ctx, repo, id, redactCheck(c.w.redactor(repo.FullName()), cr))
+	err := c.GitHub.UpdateCheckRun(ctx, repo, id, redactCheck(c.w.redactor(repo.FullName()), cr))
+	if err == nil {
+		c.track(ctx, repo, id, cr)
+	}
+	return err
+}
+
+// track records a check run left open, and forgets one completed (a
+// conclusion completes it too, as GitHub has it).
+func (c redacting) track(ctx context.Context, repo gh.Repo, id int64, cr gh.CheckRun) {
+	var err error
+	if cr.Status == "completed" || cr.Conclusion != "" {
+		err = c.w.Store.CheckCompleted(ctx, repo.FullName(), id)
+	} else {
+		err = c.w.Store.CheckOpened(ctx, store.OpenCheck{Repo: repo.FullName(), ID: id, Installation: c.installation, Name: cr.Name, HeadSHA: cr.HeadSHA})
+	}
+	if err != nil {
+		logging.From(ctx).Warn("could not keep the record of a check run", "check_run", id, "error", err.Error())
+	}
 }
 
 func (c redacting) CreateIssue(ctx context.Context, repo gh.Repo, is gh.Issue, marker string) (gh.Issue, error) {

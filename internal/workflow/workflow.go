@@ -88,6 +88,11 @@ type Config struct {
 	Drifts *drift.Checker
 	// Enqueue queues a job (drift checks the schedule starts).
 	Enqueue func(ctx context.Context, job jobs.Job) error
+	// SweepChecksAfter is how long a check run the bot opened may stay
+	// in progress before the maintenance completes it as cancelled: no job
+	// is still at it by then (0: the job timeout plus LeaseTTL plus a
+	// minute).
+	SweepChecksAfter time.Duration
 	// Retention bounds the data dir; DiskUsage reports its size.
 	Retention runner.Retention
 	DiskUsage *prometheus.GaugeVec
