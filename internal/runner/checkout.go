@@ -102,10 +102,8 @@ func (r *Runner) mkdirs(dir string) error {
 func (r *Runner) fetch(ctx context.Context, src Source, sha string) (string, error) {
 	sum := sha256.Sum256([]byte(src.URL))
 	mirror := filepath.Join(r.dataDir, "git", hex.EncodeToString(sum[:8])+".git")
-	if _, err := os.Stat(mirror); err != nil {
-		if err := runGit(ctx, "", "", "init", "-q", "--bare", mirror); err != nil {
-			return "", err
-		}
+	if err := newMirror(ctx, mirror); err != nil {
+		return "", err
 	}
 	if runGit(ctx, mirror, "", "cat-file", "-e", sha+"^{commit}") == nil {
 		return mirror, nil
@@ -114,6 +112,36 @@ func (r *Runner) fetch(ctx context.Context, src Source, sha string) (string, err
 		return "", fmt.Errorf("fetch %s: %w", shortSHA(sha), err)
 	}
 	return mirror, nil
+}
+
+// newMirror makes the bare mirror at path unless a sound one is there. It
+// is made aside and moved in whole: a mirror cut short (a full disk) is
+// never left where the next job would take it for one, and one left so
+// by an earlier bot is made anew.
+func newMirror(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		if runGit(ctx, path, "", "rev-parse", "--git-dir") == nil {
+			return nil
+		}
+		if err := os.RemoveAll(path); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(path), filepath.Base(path)+".new-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // gone once moved in
+	if err := runGit(ctx, "", "", "init", "-q", "--bare", tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil && runGit(ctx, path, "", "rev-parse", "--git-dir") != nil {
+		return err // not another job's mirror made meanwhile
+	}
+	return nil
 }
 
 // gitEnv keeps the host's git configuration out and passes the token as an

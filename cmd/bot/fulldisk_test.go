@@ -1,0 +1,72 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stagebot/stagebot/internal/dbtest"
+	"github.com/stagebot/stagebot/internal/github/githubtest"
+)
+
+// The bot's disk is full as a PR is planned, and is freed three seconds
+// later: the PR is planned (whole), /apply applies that plan, and every
+// resource of it is in the state. (What the disk cuts short is made anew:
+// the repository's git mirror, Terraform's working files.) The queue is on PostgreSQL, so that the
+// delivery is taken while the disk is full and the plan meets it.
+func TestPlanThroughAFullDiskEndToEnd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test mounts a small tmpfs as the bot's disk: run it as root (scripts/test in CI is)")
+	}
+	disk := t.TempDir()
+	if err := syscall.Mount("tmpfs", disk, "tmpfs", 0, "size=160m"); err != nil {
+		t.Fatalf("mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(disk, syscall.MNT_DETACH) })
+	gh := githubtest.New(t)
+	repo := gh.AddRepo("acme", "platform")
+	state := t.TempDir()
+	base := gh.Commit(repo, "main", "", stateIn(quickstartTree(t), state), "quickstart")
+	gh.SetPermission(repo, "alice", "write")
+	gh.SetPermission(repo, "carol", "maintain")
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	b := startBot(t, append(autoplanEnv(gh, filepath.Join(disk, "data")), "STAGEBOT_PLAN_RETRY_WAIT=1s",
+		"STAGEBOT_DATABASE_URL="+dbtest.FreshPostgres(t), "STAGEBOT_PLAN_KEYS="+base64.StdEncoding.EncodeToString(raw)))
+	f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: b}
+
+	head := gh.Commit(repo, "pr-1", "main", map[string]string{"terraform/infrastructure/many.tf": "resource \"terraform_data\" \"many\" {\n  count = 300\n  input = count.index\n}\n"}, "many")
+	gh.AddPull(repo, githubtest.Pull{Number: 1, Author: "alice", HeadRef: "pr-1", HeadSHA: head, BaseRef: "main", BaseSHA: base})
+	gh.AddReview(repo, 1, githubtest.Review{User: "carol", State: "APPROVED", CommitID: head})
+	filler := filepath.Join(disk, "filler")
+	fh, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256<<10)
+	for {
+		if _, err := fh.Write(buf); err != nil {
+			break
+		}
+	}
+	fh.Close()
+	f.deliver("pull_request", gh.PullRequestPayload(repo, 1, "opened", 0))
+	time.Sleep(3 * time.Second)
+	os.Remove(filler)
+
+	f.stageComment(1, "infrastructure", "+302 to add")
+	f.say(1, "alice", "/apply")
+	f.stageComment(1, "infrastructure", "✅ stagebot applied `infrastructure`")
+	b2, _ := os.ReadFile(filepath.Join(state, "infrastructure.tfstate"))
+	if n := strings.Count(string(b2), `"index_key": `); n != 300 {
+		t.Errorf("the state holds %d of the plan's 300 instances", n)
+	}
+	if !strings.Contains(strings.ToLower(b.Logs()), "no space left") {
+		t.Error("the PR's work never met the full disk: the test proves nothing")
+	}
+}
