@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -91,6 +92,8 @@ type Queue struct {
 	db          *sql.DB
 	// sqliteDir is the SQLite database's directory ("" on PostgreSQL).
 	sqliteDir string
+	// readyAt is when readiness last held (see ready).
+	readyAt atomic.Pointer[time.Time]
 	// Requeued counts jobs found running at start (cut off by a crash) and
 	// made available again.
 	Requeued int64

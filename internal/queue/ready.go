@@ -18,9 +18,25 @@ const minFreeBytes = 64 << 20
 
 const readyTable = `CREATE TABLE IF NOT EXISTS stagebot_ready (id INTEGER PRIMARY KEY, checked_at TEXT NOT NULL)`
 
+// readyFor is how long a successful readiness check stands: a flood of
+// /readyz requests costs one database write a second, not one each.
+const readyFor = time.Second
+
 // ready pings the database, writes to it, and (SQLite) checks that the
 // disk under it has room for a delivery.
 func (q *Queue) ready(ctx context.Context) error {
+	if last := q.readyAt.Load(); last != nil && time.Since(*last) < readyFor {
+		return nil
+	}
+	if err := q.probe(ctx); err != nil {
+		return err
+	}
+	now := time.Now()
+	q.readyAt.Store(&now)
+	return nil
+}
+
+func (q *Queue) probe(ctx context.Context) error {
 	if err := q.ping(ctx); err != nil {
 		return err
 	}

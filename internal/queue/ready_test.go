@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Readiness tells the truth about a full disk: a SQLite queue on a disk
@@ -40,6 +41,7 @@ func TestNotReadyOnAFullDisk(t *testing.T) {
 		}
 	}
 	f.Close()
+	time.Sleep(readyFor) // the last check stands that long
 	err = q.Ping(ctx)
 	if err == nil || !strings.Contains(err.Error(), "disk of the database is full") {
 		t.Fatalf("a full disk: %v", err)
@@ -60,6 +62,7 @@ func TestNotReadyWhenTheDatabaseTakesNoWrite(t *testing.T) {
 			if err := q.Ping(ctx); err != nil {
 				t.Fatal(err)
 			}
+			time.Sleep(readyFor)
 			if _, err := q.db.ExecContext(ctx, `DROP TABLE stagebot_ready`); err != nil {
 				t.Fatal(err)
 			}

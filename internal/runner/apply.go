@@ -233,10 +233,12 @@ func (r *Runner) StageOutputs(ctx context.Context, run Run) ([]Output, error) {
 	return outputs(ctx, s, run)
 }
 
-// Settled reports whether run's stage has nothing left to do: its state
-// already is what its configuration asks for (a plan that refreshes
-// nothing, takes no lock and saves nothing finds no change). An apply
-// whose bot died before it recorded the outcome is known finished by it.
+// Settled reports whether run's stage has nothing left to do: its real
+// resources already are what its configuration asks for (a plan that
+// refreshes them, takes the state lock without waiting, and saves nothing
+// finds no change). An apply whose bot died before it recorded the
+// outcome is known finished by it; one still running holds the lock, and
+// is not.
 func (r *Runner) Settled(ctx context.Context, run Run) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
@@ -248,7 +250,7 @@ func (r *Runner) Settled(ctx context.Context, run Run) (bool, error) {
 	if err := r.init(ctx, s.tf, run); err != nil {
 		return false, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
 	}
-	opts, err := r.planOptions(run, tfexec.Lock(false), tfexec.Refresh(false))
+	opts, err := r.planOptions(run, tfexec.Lock(true), tfexec.LockTimeout("0s"))
 	if err != nil {
 		return false, err
 	}

@@ -56,6 +56,7 @@ func (w *Workflow) claimApply(ctx context.Context, repo gh.Repo, pr int, run run
 	// commit asks for, the apply ran to its end and only its record was
 	// lost with the bot.
 	if running.HeadSHA == run.HeadSHA {
+		run.Redact = w.redactor(repo.FullName())
 		if settled, err := w.Runner.Settled(ctx, run); err != nil {
 			logging.From(ctx).Warn("could not tell whether the cut-off apply finished", "stage", run.Stage, "error", w.redactor(repo.FullName()).Redact(err.Error()))
 		} else if settled {

@@ -180,13 +180,16 @@ func (c redacting) UpdateCheckRun(ctx context.Context, repo gh.Repo, id int64, c
 	return err
 }
 
-// track records a check run left open, and forgets one completed (a
-// conclusion completes it too, as GitHub has it).
+// track records a check run a job set in progress, and forgets one
+// completed (a conclusion completes it too, as GitHub has it). A queued
+// one (a merge waiting for a lock, for as long as the lock is held) is not
+// a job's to finish.
 func (c redacting) track(ctx context.Context, repo gh.Repo, id int64, cr gh.CheckRun) {
 	var err error
-	if cr.Status == "completed" || cr.Conclusion != "" {
+	switch {
+	case cr.Status == "completed" || cr.Conclusion != "" || cr.Status == "queued":
 		err = c.w.Store.CheckCompleted(ctx, repo.FullName(), id)
-	} else {
+	default:
 		err = c.w.Store.CheckOpened(ctx, store.OpenCheck{Repo: repo.FullName(), ID: id, Installation: c.installation, Name: cr.Name, HeadSHA: cr.HeadSHA})
 	}
 	if err != nil {

@@ -146,9 +146,11 @@ func (w *Workflow) writeParts(ctx context.Context, client GitHub, repo gh.Repo, 
 	return nil
 }
 
-var partMarker = regexp.MustCompile(`<!-- stagebot:stage=(\S+) part=(\d+) -->`)
+var partMarker = regexp.MustCompile(`^<!-- stagebot:stage=(\S+) part=(\d+) -->\n`)
 
-// partOf is which part of stage's comment body is (0: none).
+// partOf is which part of stage's comment body is (0: none): a part
+// begins with its marker, and a marker anywhere else (a plan's output, an
+// error the PR's code wrote) is text, not a part.
 func partOf(body, stage string) int {
 	m := partMarker.FindStringSubmatch(body)
 	if m == nil || m[1] != stage {
