@@ -250,7 +250,9 @@ func (r *Runner) Settled(ctx context.Context, run Run) (bool, error) {
 	if err := r.init(ctx, s.tf, run); err != nil {
 		return false, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
 	}
-	opts, err := r.planOptions(run, tfexec.Lock(true), tfexec.LockTimeout("0s"))
+	out := filepath.Join(run.Dir, ".stagebot-settled.tfplan")
+	defer os.Remove(out)
+	opts, err := r.planOptions(run, tfexec.Lock(true), tfexec.LockTimeout("0s"), tfexec.Out(out))
 	if err != nil {
 		return false, err
 	}
@@ -258,7 +260,37 @@ func (r *Runner) Settled(ctx context.Context, run Run) (bool, error) {
 	if err != nil {
 		return false, &RunError{Stage: run.Stage, Step: "plan", Output: s.out.String(), Err: ctxErr(ctx, err)}
 	}
-	return !changes, nil
+	if changes {
+		return false, nil
+	}
+	// A resource is in the state as soon as it is made, before its
+	// provisioners run: where there are provisioners, an apply cut off in
+	// one looks finished. It cannot be told, so it is not called so.
+	s.tf.SetStdout(io.Discard)
+	shown, err := s.tf.ShowPlanFile(ctx, out)
+	if err != nil {
+		return false, &RunError{Stage: run.Stage, Step: "show", Output: s.out.String(), Err: ctxErr(ctx, err)}
+	}
+	return shown.Config == nil || !provisioned(shown.Config.RootModule), nil
+}
+
+// provisioned reports whether a module, or one it calls, has a resource
+// with a provisioner.
+func provisioned(m *tfjson.ConfigModule) bool {
+	if m == nil {
+		return false
+	}
+	for _, r := range m.Resources {
+		if len(r.Provisioners) > 0 {
+			return true
+		}
+	}
+	for _, c := range m.ModuleCalls {
+		if c != nil && provisioned(c.Module) {
+			return true
+		}
+	}
+	return false
 }
 
 var lockID = regexp.MustCompile(`(?m)^\s*ID:\s+(\S+)`)
