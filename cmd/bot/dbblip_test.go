@@ -202,7 +202,9 @@ func TestApplyFinishedBeforeACrashIsReportedApplied(t *testing.T) {
 		return false
 	})
 	proxy.Cut()
-	eventually(t, 60*time.Second, "Terraform to finish the apply", func() bool { return strings.Count(readFile(filepath.Join(state, "infrastructure.tfstate")), `"index_key": `) == 1500 })
+	eventually(t, 60*time.Second, "Terraform to finish the apply", func() bool {
+		return strings.Count(readFile(filepath.Join(state, "infrastructure.tfstate")), `"index_key": `) == 1500
+	})
 	time.Sleep(3 * time.Second) // the record waits for the database
 	_, appliers := countIn(bots, `"msg":"applying"`, `"stage":"infrastructure"`)
 	if len(appliers) != 1 {
