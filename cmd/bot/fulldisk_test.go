@@ -6,11 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stagebot/stagebot/internal/dbtest"
+	"github.com/stagebot/stagebot/internal/disktest"
 	"github.com/stagebot/stagebot/internal/github/githubtest"
 )
 
@@ -20,14 +20,7 @@ import (
 // the repository's git mirror, Terraform's working files.) The queue is on PostgreSQL, so that the
 // delivery is taken while the disk is full and the plan meets it.
 func TestPlanThroughAFullDiskEndToEnd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test mounts a small tmpfs as the bot's disk: run it as root (scripts/test in CI is)")
-	}
-	disk := t.TempDir()
-	if err := syscall.Mount("tmpfs", disk, "tmpfs", 0, "size=160m"); err != nil {
-		t.Fatalf("mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(disk, syscall.MNT_DETACH) })
+	disk := disktest.Mount(t, "160m")
 	gh := githubtest.New(t)
 	repo := gh.AddRepo("acme", "platform")
 	state := t.TempDir()
@@ -43,21 +36,10 @@ func TestPlanThroughAFullDiskEndToEnd(t *testing.T) {
 	head := gh.Commit(repo, "pr-1", "main", map[string]string{"terraform/infrastructure/many.tf": "resource \"terraform_data\" \"many\" {\n  count = 300\n  input = count.index\n}\n"}, "many")
 	gh.AddPull(repo, githubtest.Pull{Number: 1, Author: "alice", HeadRef: "pr-1", HeadSHA: head, BaseRef: "main", BaseSHA: base})
 	gh.AddReview(repo, 1, githubtest.Review{User: "carol", State: "APPROVED", CommitID: head})
-	filler := filepath.Join(disk, "filler")
-	fh, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 256<<10)
-	for {
-		if _, err := fh.Write(buf); err != nil {
-			break
-		}
-	}
-	fh.Close()
+	free := disktest.Fill(t, disk)
 	f.deliver("pull_request", gh.PullRequestPayload(repo, 1, "opened", 0))
 	time.Sleep(3 * time.Second)
-	os.Remove(filler)
+	free()
 
 	f.stageComment(1, "infrastructure", "+302 to add")
 	f.say(1, "alice", "/apply")

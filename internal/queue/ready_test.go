@@ -2,26 +2,19 @@ package queue
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stagebot/stagebot/internal/disktest"
 )
 
 // Readiness tells the truth about a full disk: a SQLite queue on a disk
 // with no room for a delivery is not ready (its database still answers
 // reads), and is again once the room is back, by itself.
 func TestNotReadyOnAFullDisk(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test mounts a small tmpfs as the full disk: run it as root (scripts/test in CI is)")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=96m"); err != nil {
-		t.Fatalf("mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	dir := disktest.Mount(t, "96m")
 	q := open(t, Config{SQLitePath: filepath.Join(dir, "stagebot.db"), NoWork: true}, nil)
 	defer q.Close()
 	ctx := context.Background()
@@ -29,24 +22,13 @@ func TestNotReadyOnAFullDisk(t *testing.T) {
 		t.Fatalf("an empty disk: %v", err)
 	}
 	// The disk fills up (Terraform's working files, logs).
-	filler := filepath.Join(dir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 1<<20)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			break
-		}
-	}
-	f.Close()
+	free := disktest.Fill(t, dir)
 	time.Sleep(readyFor) // the last check stands that long
-	err = q.Ping(ctx)
+	err := q.Ping(ctx)
 	if err == nil || !strings.Contains(err.Error(), "disk of the database is full") {
 		t.Fatalf("a full disk: %v", err)
 	}
-	os.Remove(filler)
+	free()
 	if err := q.Ping(ctx); err != nil {
 		t.Fatalf("the disk freed: %v", err)
 	}

@@ -2,44 +2,20 @@ package runner
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// fill writes a file into dir until its disk is full and returns it.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	p := filepath.Join(dir, "filler")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 256<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			return p
-		}
-	}
-}
+	"github.com/stagebot/stagebot/internal/disktest"
+)
 
 // A disk that fills up while a PR is planned, and is freed again: the plan
 // is tried again and succeeds, and what is kept is the whole plan (its
 // hash checked where it is read, shown in full); a disk that stays full
 // fails the plan and keeps nothing.
 func TestPlanThroughAFullDisk(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test mounts a small tmpfs as the full disk: run it as root (scripts/test in CI is)")
-	}
-	disk := t.TempDir()
-	if err := syscall.Mount("tmpfs", disk, "tmpfs", 0, "size=48m"); err != nil {
-		t.Fatalf("mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(disk, syscall.MNT_DETACH) })
+	disk := disktest.Mount(t, "48m")
 	r, err := New(context.Background(), Config{TerraformBin: terraformBin(), DataDir: filepath.Join(disk, "data"), Timeout: 2 * time.Minute, PlanRetries: 3, PlanRetryWait: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -48,10 +24,10 @@ func TestPlanThroughAFullDisk(t *testing.T) {
 
 	// Full for two seconds: planned on a retry.
 	run := stage(t, filepath.Join(disk, "ws1"), "infrastructure", map[string]string{"main.tf": backend(t.TempDir(), "s1") + resources})
-	filler := fill(t, disk)
+	free := disktest.Fill(t, disk)
 	go func() {
 		time.Sleep(2 * time.Second)
-		os.Remove(filler)
+		free()
 	}()
 	res, err := r.Plan(context.Background(), run)
 	if err != nil {
@@ -69,8 +45,7 @@ func TestPlanThroughAFullDisk(t *testing.T) {
 
 	// Full for good: the plan fails, nothing is kept to apply.
 	run2 := stage(t, filepath.Join(disk, "ws2"), "platform", map[string]string{"main.tf": backend(t.TempDir(), "s2") + resources})
-	filler = fill(t, disk)
-	defer os.Remove(filler)
+	defer disktest.Fill(t, disk)()
 	if _, err := r.Plan(context.Background(), run2); err == nil {
 		t.Fatal("a plan on a disk that stays full succeeded")
 	}
