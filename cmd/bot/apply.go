@@ -106,9 +106,7 @@ func applyCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			view.Error = workflow.ErrorText(err)
 		} else {
 			view.Log = res.Log
-			for _, o := range res.Outputs {
-				view.Outputs = append(view.Outputs, comments.Output{Name: o.Name, Sensitive: o.Sensitive, Value: string(o.Value)})
-			}
+			view.Outputs = workflow.OutputViews(res.Outputs)
 			l.secrets.Add(workflow.SensitiveOutputs(res.Outputs)...)
 		}
 		fmt.Fprintln(stdout, strings.Join(comments.Apply(view, l.secrets), "\n\n---\n\n"))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -82,7 +81,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	botURL := "http://" + botAddr
-	secret := randomHex()
+	secret := rand.Text()
 	d.GH.RegisterCallbackURL(botURL + "/oauth/callback")
 	logPath := filepath.Join(dir, "bot.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -218,10 +217,4 @@ func waitReady(ctx context.Context, url string, served <-chan error) error {
 		}
 	}
 	return errors.New("not ready within 60 s")
-}
-
-func randomHex() string {
-	b := make([]byte, 24)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -161,7 +161,7 @@ func (r *Runner) Plan(ctx context.Context, run Run) (res *PlanResult, err error)
 	// disk is never shown or applied.
 	defer os.Remove(filepath.Join(run.root(), run.planName()))
 	meta, err := r.keepPlan(ctx, run, run.planName())
-	for attempt := 1; attempt <= r.planRetries && err != nil && noSpace.MatchString(err.Error()) && ctx.Err() == nil; attempt++ {
+	for attempt := 1; attempt <= r.planRetries && ranOutOfSpace(err) && ctx.Err() == nil; attempt++ {
 		r.pause(ctx, r.planRetryWait<<(attempt-1))
 		meta, err = r.keepPlan(ctx, run, run.planName())
 	}
@@ -334,10 +334,14 @@ var (
 	aboutState      = regexp.MustCompile(`(?i)state|backend|workspace`)
 )
 
-// ranOutOfSpace reports whether a run failed on a full disk.
+// ranOutOfSpace reports whether err is a full disk's: its message, or the
+// output of the run it ended.
 func ranOutOfSpace(err error) bool {
+	if err == nil {
+		return false
+	}
 	var re *RunError
-	return errors.As(err, &re) && (noSpace.MatchString(re.Output) || re.Err != nil && noSpace.MatchString(re.Err.Error()))
+	return noSpace.MatchString(err.Error()) || errors.As(err, &re) && noSpace.MatchString(re.Output)
 }
 
 // transient reports whether a failed init or plan may succeed if run

@@ -58,7 +58,7 @@ func (w *Workflow) claimApply(ctx context.Context, repo gh.Repo, pr int, run run
 	if running.HeadSHA == run.HeadSHA {
 		run.Redact = w.redactor(repo.FullName())
 		if settled, err := w.Runner.Settled(ctx, run); err != nil {
-			logging.From(ctx).Warn("could not tell whether the cut-off apply finished", "stage", run.Stage, "error", w.redactor(repo.FullName()).Redact(err.Error()))
+			logging.From(ctx).Warn("could not tell whether the cut-off apply finished", "stage", run.Stage, "error", run.Redact.Redact(err.Error()))
 		} else if settled {
 			logging.From(ctx).Info("apply finished before its bot stopped: the state matches the plan", "stage", run.Stage, "started", running.StartedAt)
 			return finished, running, nil
@@ -113,31 +113,11 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 		if view.Plan == nil {
 			view.Plan = res.Plan // the plan that was applied: its headline, its sensitive values
 		}
-		for _, o := range res.Outputs {
-			view.Outputs = append(view.Outputs, comments.Output{Name: o.Name, Sensitive: o.Sensitive, Value: string(o.Value)})
-		}
+		view.Outputs = OutputViews(res.Outputs)
 		secrets = w.rememberOutputs(repo.FullName(), run.Stage, res.Outputs)
-		appliedAt := time.Now()
-		if err := durably(ctx, "the apply of "+run.Stage, func(ctx context.Context) error {
-			if err := w.Store.RecordApply(ctx, repo.FullName(), run.Stage, pr, run.HeadSHA, appliedAt); err != nil {
-				return err
-			}
-			return w.Store.SetAppliedCommit(ctx, repo.FullName(), run.Stage, run.HeadSHA)
-		}); err != nil {
-			return false, err
-		}
 	}
 	parts := comments.Apply(view, w.redactor(repo.FullName()).With(secrets...))
-	// The result under its trigger before the running record goes: a job
-	// that dies between the two finds the result when it runs again, and
-	// reports it (apply.go, merge.go) instead of an interrupted apply.
-	result := store.ApplyResult{PR: pr, HeadSHA: run.HeadSHA, OK: applyErr == nil, Body: parts[0]}
-	if err := durably(ctx, "the result of the apply of "+run.Stage, func(ctx context.Context) error {
-		if err := w.Store.RecordApplyResult(ctx, repo.FullName(), run.Stage, trigger, result); err != nil {
-			return err
-		}
-		return w.Store.FinishApply(ctx, repo.FullName(), run.Stage)
-	}); err != nil {
+	if err := w.recordOutcome(ctx, repo, run, store.ApplyResult{PR: pr, HeadSHA: run.HeadSHA, OK: applyErr == nil, Body: parts[0]}, trigger); err != nil {
 		return false, err
 	}
 	if err := w.postParts(ctx, client, repo, pr, run.Stage, parts); err != nil {

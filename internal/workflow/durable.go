@@ -54,6 +54,56 @@ func durably(ctx context.Context, what string, write func(context.Context) error
 	}
 }
 
+// recordOutcome records, durably, what an apply came to: when it applied,
+// the apply and the commit the stage now has; its result under each
+// trigger; and, last, the end of its running record, so that a job that
+// dies before that finds the result when it runs again and reports it
+// (reportRecorded) instead of an interrupted apply.
+func (w *Workflow) recordOutcome(ctx context.Context, repo gh.Repo, run runner.Run, result store.ApplyResult, triggers ...string) error {
+	if result.OK {
+		appliedAt := time.Now()
+		if err := durably(ctx, "the apply of "+run.Stage, func(ctx context.Context) error {
+			if err := w.Store.RecordApply(ctx, repo.FullName(), run.Stage, result.PR, run.HeadSHA, appliedAt); err != nil {
+				return err
+			}
+			return w.Store.SetAppliedCommit(ctx, repo.FullName(), run.Stage, run.HeadSHA)
+		}); err != nil {
+			return err
+		}
+	}
+	return durably(ctx, "the result of the apply of "+run.Stage, func(ctx context.Context) error {
+		for _, tr := range triggers {
+			if err := w.Store.RecordApplyResult(ctx, repo.FullName(), run.Stage, tr, result); err != nil {
+				return err
+			}
+		}
+		return w.Store.FinishApply(ctx, repo.FullName(), run.Stage)
+	})
+}
+
+// OutputViews are a stage's outputs as an apply's comment shows them.
+func OutputViews(outs []runner.Output) []comments.Output {
+	views := make([]comments.Output, len(outs))
+	for i, o := range outs {
+		views[i] = comments.Output{Name: o.Name, Sensitive: o.Sensitive, Value: string(o.Value)}
+	}
+	return views
+}
+
+// completeStageCheck completes the stage's newest check run on sha, when
+// there is one, as applied (ok) or failed, with summary.
+func completeStageCheck(ctx context.Context, client GitHub, repo gh.Repo, sha, stage string, ok bool, summary string) error {
+	id, err := client.FindCheckRun(ctx, repo, sha, comments.CheckRunName(stage))
+	if err != nil || id == 0 {
+		return err
+	}
+	check := gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: sha, Status: "completed", Conclusion: "success", Title: "Applied", Summary: summary}
+	if !ok {
+		check.Conclusion, check.Title = "failure", "Apply failed"
+	}
+	return client.UpdateCheckRun(ctx, repo, id, check)
+}
+
 // reportRecorded reports an apply this very trigger made before its job
 // ran again: its recorded comment; and when the job died after recording
 // the result but before ending the apply's running record, the record is
@@ -67,15 +117,11 @@ func (w *Workflow) reportRecorded(ctx context.Context, client GitHub, repo gh.Re
 	if err != nil || !ended {
 		return err
 	}
-	id, err := client.FindCheckRun(ctx, repo, sha, comments.CheckRunName(stage))
-	if err != nil || id == 0 {
-		return err
-	}
-	check := gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: sha, Status: "completed", Conclusion: "success", Title: "Applied", Summary: "`" + stage + "` was applied; see the pull request."}
+	summary := "`" + stage + "` was applied; see the pull request."
 	if !prev.OK {
-		check.Conclusion, check.Title, check.Summary = "failure", "Apply failed", "The apply of `"+stage+"` failed; see the pull request."
+		summary = "The apply of `" + stage + "` failed; see the pull request."
 	}
-	return client.UpdateCheckRun(ctx, repo, id, check)
+	return completeStageCheck(ctx, client, repo, sha, stage, prev.OK, summary)
 }
 
 // reportFinished records and reports an apply that ran to its end while
@@ -86,42 +132,21 @@ func (w *Workflow) reportRecorded(ctx context.Context, client GitHub, repo gh.Re
 func (w *Workflow) reportFinished(ctx context.Context, client GitHub, repo gh.Repo, number int, run runner.Run, trigger string, running store.RunningApply) error {
 	ctx, cancel := w.recordCtx(ctx)
 	defer cancel()
-	view := comments.StageApply{Stage: run.Stage, HeadSHA: run.HeadSHA, Engine: w.Runner.EngineOf(run), Notes: []string{
-		"ℹ️ The bot stopped right after Terraform applied this plan (started " + running.StartedAt.UTC().Format(time.RFC3339) + "), before it recorded the outcome. The stage's state is what this commit asks for, so the apply is reported as done; Terraform's own output was lost with the bot.",
-	}}
 	outs, err := w.Runner.StageOutputs(ctx, run)
 	if err != nil {
 		return err
 	}
-	for _, o := range outs {
-		view.Outputs = append(view.Outputs, comments.Output{Name: o.Name, Sensitive: o.Sensitive, Value: string(o.Value)})
-	}
+	view := comments.StageApply{Stage: run.Stage, HeadSHA: run.HeadSHA, Engine: w.Runner.EngineOf(run), Outputs: OutputViews(outs), Notes: []string{
+		"ℹ️ The bot stopped right after Terraform applied this plan (started " + running.StartedAt.UTC().Format(time.RFC3339) + "), before it recorded the outcome. The stage's state is what this commit asks for, so the apply is reported as done; Terraform's own output was lost with the bot.",
+	}}
 	secrets := w.rememberOutputs(repo.FullName(), run.Stage, outs)
 	parts := comments.Apply(view, w.redactor(repo.FullName()).With(secrets...))
 	result := store.ApplyResult{PR: number, HeadSHA: run.HeadSHA, OK: true, Body: parts[0]}
-	if err := durably(ctx, "the finished apply of "+run.Stage, func(ctx context.Context) error {
-		if err := w.Store.RecordApply(ctx, repo.FullName(), run.Stage, number, run.HeadSHA, time.Now()); err != nil {
-			return err
-		}
-		if err := w.Store.SetAppliedCommit(ctx, repo.FullName(), run.Stage, run.HeadSHA); err != nil {
-			return err
-		}
-		for _, tr := range []string{running.TriggerID, trigger} {
-			if err := w.Store.RecordApplyResult(ctx, repo.FullName(), run.Stage, tr, result); err != nil {
-				return err
-			}
-		}
-		return w.Store.FinishApply(ctx, repo.FullName(), run.Stage)
-	}); err != nil {
+	if err := w.recordOutcome(ctx, repo, run, result, running.TriggerID, trigger); err != nil {
 		return err
 	}
 	if err := w.postParts(ctx, client, repo, number, run.Stage, parts); err != nil {
 		return err
 	}
-	id, err := client.FindCheckRun(ctx, repo, run.HeadSHA, comments.CheckRunName(run.Stage))
-	if err != nil || id == 0 {
-		return err
-	}
-	return client.UpdateCheckRun(ctx, repo, id, gh.CheckRun{Name: comments.CheckRunName(run.Stage), HeadSHA: run.HeadSHA, Status: "completed", Conclusion: "success",
-		Title: "Applied", Summary: "`" + run.Stage + "` was applied; its bot stopped before it recorded so, and the stage's state shows it."})
+	return completeStageCheck(ctx, client, repo, run.HeadSHA, run.Stage, true, "`"+run.Stage+"` was applied; its bot stopped before it recorded so, and the stage's state shows it.")
 }
