@@ -168,6 +168,10 @@ func openSQLite(ctx context.Context, cfg Config, m *metrics) (*Queue, error) {
 	}
 	q.Requeued = requeued
 	q.db, q.sqliteDir = db, filepath.Dir(cfg.SQLitePath)
+	if _, err := db.ExecContext(ctx, readyTable); err != nil {
+		closeAll()
+		return nil, fmt.Errorf("prepare the readiness check: %w", err)
+	}
 	return q, nil
 }
 
@@ -192,6 +196,10 @@ func openPostgres(ctx context.Context, cfg Config, m *metrics) (*Queue, error) {
 		return nil, err
 	}
 	q.db = stdlib.OpenDBFromPool(pool)
+	if _, err := q.db.ExecContext(ctx, readyTable); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("prepare the readiness check: %w", err)
+	}
 	return q, nil
 }
 

@@ -16,6 +16,7 @@ import (
 // largest delivery (25 MB) with room for its journal.
 const minFreeBytes = 64 << 20
 
+// readyTable is made when the queue opens; each check writes its one row.
 const readyTable = `CREATE TABLE IF NOT EXISTS stagebot_ready (id INTEGER PRIMARY KEY, checked_at TEXT NOT NULL)`
 
 // readyFor is how long a successful readiness check stands: a flood of
@@ -48,9 +49,6 @@ func (q *Queue) probe(ctx context.Context) error {
 		if free := int64(fs.Bavail) * int64(fs.Bsize); free < minFreeBytes {
 			return fmt.Errorf("disk of the database is full: %d MiB free, a delivery needs %d", free>>20, minFreeBytes>>20)
 		}
-	}
-	if _, err := q.db.ExecContext(ctx, readyTable); err != nil {
-		return fmt.Errorf("write to the database: %w", err)
 	}
 	if _, err := q.db.ExecContext(ctx, `INSERT INTO stagebot_ready (id, checked_at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`,
 		time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
