@@ -132,21 +132,13 @@ func (l *localRepo) config(ctx context.Context, name, sha, ref string) (*config.
 // terraform_remote_state does not mark them, as the bot does before a
 // downstream plan. seen holds the stages already read.
 func (l *localRepo) learnUpstream(ctx context.Context, cfg *config.Repo, stage string, seen map[string]bool) {
-	st := cfg.Stage(stage)
-	if st == nil {
-		return
-	}
-	for _, up := range st.DependsOn {
-		if seen[up] {
+	up := cfg.Upstream(stage)
+	for _, upSt := range cfg.Stages {
+		if !up[upSt.Name] || seen[upSt.Name] {
 			continue
 		}
-		seen[up] = true
-		l.learnUpstream(ctx, cfg, up, seen)
-		upSt := cfg.Stage(up)
-		if upSt == nil {
-			continue
-		}
-		outs, err := l.r.StageOutputs(ctx, stages.Run(*upSt, runner.Run{Repo: l.label, Root: l.root, HeadSHA: l.headSHA, Redact: l.secrets}))
+		seen[upSt.Name] = true
+		outs, err := l.r.StageOutputs(ctx, stages.Run(upSt, runner.Run{Repo: l.label, Root: l.root, HeadSHA: l.headSHA, Redact: l.secrets}))
 		if err != nil {
 			continue // not applied yet: nothing to learn, and its plan says so
 		}
