@@ -309,7 +309,13 @@ func (r *Runner) StateLock(ctx context.Context, run Run) (string, error) {
 	if err := r.init(ctx, s.tf, run); err != nil {
 		return "", &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
 	}
-	_, err = s.tf.Plan(ctx, tfexec.Lock(true), tfexec.LockTimeout("0s"), tfexec.Refresh(false))
+	// With the stage's variables, as its plans: without them a plan of a
+	// stage that needs one fails before it asks for the lock.
+	opts, err := r.planOptions(run, tfexec.Lock(true), tfexec.LockTimeout("0s"), tfexec.Refresh(false))
+	if err != nil {
+		return "", err
+	}
+	_, err = s.tf.Plan(ctx, opts...)
 	out := s.out.String()
 	if err == nil || !strings.Contains(out+err.Error(), "acquiring the state lock") {
 		return "", nil
