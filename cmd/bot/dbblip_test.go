@@ -242,7 +242,4 @@ func readFile(p string) string {
 	return string(b)
 }
 
-func countLines(path string) int {
-	b, _ := os.ReadFile(path)
-	return strings.Count(string(b), "\n")
-}
+func countLines(path string) int { return strings.Count(readFile(path), "\n") }
