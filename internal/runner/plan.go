@@ -183,8 +183,22 @@ func (r *Runner) Plan(ctx context.Context, run Run) (res *PlanResult, err error)
 }
 
 func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, error) {
-	if err := r.init(ctx, s.tf, run); err != nil {
-		return false, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
+	config, err := r.backendConfig(run)
+	if err != nil {
+		return false, &RunError{Stage: run.Stage, Step: "init", Err: err}
+	}
+	// An instance planned in a checkout where another instance of its
+	// stage was (a lane) switches the backend instead of running init
+	// again (see sharedInits).
+	share := run.Instance != "" && r.sharesInits()
+	shared := share && r.inits.switchTo(run, s.bin, config)
+	if !shared {
+		if err := r.init(ctx, s.tf, run); err != nil {
+			return false, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
+		}
+		if share {
+			r.inits.remember(run, s.bin, config)
+		}
 	}
 	// A plan takes no state lock: many PRs plan one stage at once, and
 	// none needs the lock to be right (an apply checks its saved plan
@@ -194,10 +208,25 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 		return false, err
 	}
 	hasChanges, err := s.tf.Plan(ctx, opts...)
+	if err != nil && shared && ctx.Err() == nil {
+		// Whatever failed is seen again after a full init, which says
+		// what it was.
+		r.inits.forget(run.Dir)
+		fmt.Fprintf(s.output, "\nstagebot: the plan failed with the backend switched from another instance's init; planning again after a full init\n\n")
+		return r.initAndPlan(ctx, s, run)
+	}
 	if err != nil {
 		return false, &RunError{Stage: run.Stage, Step: "plan", Output: s.out.String(), Err: ctxErr(ctx, err)}
 	}
 	return hasChanges, nil
+}
+
+// sharesInits reports whether an instance's init may serve the next
+// instances planned in its checkout: not where the operator moved
+// Terraform's data dir.
+func (r *Runner) sharesInits() bool {
+	_, moved := r.baseEnv["TF_DATA_DIR"]
+	return !moved
 }
 
 // planOptions are a plan's options for run (its variables) after opts.
@@ -263,7 +292,25 @@ func (r *Runner) planCopy(ctx context.Context, s *session, meta PlanMeta) (strin
 	return file, r.copyPlan(ctx, meta, file, s.lease.UID, s.lease.GID)
 }
 
+// backendConfig is run's backend configuration as init is given it
+// (StateDirVar filled in).
+func (r *Runner) backendConfig(run Run) (map[string]string, error) {
+	config := make(map[string]string, len(run.BackendConfig))
+	for k, v := range run.BackendConfig {
+		v, err := r.backendValue(run, k, v)
+		if err != nil {
+			return nil, err
+		}
+		config[k] = v
+	}
+	return config, nil
+}
+
 func (r *Runner) init(ctx context.Context, tf *tfexec.Terraform, run Run) error {
+	config, err := r.backendConfig(run)
+	if err != nil {
+		return err
+	}
 	if !r.sandbox.Isolated() {
 		// Not isolated, init writes the shared cache itself.
 		unlock, err := r.lockPluginCache(ctx)
@@ -277,12 +324,8 @@ func (r *Runner) init(ctx context.Context, tf *tfexec.Terraform, run Run) error 
 		// The checkout's .terraform may hold another instance's backend.
 		opts = append(opts, tfexec.Reconfigure(true))
 	}
-	for _, k := range slices.Sorted(maps.Keys(run.BackendConfig)) {
-		v, err := r.backendValue(run, k, run.BackendConfig[k])
-		if err != nil {
-			return err
-		}
-		opts = append(opts, tfexec.BackendConfig(k+"="+v))
+	for _, k := range slices.Sorted(maps.Keys(config)) {
+		opts = append(opts, tfexec.BackendConfig(k+"="+config[k]))
 	}
 	return ctxErr(ctx, tf.Init(ctx, opts...))
 }

@@ -159,6 +159,8 @@ type Runner struct {
 	grace       time.Duration
 	stateDir    string
 	sharedState bool
+	inits       sharedInits
+	handles     handles
 
 	planRetries   int
 	planRetryWait time.Duration
@@ -390,7 +392,11 @@ type session struct {
 	promote bool
 	r       *Runner
 	tf      *tfexec.Terraform
-	out     bytes.Buffer
+	// bin is the engine's binary tf runs (through the sandbox's launcher
+	// when isolated); handle is what tf was made for.
+	bin    string
+	handle handleKey
+	out    bytes.Buffer
 	// output is where Terraform's output goes: the log and out.
 	output io.Writer
 	log    io.WriteCloser
@@ -444,12 +450,14 @@ func (r *Runner) open(ctx context.Context, run Run, op, logName string) (*sessio
 		s.close()
 		return nil, err
 	}
+	s.bin = eng.bin
 	bin, extra, err := lease.Command(eng.bin)
 	if err != nil {
 		s.close()
 		return nil, err
 	}
-	if s.tf, err = tfexec.NewTerraform(run.Dir, bin); err != nil {
+	s.handle = handleKey{dir: run.Dir, exec: bin, engine: eng.bin}
+	if s.tf, err = r.handles.take(s.handle); err != nil {
 		s.close()
 		return nil, fmt.Errorf("terraform in %s: %w", run.Dir, err)
 	}
@@ -482,6 +490,10 @@ func (s *session) close() error {
 	}
 	if s.file != nil {
 		s.file.Close()
+	}
+	if s.tf != nil {
+		s.r.handles.give(s.handle, s.tf)
+		s.tf = nil
 	}
 	if err := s.lease.Release(); err != nil {
 		return err
