@@ -211,7 +211,7 @@ func (b *wired) connect(ctx context.Context, s config.Settings, app *gh.App, cfg
 		return err
 	}
 	cfg.Store, cfg.Runner, cfg.Shared, cfg.LeaseTTL = st, run, s.DatabaseURL != "", s.Takeover
-	cfg.Parallelism, cfg.PublicURL = s.InstanceParallelism, s.PublicURL
+	cfg.Parallelism, cfg.InstanceCheckRuns, cfg.PublicURL = s.InstanceParallelism, s.InstanceCheckRuns, s.PublicURL
 	cfg.Limits = workflow.Limits{Instances: s.MaxInstances, Stages: s.MaxStages, ChangedFiles: s.MaxChangedFiles, TreeFiles: s.MaxTreeFiles, QuotaShare: s.GitHubQuotaShare}
 	cfg.Drifts = &drift.Checker{Runner: run, Store: st, Changes: driftGauge}
 	cfg.Retention = runner.Retention{Logs: s.LogRetention, PluginCacheBytes: s.PluginCacheMaxBytes}

@@ -25,44 +25,11 @@ const maxTableRows = 1000
 // fit in MaxParts comments are left to their check runs, and the table
 // says so. Each part is within GitHub's limit.
 func Instances(stage string, sections []Section) []string {
-	type row struct {
-		Section
-		instance, icon, title, headline string
-		rank                            int
-	}
-	rows := make([]row, 0, len(sections))
-	for _, s := range sections {
-		r := row{Section: s, instance: strings.TrimPrefix(s.Unit, stage+":")}
-		r.icon, r.title, r.headline = sectionHeading(s.Body)
-		// "stagebot plan: `tenant:acme` at 0123abc" is "plan at 0123abc" in
-		// the instance's row.
-		r.title = strings.TrimPrefix(r.title, "stagebot ")
-		r.title = strings.NewReplacer(": `"+s.Unit+"`", "", " `"+s.Unit+"`", "").Replace(r.title)
-		r.title, _, _ = strings.Cut(r.title, " · ") // the engine is in the section
-		r.rank = slices.Index([]string{"❌", "⚠️", "🔒", "⏳", "📝", "🗑️"}, r.icon)
-		switch {
-		case r.icon == "✅" && strings.HasPrefix(r.title, "applied"):
-			r.rank = 7 // its outputs
-		case r.rank < 0:
-			r.rank = 10
-		}
-		rows = append(rows, r)
-	}
+	rows := instanceRows(stage, sections)
 	var head strings.Builder
 	fmt.Fprintf(&head, "%s\n### stagebot: `%s`, %d instance(s)\n\n", Marker(stage), stage, len(rows))
-	head.WriteString("| instance | state |\n|---|---|\n")
-	for i, r := range rows {
-		if i == maxTableRows {
-			fmt.Fprintf(&head, "| … | %d more: see their check runs `%s` |\n", len(rows)-i, CheckRunName(stage+":<instance>"))
-			break
-		}
-		state := r.title
-		if r.headline != "" {
-			state += ": " + r.headline
-		}
-		fmt.Fprintf(&head, "| `%s` | %s %s |\n", r.instance, r.icon, tableCell(state))
-	}
-	fmt.Fprintf(&head, "\nEach instance has its own state, lock and check run (`%s`). Apply one with `/apply %s:<instance>`, or every one planned here with `/apply %s`.\n", CheckRunName(stage+":<instance>"), stage, stage)
+	head.WriteString(instanceTable(rows, maxTableRows))
+	fmt.Fprintf(&head, "\nEach instance has its own state and lock. Apply one with `/apply %s:<instance>`, or every one planned here with `/apply %s`.\n", stage, stage)
 	order := slices.Clone(rows)
 	slices.SortStableFunc(order, func(a, b row) int { return a.rank - b.rank })
 	header := func(i, n int) string {
@@ -89,7 +56,7 @@ func Instances(stage string, sections []Section) []string {
 			fmt.Fprintf(&b, "\n<details%s><summary>%s <code>%s</code>: %s</summary>\n\n%s\n\n</details>\n", openIf(r.rank < 2), r.icon, r.instance, summaryText(r.title, r.headline), body)
 		}
 		if left > 0 {
-			fmt.Fprintf(&b, "\n_%d more instance(s) did not fit in this comment: their plans are in their check runs._\n", left)
+			fmt.Fprintf(&b, "\n_%d more instance(s) did not fit in this comment: their plans are in their check runs, or on the dashboard._\n", left)
 		}
 		parts := Split(b.String(), MaxCommentChars, header)
 		if len(parts) <= MaxParts || budget <= 0 {
@@ -97,6 +64,110 @@ func Instances(stage string, sections []Section) []string {
 		}
 		budget -= MaxCommentChars / 2
 	}
+}
+
+// row is an instance's line in its stage's table, read from its section.
+type row struct {
+	Section
+	instance, icon, title, headline string
+	rank                            int
+	// conclusion is what the instance's check run said (CheckMarker),
+	// when its section keeps it.
+	conclusion string
+}
+
+// instanceRows reads the table rows of sections, in their order.
+func instanceRows(stage string, sections []Section) []row {
+	rows := make([]row, 0, len(sections))
+	for _, s := range sections {
+		r := row{Section: s, instance: strings.TrimPrefix(s.Unit, stage+":")}
+		r.icon, r.title, r.headline = sectionHeading(s.Body)
+		// "stagebot plan: `tenant:acme` at 0123abc" is "plan at 0123abc" in
+		// the instance's row.
+		r.title = strings.TrimPrefix(r.title, "stagebot ")
+		r.title = strings.NewReplacer(": `"+s.Unit+"`", "", " `"+s.Unit+"`", "").Replace(r.title)
+		r.title, _, _ = strings.Cut(r.title, " · ") // the engine is in the section
+		r.rank = slices.Index([]string{"❌", "⚠️", "🔒", "⏳", "📝", "🗑️"}, r.icon)
+		switch {
+		case r.icon == "✅" && strings.HasPrefix(r.title, "applied"):
+			r.rank = 7 // its outputs
+		case r.rank < 0:
+			r.rank = 10
+		}
+		if first, _, _ := strings.Cut(s.Body, "\n"); strings.HasPrefix(first, checkMarkerPrefix) {
+			r.conclusion = strings.TrimSuffix(strings.TrimPrefix(first, checkMarkerPrefix), " -->")
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// instanceTable is the table of rows, at most limit of them.
+func instanceTable(rows []row, limit int) string {
+	var b strings.Builder
+	b.WriteString("| instance | state |\n|---|---|\n")
+	for i, r := range rows {
+		if i == limit {
+			fmt.Fprintf(&b, "| … | %d more |\n", len(rows)-i)
+			break
+		}
+		state := r.title
+		if r.headline != "" {
+			state += ": " + r.headline
+		}
+		fmt.Fprintf(&b, "| `%s` | %s %s |\n", r.instance, r.icon, tableCell(state))
+	}
+	return b.String()
+}
+
+const checkMarkerPrefix = "<!-- stagebot:check="
+
+// CheckMarker begins an instance's section with the conclusion of what
+// its check run would say (PlanCheck's): the stage's one check run, when
+// its instances share it, is concluded from them (InstancesCheck).
+func CheckMarker(conclusion string) string { return checkMarkerPrefix + conclusion + " -->" }
+
+// WithCheck is section body beginning with the CheckMarker of conclusion,
+// in place of the one it had.
+func WithCheck(body, conclusion string) string {
+	if first, rest, _ := strings.Cut(body, "\n"); strings.HasPrefix(first, checkMarkerPrefix) {
+		body = rest
+	}
+	return CheckMarker(conclusion) + "\n" + body
+}
+
+// InstancesCheck renders the one check run an instanced stage's instances
+// share: the instance table as its summary, concluded as the worst of
+// them (failure, then action_required, then success: something to apply;
+// neutral when nothing is left to do). An instance whose section keeps no
+// conclusion (an apply's, a refusal's) counts by its icon: a failure's, or
+// nothing left to do.
+func InstancesCheck(stage string, sections []Section) CheckOutput {
+	rows := instanceRows(stage, sections)
+	count := map[string]int{}
+	for _, r := range rows {
+		c := r.conclusion
+		if c == "" {
+			c = "neutral"
+			if r.icon == "❌" {
+				c = "failure"
+			}
+		}
+		count[c]++
+	}
+	out := CheckOutput{Status: "completed", Conclusion: "neutral"}
+	for _, c := range []string{"failure", "action_required", "success"} {
+		if count[c] > 0 {
+			out.Conclusion = c
+			break
+		}
+	}
+	out.Title = fmt.Sprintf("%d instances: %d to apply, %d failed, %d held by a policy, %d with nothing to do", len(rows), count["success"], count["failure"], count["action_required"], count["neutral"])
+	var b strings.Builder
+	fmt.Fprintf(&b, "Every instance of `%s` this pull request changes shares this check run. Apply them all with the Apply button or `/apply %s`, one with `/apply %s:<instance>`; each plan is in the pull request's comment.\n\n", stage, stage, stage)
+	b.WriteString(instanceTable(rows, maxTableRows))
+	out.Summary = fitChecks(b.String())
+	return out
 }
 
 // sectionHeading reads a section's icon, title and headline: its first

@@ -41,6 +41,9 @@ type Settings struct {
 	StateDir            string
 	Workers             int
 	InstanceParallelism int
+	// InstanceCheckRuns: a stage whose PR plans fewer instances than this
+	// gets a check run per instance; more share the stage's one.
+	InstanceCheckRuns int
 	// PlanRetries and PlanRetryWait retry plans that failed on a held
 	// state lock or a failing state backend.
 	PlanRetries   int
@@ -137,6 +140,7 @@ var settings = []setting{
 	{"state-dir", "", "directory of the state of stages with a local backend (${state_dir} in backend_config, var.state_dir in Terraform), each repository's in a directory of its own, as bot demo keeps it: for trying the bot on one machine, unisolated (refused with the uid sandbox); production state belongs in a remote backend", func(s *Settings, v string) error { s.StateDir = v; return nil }},
 	{"workers", "4", "jobs run at once (different PRs run in parallel)", intSetter(1, 1000, func(s *Settings) *int { return &s.Workers })},
 	{"instance-parallelism", "2", "instances of one stage planned at once within a job, each in its own copy of the checkout (a PR that changes the code of a stage with instances plans them all)", intSetter(1, 64, func(s *Settings) *int { return &s.InstanceParallelism })},
+	{"instance-check-runs", "20", "a stage whose push plans fewer instances than this gets a check run per instance (stagebot/<stage>:<instance>); at this many or more they share the stage's one (stagebot/<stage>), whose summary is the instance table and whose Apply button applies them all, so that a push costs the same few GitHub calls whatever its instances (0: always the stage's one)", intSetter(0, 1000, func(s *Settings) *int { return &s.InstanceCheckRuns })},
 	{"plan-retries", "3", "how often a plan that failed on a held state lock or a failing state backend (5xx, timeouts) is tried again before the PR is told (0: never)", intSetter(0, 10, func(s *Settings) *int { return &s.PlanRetries })},
 	{"plan-retry-wait", "10s", "the wait before a plan's first retry; each next one waits twice as long", durationSetter(func(s *Settings) *time.Duration { return &s.PlanRetryWait })},
 	{"public-url", "", "where users reach the bot (https://stagebot.example.com): serves the dashboard behind GitHub login, and comments link to their run's page; empty: no dashboard", func(s *Settings, v string) error {

@@ -366,6 +366,16 @@ func (c *Client) UpsertComment(ctx context.Context, repo Repo, number int, marke
 	if err != nil {
 		return Comment{}, err
 	}
+	return c.UpsertCommentIn(ctx, repo, number, comments, marker, body)
+}
+
+// UpsertCommentIn is UpsertComment with the PR's comments as listed
+// already (comments): a caller writing several comments of one PR lists
+// them once.
+func (c *Client) UpsertCommentIn(ctx context.Context, repo Repo, number int, comments []Comment, marker, body string) (Comment, error) {
+	if !strings.Contains(body, marker) {
+		return Comment{}, fmt.Errorf("comment on %s#%d: body lacks its marker %q", repo.FullName(), number, marker)
+	}
 	for _, cm := range comments {
 		if !cm.IsBot || !strings.Contains(cm.Body, marker) {
 			continue

@@ -72,9 +72,10 @@ func (s *sharedInits) forget(dir string) {
 }
 
 // switchTo writes run's backend configuration (config, resolved) into the
-// saved one of an earlier init of the same dir with bin, and reports
-// whether it did: false means init must run.
-func (s *sharedInits) switchTo(run Run, bin string, config map[string]string) bool {
+// saved one of an earlier init of the same dir with bin, owned by uid and
+// gid (the run's sandbox user, who must read and rewrite it; 0: the
+// bot's), and reports whether it did: false means init must run.
+func (s *sharedInits) switchTo(run Run, bin string, config map[string]string, uid, gid int) bool {
 	s.mu.Lock()
 	rec, ok := s.byDir[run.Dir]
 	s.mu.Unlock()
@@ -97,6 +98,9 @@ func (s *sharedInits) switchTo(run Run, bin string, config map[string]string) bo
 		return false
 	}
 	_, err = f.Write(saved)
+	if err == nil && uid != 0 {
+		err = f.Chown(uid, gid)
+	}
 	return errors.Join(err, f.Close()) == nil
 }
 

@@ -191,7 +191,7 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 	// stage was (a lane) switches the backend instead of running init
 	// again (see sharedInits).
 	share := run.Instance != "" && r.sharesInits()
-	shared := share && r.inits.switchTo(run, s.bin, config)
+	shared := share && r.inits.switchTo(run, s.bin, config, s.lease.UID, s.lease.GID)
 	if !shared {
 		if err := r.init(ctx, s.tf, run); err != nil {
 			return false, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
@@ -212,6 +212,7 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 		// Whatever failed is seen again after a full init, which says
 		// what it was.
 		r.inits.forget(run.Dir)
+		os.Remove(filepath.Join(run.Dir, ".terraform", backendStateFile))
 		fmt.Fprintf(s.output, "\nstagebot: the plan failed with the backend switched from another instance's init; planning again after a full init\n\n")
 		return r.initAndPlan(ctx, s, run)
 	}

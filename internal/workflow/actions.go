@@ -121,6 +121,11 @@ func (w *Workflow) staleButton(ctx context.Context, client GitHub, ev webhook.Ch
 	if cmd.Name != command.Apply {
 		return nil, nil
 	}
+	if secs, err := w.Store.Sections(ctx, ev.Repo.FullName(), number, stage); err != nil || len(secs) > 0 {
+		// The shared check run of a stage's instances: /apply of the
+		// stage checks each instance's posted plan as it goes.
+		return nil, err
+	}
 	run := runner.Run{Repo: ev.Repo.FullName(), PR: number, Stage: stage, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA}
 	if _, err := w.Runner.PostedPlan(ctx, run); err != nil {
 		return &comments.Refusal{Command: cmd.String(),

@@ -123,7 +123,7 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 	if err := w.postParts(ctx, client, repo, pr, run.Stage, parts); err != nil {
 		return false, err
 	}
-	if err := client.UpdateCheckRun(ctx, repo, checkID, check); err != nil {
+	if err := w.completeUnitCheck(ctx, client, repo, pr, run.Stage, checkID, check); err != nil {
 		return false, err
 	}
 	return applyErr == nil, nil
@@ -170,8 +170,8 @@ func (w *Workflow) apply(ctx context.Context, t *turn, ev webhook.CommentEvent, 
 			if err := w.reportRecorded(ctx, client, ev.Repo, pr.Number, a.Stage.Name, pr.HeadSHA, trigger, prev); err != nil {
 				return err
 			}
-		case done && len(cmd.Stages) == 0:
-			continue // applied already; `/apply` goes on with the next
+		case done && !slices.Contains(cmd.Stages, a.Stage.Name):
+			continue // applied already; `/apply` (or `/apply tenant`, of its instances) goes on with the next
 		default:
 			if applied, err = w.applyStage(ctx, t, ev, ws, a, trigger); err != nil {
 				return err

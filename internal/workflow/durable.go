@@ -92,7 +92,13 @@ func OutputViews(outs []runner.Output) []comments.Output {
 
 // completeStageCheck completes the stage's newest check run on sha, when
 // there is one, as applied (ok) or failed, with summary.
-func completeStageCheck(ctx context.Context, client GitHub, repo gh.Repo, sha, stage string, ok bool, summary string) error {
+func (w *Workflow) completeStageCheck(ctx context.Context, client GitHub, repo gh.Repo, number int, sha, stage string, ok bool, summary string) error {
+	if base, id, err := sharedCheckOf(ctx, client, repo, sha, stage); err != nil || base != "" {
+		if err != nil {
+			return err
+		}
+		return w.composeCheck(ctx, client, repo, number, sha, base, id, nil)
+	}
 	id, err := client.FindCheckRun(ctx, repo, sha, comments.CheckRunName(stage))
 	if err != nil || id == 0 {
 		return err
@@ -121,7 +127,7 @@ func (w *Workflow) reportRecorded(ctx context.Context, client GitHub, repo gh.Re
 	if !prev.OK {
 		summary = "The apply of `" + stage + "` failed; see the pull request."
 	}
-	return completeStageCheck(ctx, client, repo, sha, stage, prev.OK, summary)
+	return w.completeStageCheck(ctx, client, repo, number, sha, stage, prev.OK, summary)
 }
 
 // reportFinished records and reports an apply that ran to its end while
@@ -148,5 +154,5 @@ func (w *Workflow) reportFinished(ctx context.Context, client GitHub, repo gh.Re
 	if err := w.postParts(ctx, client, repo, number, run.Stage, parts); err != nil {
 		return err
 	}
-	return completeStageCheck(ctx, client, repo, run.HeadSHA, run.Stage, true, "`"+run.Stage+"` was applied; its bot stopped before it recorded so, and the stage's state shows it.")
+	return w.completeStageCheck(ctx, client, repo, number, run.HeadSHA, run.Stage, true, "`"+run.Stage+"` was applied; its bot stopped before it recorded so, and the stage's state shows it.")
 }

@@ -160,6 +160,10 @@ func (c redacting) UpsertComment(ctx context.Context, repo gh.Repo, number int, 
 	return c.GitHub.UpsertComment(ctx, repo, number, marker, c.w.redactor(repo.FullName()).Redact(body))
 }
 
+func (c redacting) UpsertCommentIn(ctx context.Context, repo gh.Repo, number int, comments []gh.Comment, marker, body string) (gh.Comment, error) {
+	return c.GitHub.UpsertCommentIn(ctx, repo, number, comments, marker, c.w.redactor(repo.FullName()).Redact(body))
+}
+
 func (c redacting) EditComment(ctx context.Context, repo gh.Repo, id int64, body string) error {
 	return c.GitHub.EditComment(ctx, repo, id, c.w.redactor(repo.FullName()).Redact(body))
 }

@@ -227,8 +227,10 @@ func (t *turn) showApproval(ctx context.Context, stage string, pc store.PolicyCh
 		v.Files = st.Policies
 	}
 	section := comments.PolicySection(v)
+	headline := "Plan of `" + stage + "`"
+	out := comments.PolicyCheckRun(v, headline)
 	if isUnit(stage) {
-		if err := w.approveSection(ctx, client, repo, pr.Number, stage, section); err != nil {
+		if err := w.approveSection(ctx, client, repo, pr.Number, stage, section, out.Conclusion); err != nil {
 			return err
 		}
 	}
@@ -236,7 +238,6 @@ func (t *turn) showApproval(ctx context.Context, stage string, pc store.PolicyCh
 	if err != nil {
 		return err
 	}
-	headline := "Plan of `" + stage + "`"
 	for _, c := range existing {
 		if !c.IsBot || !strings.HasPrefix(c.Body, comments.Marker(stage)) {
 			continue
@@ -247,11 +248,16 @@ func (t *turn) showApproval(ctx context.Context, stage string, pc store.PolicyCh
 			}
 		}
 	}
+	if base, id, err := sharedCheckOf(ctx, client, repo, pr.HeadSHA, stage); err != nil || base != "" {
+		if err != nil {
+			return err
+		}
+		return w.composeCheck(ctx, client, repo, pr.Number, pr.HeadSHA, base, id, nil)
+	}
 	id, err := client.FindCheckRun(ctx, repo, pr.HeadSHA, comments.CheckRunName(stage))
 	if err != nil || id == 0 {
 		return err
 	}
-	out := comments.PolicyCheckRun(v, headline)
 	return client.UpdateCheckRun(ctx, repo, id, gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: pr.HeadSHA, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary,
 		Actions: t.buttons(ctx, stage)})
 }

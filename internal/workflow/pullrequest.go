@@ -211,16 +211,22 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 		log.Info("no stage affected")
 		return nil
 	}
+	// A stage with many instances planned gives them its one check run.
+	shared, err := w.sharedChecks(ctx, client, repo, pr.HeadSHA, affected)
+	if err != nil {
+		return err
+	}
 	checks := map[string]int64{}
 	for _, a := range affected {
-		if !a.Ready() {
+		unit := checkUnit(a, shared)
+		if _, started := checks[unit]; started || !a.Ready() {
 			continue
 		}
-		id, err := w.startCheck(ctx, client, repo, pr.HeadSHA, a.Stage.Name)
+		id, err := w.startCheck(ctx, client, repo, pr.HeadSHA, unit)
 		if err != nil {
 			return err
 		}
-		checks[a.Stage.Name] = id
+		checks[unit] = id
 	}
 	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, LockedBy: map[string]int{}, Drift: map[string]int{}, Managed: managedObjects(cfg),
 		Rules: t.rulesChanged(files), RulesBase: comments.RulesBase{Branch: repo.DefaultBranch, SHA: t.base}}
@@ -260,7 +266,11 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 	instanced := map[string]bool{} // the stages whose instances were planned
 	for _, sp := range planned {
 		if st := sp.Affected.Stage; st.Base != "" {
-			if err := w.saveSection(ctx, repo, pr.Number, st.Name, sp.Comments); err != nil {
+			// The section keeps what the instance's check run says, for
+			// the stage's when they share one.
+			parts := slices.Clone(sp.Comments)
+			parts[0] = comments.WithCheck(parts[0], sp.Check.Conclusion)
+			if err := w.saveSection(ctx, repo, pr.Number, st.Name, parts); err != nil {
 				return err
 			}
 			instanced[st.Base] = true
@@ -277,9 +287,12 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 		}
 		actions := func() []gh.CheckRunAction { return t.stageActions(ctx, sp) }
 		var err error
-		if sp.Affected.Stage.Base != "" {
+		switch {
+		case shared[sp.Affected.Stage.Base]:
+			err = w.recordShown(ctx, repo, pr, sp)
+		case sp.Affected.Stage.Base != "":
 			err = w.finishStage(ctx, client, repo, pr, sp, checks[sp.Affected.Stage.Name], actions)
-		} else {
+		default:
 			err = w.postStage(ctx, client, repo, pr, sp, checks[sp.Affected.Stage.Name], actions)
 		}
 		if err != nil {
@@ -289,6 +302,17 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 			return err
 		}
 		log.Info("stage planned", "stage", sp.Affected.Stage.Name, "ready", sp.Affected.Ready(), "failed", sp.Err != nil)
+	}
+	for base := range shared {
+		buttons := func(conclusion string) []gh.CheckRunAction {
+			if conclusion != "success" {
+				return []gh.CheckRunAction{replanButton(base)}
+			}
+			return t.buttons(ctx, base)
+		}
+		if err := w.composeCheck(ctx, client, repo, pr.Number, pr.HeadSHA, base, checks[base], buttons); err != nil {
+			return err
+		}
 	}
 	// The head's checkout is the PR's only one now.
 	if err := w.Runner.PruneWorkspaces(repo.FullName(), pr.Number, pr.HeadSHA); err != nil {

@@ -91,8 +91,9 @@ func (w *Workflow) retireInstances(ctx context.Context, repo gh.Repo, pr int, s 
 	return left, nil
 }
 
-// approveSection puts a policy approval in an instance's section.
-func (w *Workflow) approveSection(ctx context.Context, client GitHub, repo gh.Repo, pr int, unit, policy string) error {
+// approveSection puts a policy approval in an instance's section, with
+// the conclusion its check run has now.
+func (w *Workflow) approveSection(ctx context.Context, client GitHub, repo gh.Repo, pr int, unit, policy, conclusion string) error {
 	base, _ := config.SplitUnit(unit)
 	secs, err := w.Store.Sections(ctx, repo.FullName(), pr, base)
 	if err != nil {
@@ -103,7 +104,7 @@ func (w *Workflow) approveSection(ctx context.Context, client GitHub, repo gh.Re
 			continue
 		}
 		if body, ok := comments.ReplacePolicySection(sec.Body, policy); ok {
-			return w.postParts(ctx, client, repo, pr, unit, []string{body})
+			return w.postParts(ctx, client, repo, pr, unit, []string{comments.WithCheck(body, conclusion)})
 		}
 	}
 	return nil

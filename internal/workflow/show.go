@@ -64,8 +64,14 @@ func (w *Workflow) applyCheck(ctx context.Context, client GitHub, repo gh.Repo, 
 // startCheck marks a stage's check run in progress, reusing the run of this
 // SHA when a previous attempt of the job made one.
 func (w *Workflow) startCheck(ctx context.Context, client GitHub, repo gh.Repo, sha, stage string) (int64, error) {
+	what := stage
+	if base, _, err := sharedCheckOf(ctx, client, repo, sha, stage); err != nil {
+		return 0, err
+	} else if base != "" {
+		stage = base // an instance's run shows in its stage's shared check run
+	}
 	name := comments.CheckRunName(stage)
-	running := comments.RunningCheck(stage, "plan")
+	running := comments.RunningCheck(what, "plan")
 	return gh.UpsertCheckRun(ctx, client, repo, 0, gh.CheckRun{Name: name, HeadSHA: sha, Status: running.Status, Title: running.Title, Summary: running.Summary})
 }
 
@@ -82,6 +88,21 @@ func (w *Workflow) postStage(ctx context.Context, client GitHub, repo gh.Repo, p
 // finishStage records a shown plan, which may be applied from then on, and
 // completes its check run.
 func (w *Workflow) finishStage(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, sp StagePlanned, checkID int64, actions func() []gh.CheckRunAction) error {
+	if err := w.recordShown(ctx, repo, pr, sp); err != nil {
+		return err
+	}
+	out := sp.Check
+	cr := gh.CheckRun{Name: comments.CheckRunName(sp.Affected.Stage.Name), HeadSHA: pr.HeadSHA, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary, Text: out.Text}
+	if actions != nil {
+		cr.Actions = actions()
+	}
+	_, err := gh.UpsertCheckRun(ctx, client, repo, checkID, cr)
+	return err
+}
+
+// recordShown records a shown plan, which may be applied from then on,
+// with what its policies said of it.
+func (w *Workflow) recordShown(ctx context.Context, repo gh.Repo, pr gh.PullRequest, sp StagePlanned) error {
 	stage := sp.Affected.Stage.Name
 	// What the policies said is recorded before the plan may be applied.
 	if sp.Result != nil && sp.Policy != nil {
@@ -92,17 +113,9 @@ func (w *Workflow) finishStage(ctx context.Context, client GitHub, repo gh.Repo,
 	// Reviewers have the plan in front of them: from now on, and not
 	// before, it may be applied.
 	if sp.Result != nil {
-		if err := w.Runner.MarkPosted(ctx, sp.Result.Meta); err != nil {
-			return err
-		}
+		return w.Runner.MarkPosted(ctx, sp.Result.Meta)
 	}
-	out := sp.Check
-	cr := gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: pr.HeadSHA, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary, Text: out.Text}
-	if actions != nil {
-		cr.Actions = actions()
-	}
-	_, err := gh.UpsertCheckRun(ctx, client, repo, checkID, cr)
-	return err
+	return nil
 }
 
 // postParts shows a stage's comment, or an instance's section of its
@@ -123,18 +136,19 @@ func (w *Workflow) postParts(ctx context.Context, client GitHub, repo gh.Repo, n
 // are deleted, so that every part says "of N" of the same N. A job cut
 // off half-way rewrites them all when it runs again.
 func (w *Workflow) writeParts(ctx context.Context, client GitHub, repo gh.Repo, number int, stage string, parts []string) error {
+	// One listing serves every part, and the parts to delete.
+	existing, err := client.Comments(ctx, repo, number)
+	if err != nil {
+		return err
+	}
 	for i, body := range parts {
 		marker := comments.Marker(stage)
 		if i > 0 {
 			marker = comments.PartMarker(stage, i+1)
 		}
-		if _, err := client.UpsertComment(ctx, repo, number, marker, body); err != nil {
+		if _, err := client.UpsertCommentIn(ctx, repo, number, existing, marker, body); err != nil {
 			return err
 		}
-	}
-	existing, err := client.Comments(ctx, repo, number)
-	if err != nil {
-		return err
 	}
 	for _, c := range existing {
 		if c.IsBot && partOf(c.Body, stage) > len(parts) {

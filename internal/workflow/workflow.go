@@ -32,6 +32,7 @@ import (
 type GitHub interface {
 	React(ctx context.Context, repo gh.Repo, commentID int64, content string) error
 	UpsertComment(ctx context.Context, repo gh.Repo, number int, marker, body string) (gh.Comment, error)
+	UpsertCommentIn(ctx context.Context, repo gh.Repo, number int, comments []gh.Comment, marker, body string) (gh.Comment, error)
 	Comments(ctx context.Context, repo gh.Repo, number int) ([]gh.Comment, error)
 	EditComment(ctx context.Context, repo gh.Repo, id int64, body string) error
 	DeleteComment(ctx context.Context, repo gh.Repo, id int64) error
@@ -79,6 +80,9 @@ type Config struct {
 	LeaseTTL time.Duration
 	// Parallelism bounds the instances of a stage planned at once.
 	Parallelism int
+	// InstanceCheckRuns: a stage with fewer instances planned in a push
+	// gets a check run per instance; more share the stage's one.
+	InstanceCheckRuns int
 	// Limits bound what one push may cost (zero: unbounded).
 	Limits Limits
 	// PublicURL is where the bot's dashboard is reached (no trailing

@@ -1,0 +1,102 @@
+package workflow
+
+import (
+	"context"
+
+	"github.com/stagebot/stagebot/internal/comments"
+	"github.com/stagebot/stagebot/internal/config"
+	gh "github.com/stagebot/stagebot/internal/github"
+	"github.com/stagebot/stagebot/internal/stages"
+)
+
+// A push that plans InstanceCheckRuns or more instances of a stage gives
+// them one check run, the stage's (stagebot/tenant), instead of one each:
+// its summary is the instance table, its conclusion the worst of theirs,
+// and its Apply button applies them all. A push then costs the same few
+// GitHub calls whatever its instances. The instances' runs on that commit
+// (their applies, a policy's approval) report to it too: it is made again
+// from the sections each instance keeps for the stage's comment.
+
+// sharedChecks are the instanced stages of affected whose instances share
+// the stage's check run on sha: many instances planned, or a shared check
+// run there already (an earlier push of the same commit made it).
+func (w *Workflow) sharedChecks(ctx context.Context, client GitHub, repo gh.Repo, sha string, affected []stages.Affected) (map[string]bool, error) {
+	count := map[string]int{}
+	for _, a := range affected {
+		if a.Stage.Base != "" {
+			count[a.Stage.Base]++
+		}
+	}
+	shared := map[string]bool{}
+	for base, n := range count {
+		id, err := client.FindCheckRun(ctx, repo, sha, comments.CheckRunName(base))
+		if err != nil {
+			return nil, err
+		}
+		if n >= w.InstanceCheckRuns || id != 0 {
+			shared[base] = true
+		}
+	}
+	return shared, nil
+}
+
+// checkUnit is the unit whose check run a's plan reports to.
+func checkUnit(a stages.Affected, shared map[string]bool) string {
+	if shared[a.Stage.Base] {
+		return a.Stage.Base
+	}
+	return a.Stage.Name
+}
+
+// sharedCheckOf is the stage whose check run on sha unit's runs report to,
+// and its id, when unit is an instance whose stage's instances share one
+// there ("" otherwise).
+func sharedCheckOf(ctx context.Context, client GitHub, repo gh.Repo, sha, unit string) (string, int64, error) {
+	base, instance := config.SplitUnit(unit)
+	if instance == "" {
+		return "", 0, nil
+	}
+	id, err := client.FindCheckRun(ctx, repo, sha, comments.CheckRunName(base))
+	if err != nil || id == 0 {
+		return "", 0, err
+	}
+	return base, id, nil
+}
+
+// composeCheck completes stage's shared check run on sha (id, or found
+// by its name when 0) from the sections of its instances on PR number;
+// buttons gives its buttons for the conclusion it has.
+func (w *Workflow) composeCheck(ctx context.Context, client GitHub, repo gh.Repo, number int, sha, stage string, id int64, buttons func(conclusion string) []gh.CheckRunAction) error {
+	secs, err := w.Store.Sections(ctx, repo.FullName(), number, stage)
+	if err != nil {
+		return err
+	}
+	in := make([]comments.Section, len(secs))
+	for i, s := range secs {
+		in[i] = comments.Section{Unit: s.Unit, Body: s.Body}
+	}
+	out := comments.InstancesCheck(stage, in)
+	cr := gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: sha, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary}
+	if buttons != nil {
+		cr.Actions = buttons(out.Conclusion)
+	} else {
+		cr.Actions = []gh.CheckRunAction{replanButton(stage)}
+	}
+	_, err = gh.UpsertCheckRun(ctx, client, repo, id, cr)
+	return err
+}
+
+// completeUnitCheck completes the check run unit's run on sha reports
+// to: its own with cr, or its stage's shared one, made again from the
+// sections.
+func (w *Workflow) completeUnitCheck(ctx context.Context, client GitHub, repo gh.Repo, number int, unit string, id int64, cr gh.CheckRun) error {
+	base, sharedID, err := sharedCheckOf(ctx, client, repo, cr.HeadSHA, unit)
+	if err != nil {
+		return err
+	}
+	if base != "" {
+		return w.composeCheck(ctx, client, repo, number, cr.HeadSHA, base, sharedID, nil)
+	}
+	_, err = gh.UpsertCheckRun(ctx, client, repo, id, cr)
+	return err
+}
