@@ -41,7 +41,7 @@ func TestInstancePushGitHubCalls(t *testing.T) {
 	start := time.Now()
 	f.deliver("pull_request", gh.PullRequestPayload(repo, 1, "opened", 0))
 	eventually(t, 15*time.Minute, "the plans", func() bool { return slices.Contains(f.checkNames(head), "stagebot/apply") })
-	t.Logf("%d instances planned in %s", instancesPushed, time.Since(start).Round(100*time.Millisecond))
+	t.Logf("%d instances planned in %s; the bot's peak RSS: %s", instancesPushed, time.Since(start).Round(100*time.Millisecond), peakRSS(t, f.bot.cmd.Process.Pid))
 
 	c := f.checkRun("stagebot/tenant")
 	if c.Status != "completed" || c.Conclusion != "success" || !strings.Contains(c.Title, fmt.Sprint(instancesPushed, " instances")) {
@@ -77,6 +77,20 @@ func TestInstancePushGitHubCalls(t *testing.T) {
 	if total > 20 {
 		t.Errorf("%d GitHub API calls, want at most 20:%s", total, breakdown.String())
 	}
+}
+
+// peakRSS is process pid's peak resident set (VmHWM), as the kernel says.
+func peakRSS(t *testing.T, pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
 }
 
 // isGitTransport reports whether path is git's smart HTTP, not the API.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"syscall"
 	"testing"
 )
 
@@ -50,6 +51,10 @@ func BenchmarkInstancePlans(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/plan")
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		b.ReportMetric(float64(ru.Maxrss)/1024, "maxrss-MiB")
 	}
 	b.Run("add-one/tenants=5", func(b *testing.B) { run(b, 5, 1, addOne) })
 	b.Run("add-one/tenants=500", func(b *testing.B) { run(b, 500, 1, addOne) })

@@ -87,6 +87,15 @@ type PlanResult struct {
 	RunID string
 }
 
+// Lean drops what a rendered plan no longer needs in memory: the plan
+// itself, its text and its log (the kept file and the log file stay).
+// A nil result stays nil.
+func (p *PlanResult) Lean() {
+	if p != nil {
+		p.JSON, p.Text, p.Log = nil, "", ""
+	}
+}
+
 // RunError is a Terraform command that failed; Output is what it printed
 // (for the comment, after redaction).
 type RunError struct {

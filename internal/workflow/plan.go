@@ -89,7 +89,10 @@ func (sp StagePlanned) outcome() store.Outcome {
 // each stage's comment. Waiting stages get a comment that says so. Secrets
 // (what secrets holds, and the sensitive values of the plans) are redacted.
 // The instances of a stage are planned t.Parallelism at a time, each lane
-// in its own copy of the checkout.
+// in its own copy of the checkout; what each keeps once its comment and
+// check run are rendered is the plan's record and headline, not the plan
+// (see runner.PlanResult.Lean), so that a push's memory grows with its
+// comments, not its plans.
 func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []stages.Affected, secrets *redact.Set) []StagePlanned {
 	out := make([]StagePlanned, len(affected))
 	for i := 0; i < len(affected); {
@@ -112,6 +115,9 @@ func PlanStages(ctx context.Context, r *runner.Runner, t PlanTarget, affected []
 						continue
 					}
 					out[k] = planStage(ctx, r, t, root, affected[k], secrets)
+					if j-i > 1 {
+						out[k].Result.Lean()
+					}
 				}
 			}()
 		}
