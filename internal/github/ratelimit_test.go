@@ -2,6 +2,7 @@ package github_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,5 +44,38 @@ func TestClientKeepsTheRateLimit(t *testing.T) {
 	// go-github, having seen the quota spent, does not ask any more.
 	if _, err := c.FileContent(ctx, r, "stagebot.yaml", "main"); err == nil || gh.IsNotFound(err) {
 		t.Errorf("a call past the quota: %v", err)
+	}
+}
+
+// After GitHub's secondary limit says to wait (Retry-After longer than the
+// client waits itself), the installation's next calls are held back
+// before they reach GitHub, not sent to be refused again; so are those
+// after an answer that spent the primary quota.
+func TestCallsHeldBeforeGitHubRefusesThem(t *testing.T) {
+	fake, _, c, r := setup(t)
+	ctx := context.Background()
+	limit := githubtest.SecondaryRateLimit
+	limit.RetryAfter = 3600
+	fake.FailNext("GET", "/contents/", 1, limit)
+	if _, err := c.FileContent(ctx, r, "stagebot.yaml", "main"); err == nil {
+		t.Fatal("a call GitHub refused succeeded")
+	}
+	sent := len(fake.Requests())
+	if _, err := c.Comments(ctx, r, 1); err == nil || !strings.Contains(err.Error(), "secondary rate limit") {
+		t.Errorf("a call within the secondary limit's wait: %v", err)
+	}
+	if n := len(fake.Requests()); n != sent {
+		t.Errorf("%d calls reached GitHub within the secondary limit's wait", n-sent)
+	}
+
+	fake, _, c, r = setup(t)
+	fake.SetRateRemaining(githubtest.InstallationID, 1, time.Now().Add(30*time.Minute))
+	c.FileContent(ctx, r, "stagebot.yaml", "main") // spends the last call
+	sent = len(fake.Requests())
+	if _, err := c.FileContent(ctx, r, "stagebot.yaml", "main"); err == nil {
+		t.Error("a call past the quota succeeded")
+	}
+	if n := len(fake.Requests()); n != sent {
+		t.Errorf("%d calls past the quota reached GitHub", n-sent)
 	}
 }

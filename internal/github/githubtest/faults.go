@@ -16,6 +16,9 @@ type Fault struct {
 	// Done makes the fake do the request before it fails: GitHub took the
 	// write, but the caller never hears so (a 502 from its edge).
 	Done bool
+	// DocsURL is the answer's documentation_url, when GitHub gives one of
+	// its own to the failure (the secondary rate limit's).
+	DocsURL string
 }
 
 // ServerError is GitHub's occasional 502.
@@ -26,6 +29,7 @@ var SecondaryRateLimit = Fault{
 	Status:     http.StatusForbidden,
 	RetryAfter: 1,
 	Message:    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+	DocsURL:    "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
 }
 
 type fault struct {
@@ -151,7 +155,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if f.RetryAfter > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
 			}
-			apiError(sw, f.Status, f.Message)
+			apiErrorDocs(sw, f.Status, f.Message, f.DocsURL)
 			return
 		}
 		st := s.stallFor(r)

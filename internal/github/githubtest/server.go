@@ -179,9 +179,18 @@ func (s *Server) id() int64 {
 
 // apiError writes GitHub's error body.
 func apiError(w http.ResponseWriter, status int, msg string) {
+	apiErrorDocs(w, status, msg, "")
+}
+
+// apiErrorDocs is apiError with GitHub's documentation_url of the failure
+// (its REST docs when "").
+func apiErrorDocs(w http.ResponseWriter, status int, msg, docs string) {
+	if docs == "" {
+		docs = "https://docs.github.com/rest"
+	}
 	writeJSON(w, status, map[string]any{
 		"message":           msg,
-		"documentation_url": "https://docs.github.com/rest",
+		"documentation_url": docs,
 		"status":            strconv.Itoa(status),
 	})
 }
