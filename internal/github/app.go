@@ -78,7 +78,7 @@ func (a *App) Installation(id int64) *Client {
 		return c
 	}
 	itr := ghinstallation.NewFromAppsTransport(a.apps, id)
-	rate := &rateRecorder{base: itr}
+	rate := &rateRecorder{base: &etagCache{base: itr}}
 	gc := gogithub.NewClient(&http.Client{Transport: rate, Timeout: 2 * time.Minute})
 	gc.BaseURL = a.apiURL
 	c := &Client{gh: gc, tokens: itr, installationID: id, appID: a.id, rate: rate}

@@ -2,6 +2,7 @@ package github_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +78,39 @@ func TestCallsHeldBeforeGitHubRefusesThem(t *testing.T) {
 	}
 	if n := len(fake.Requests()); n != sent {
 		t.Errorf("%d calls past the quota reached GitHub", n-sent)
+	}
+}
+
+// A GET of what the client read before is conditional: GitHub answers 304,
+// which costs no quota, and the client hands on what it kept; once the
+// content changed, GitHub's new answer is what the client returns.
+func TestConditionalReadsCostNoQuota(t *testing.T) {
+	fake, repo, c, r := setup(t)
+	ctx := context.Background()
+	fake.Commit(repo, "main", "", map[string]string{"stagebot.yaml": "version: 1\n"}, "one")
+	first, err := c.FileContent(ctx, r, "stagebot.yaml", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := fake.RateRemaining(githubtest.InstallationID)
+	again, err := c.FileContent(ctx, r, "stagebot.yaml", "main")
+	if err != nil || string(again) != string(first) {
+		t.Fatalf("the second read: %q, %v; the first: %q", again, err, first)
+	}
+	reqs := fake.Requests()
+	if last := reqs[len(reqs)-1]; last.Status != http.StatusNotModified {
+		t.Errorf("the second read was answered %d, not 304", last.Status)
+	}
+	if now := fake.RateRemaining(githubtest.InstallationID); now != left {
+		t.Errorf("a 304 cost quota: %d left, then %d", left, now)
+	}
+	if rate, _ := c.RateLimit(); rate.Remaining != left {
+		t.Errorf("the client's quota after a 304: %d, GitHub's %d", rate.Remaining, left)
+	}
+
+	fake.Commit(repo, "main", "main", map[string]string{"stagebot.yaml": "version: 1\n# changed\n"}, "two")
+	changed, err := c.FileContent(ctx, r, "stagebot.yaml", "main")
+	if err != nil || !strings.Contains(string(changed), "# changed") {
+		t.Errorf("a read after a change: %q, %v", changed, err)
 	}
 }

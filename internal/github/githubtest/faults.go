@@ -159,6 +159,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			return
 		}
 		st := s.stallFor(r)
+		if st == nil && s.conditional(r) {
+			s.serveConditional(sw, r, next)
+			return
+		}
 		if st == nil {
 			next.ServeHTTP(sw, r)
 			return
