@@ -132,9 +132,14 @@ func TestStageInstances(t *testing.T) {
 	head2 := f.open(2, "alice", map[string]string{"terraform/modules/site/main.tf": siteModule("v2")}, 1)
 	body = f.stageComment(2, "tenant", "3 instance(s)")
 	for _, n := range []string{"acme", "globex", "initech"} {
-		if !strings.Contains(body, "| `"+n+"` | 📝 plan at "+head2[:7]+": +1 to add") || !strings.Contains(body, "wordpress-tenant-"+n+" at "+n+".sites.example.com (v2)") {
-			t.Errorf("#2's comment lacks %s's plan:\n%s", n, body)
+		if !strings.Contains(body, "| `"+n+"` | 📝 plan at "+head2[:7]+": +1 to add") {
+			t.Errorf("#2's comment lacks %s's row:\n%s", n, body)
 		}
+	}
+	// Their plans differ only in the tenant's name: shown once, with the
+	// names it stands for.
+	if !strings.Contains(body, "wordpress-tenant-acme at acme.sites.example.com (v2)") || !strings.Contains(body, "The plans of 3 instances are this one with each instance's own name in place of `acme`: `acme`, `globex`, `initech`.") {
+		t.Errorf("#2's comment does not show the three plans as one:\n%s", body)
 	}
 	want := []string{"stagebot/apply", "stagebot/tenant:acme", "stagebot/tenant:globex", "stagebot/tenant:initech"}
 	eventually(t, time.Minute, "#2's check runs", func() bool { return slices.Equal(f.checkNames(head2), want) })

@@ -122,7 +122,7 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	for i, parts := range shown {
 		if len(parts) == 1 && sections[parts[0]] != nil {
-			parts = comments.Instances(parts[0], sections[parts[0]])
+			parts, _ = comments.Instances(parts[0], sections[parts[0]])
 		}
 		if i > 0 {
 			fmt.Fprint(stdout, "\n\n---\n\n")

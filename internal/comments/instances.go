@@ -23,15 +23,17 @@ const maxTableRows = 1000
 // then applies with their outputs; an instance with no changes is a table
 // row only). Sections that do not
 // fit in MaxParts comments are left to their check runs, and the table
-// says so. Each part is within GitHub's limit.
-func Instances(stage string, sections []Section) []string {
+// says so, and their units are returned (unshown): their plans must be
+// shown elsewhere before they may be applied. Each part is within
+// GitHub's limit.
+func Instances(stage string, sections []Section) (parts []string, unshown []string) {
 	rows := instanceRows(stage, sections)
 	var head strings.Builder
 	fmt.Fprintf(&head, "%s\n### stagebot: `%s`, %d instance(s)\n\n", Marker(stage), stage, len(rows))
 	head.WriteString(instanceTable(rows, maxTableRows))
 	fmt.Fprintf(&head, "\nEach instance has its own state and lock. Apply one with `/apply %s:<instance>`, or every one planned here with `/apply %s`.\n", stage, stage)
-	order := slices.Clone(rows)
-	slices.SortStableFunc(order, func(a, b row) int { return a.rank - b.rank })
+	order := groupAlike(stage, rows)
+	slices.SortStableFunc(order, func(a, b alikeGroup) int { return a.rank - b.rank })
 	header := func(i, n int) string {
 		return fmt.Sprintf("%s\n#### stagebot: `%s` (part %d of %d)\n\n", PartMarker(stage, i), stage, i, n)
 	}
@@ -40,30 +42,98 @@ func Instances(stage string, sections []Section) []string {
 	for {
 		var b strings.Builder
 		b.WriteString(head.String())
-		left := 0
+		unshown = nil
 		used := 0
-		for _, r := range order {
+		for _, g := range order {
+			r := g.row
 			if r.rank == 10 {
 				continue // nothing to read beyond its row
 			}
 			body := stripMarkers(r.Body)
+			who := "<code>" + r.instance + "</code>"
+			if len(g.alike) > 0 {
+				who += fmt.Sprintf(" and %d more", len(g.alike))
+				body = fmt.Sprintf("The plans of %d instances are this one with each instance's own name in place of `%s`: `%s`.\n\n%s", len(g.alike)+1, r.instance, strings.Join(append([]string{r.instance}, g.alike...), "`, `"), body)
+			}
 			n := runes(body) + 100
 			if used+n > budget {
-				left++
+				unshown = append(unshown, r.Unit)
+				for _, a := range g.alike {
+					unshown = append(unshown, stage+":"+a)
+				}
 				continue
 			}
 			used += n
-			fmt.Fprintf(&b, "\n<details%s><summary>%s <code>%s</code>: %s</summary>\n\n%s\n\n</details>\n", openIf(r.rank < 2), r.icon, r.instance, summaryText(r.title, r.headline), body)
+			fmt.Fprintf(&b, "\n<details%s><summary>%s %s: %s</summary>\n\n%s\n\n</details>\n", openIf(r.rank < 2), r.icon, who, summaryText(r.title, r.headline), body)
 		}
-		if left > 0 {
-			fmt.Fprintf(&b, "\n_%d more instance(s) did not fit in this comment: their plans are in their check runs, or on the dashboard._\n", left)
+		if len(unshown) > 0 {
+			fmt.Fprintf(&b, "\n_%d more instance(s) did not fit in this comment: each one's plan is in its own check run, `%s`._\n", len(unshown), CheckRunName(stage+":<instance>"))
 		}
-		parts := Split(b.String(), MaxCommentChars, header)
+		parts = Split(b.String(), MaxCommentChars, header)
 		if len(parts) <= MaxParts || budget <= 0 {
-			return parts
+			return parts, unshown
 		}
 		budget -= MaxCommentChars / 2
 	}
+}
+
+// alikeGroup is a row shown for itself and for the rows whose sections are
+// the same but for the instance's name (a change to the code every
+// instance shares): alike are their instance names.
+type alikeGroup struct {
+	row
+	alike []string
+}
+
+// groupAlike groups rows whose sections are equal once each one's own
+// name (the unit, and the instance's name as a word) is taken out: each
+// of those sections is exactly the first one's with its own name put
+// back. A section that holds the placeholder itself is its own group.
+func groupAlike(stage string, rows []row) []alikeGroup {
+	const placeholder = "\x00instance\x00"
+	var out []alikeGroup
+	byKey := map[string]int{}
+	for _, r := range rows {
+		key := ""
+		if out, ok := nameOut(r.Body, r.Unit, r.instance, placeholder); ok && !strings.Contains(r.Body, placeholder) && r.rank != 10 {
+			key = r.icon + "\n" + out
+		}
+		if i, ok := byKey[key]; ok && key != "" {
+			out[i].alike = append(out[i].alike, r.instance)
+			continue
+		}
+		if key != "" {
+			byKey[key] = len(out)
+		}
+		out = append(out, alikeGroup{row: r})
+	}
+	return out
+}
+
+// nameOut is body with unit, and name wherever it stands, replaced by
+// placeholder; false when name also stands within a longer word (then
+// "the same but for the name" would not say which).
+func nameOut(body, unit, name, placeholder string) (string, bool) {
+	body = strings.ReplaceAll(body, unit, placeholder)
+	var b strings.Builder
+	for {
+		i := strings.Index(body, name)
+		if i < 0 {
+			b.WriteString(body)
+			return b.String(), true
+		}
+		end := i + len(name)
+		if (i > 0 && wordByte(body[i-1])) || (end < len(body) && wordByte(body[end])) {
+			return "", false
+		}
+		b.WriteString(body[:i])
+		b.WriteString(placeholder)
+		body = body[end:]
+	}
+}
+
+func wordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 // row is an instance's line in its stage's table, read from its section.
@@ -71,9 +141,6 @@ type row struct {
 	Section
 	instance, icon, title, headline string
 	rank                            int
-	// conclusion is what the instance's check run said (CheckMarker),
-	// when its section keeps it.
-	conclusion string
 }
 
 // instanceRows reads the table rows of sections, in their order.
@@ -93,9 +160,6 @@ func instanceRows(stage string, sections []Section) []row {
 			r.rank = 7 // its outputs
 		case r.rank < 0:
 			r.rank = 10
-		}
-		if first, _, _ := strings.Cut(s.Body, "\n"); strings.HasPrefix(first, checkMarkerPrefix) {
-			r.conclusion = strings.TrimSuffix(strings.TrimPrefix(first, checkMarkerPrefix), " -->")
 		}
 		rows = append(rows, r)
 	}
@@ -120,40 +184,33 @@ func instanceTable(rows []row, limit int) string {
 	return b.String()
 }
 
-const checkMarkerPrefix = "<!-- stagebot:check="
-
-// CheckMarker begins an instance's section with the conclusion of what
-// its check run would say (PlanCheck's): the stage's one check run, when
-// its instances share it, is concluded from them (InstancesCheck).
-func CheckMarker(conclusion string) string { return checkMarkerPrefix + conclusion + " -->" }
-
-// WithCheck is section body beginning with the CheckMarker of conclusion,
-// in place of the one it had.
-func WithCheck(body, conclusion string) string {
-	if first, rest, _ := strings.Cut(body, "\n"); strings.HasPrefix(first, checkMarkerPrefix) {
-		body = rest
-	}
-	return CheckMarker(conclusion) + "\n" + body
+// InstanceCheck is what one instance's check run concludes on a commit,
+// as a PR planned or applied it there.
+type InstanceCheck struct {
+	PR         int
+	Unit       string
+	Conclusion string
 }
 
 // InstancesCheck renders the one check run an instanced stage's instances
-// share: the instance table as its summary, concluded as the worst of
-// them (failure, then action_required, then success: something to apply;
-// neutral when nothing is left to do). An instance whose section keeps no
-// conclusion (an apply's, a refusal's) counts by its icon: a failure's, or
-// nothing left to do.
-func InstancesCheck(stage string, sections []Section) CheckOutput {
+// share on a commit, for PR number: the table of its instances (its
+// sections) as the summary, concluded as the worst of what every instance
+// concludes there, for any PR (failure, then action_required, then
+// success: something to apply; neutral: nothing left to do).
+func InstancesCheck(stage string, number int, sections []Section, checks []InstanceCheck) CheckOutput {
 	rows := instanceRows(stage, sections)
 	count := map[string]int{}
-	for _, r := range rows {
-		c := r.conclusion
-		if c == "" {
-			c = "neutral"
-			if r.icon == "❌" {
-				c = "failure"
-			}
+	var others []string
+	for _, c := range checks {
+		switch c.Conclusion {
+		case "failure", "action_required", "success", "neutral":
+		default:
+			c.Conclusion = "failure" // none the bot gives: held, not passed
 		}
-		count[c]++
+		count[c.Conclusion]++
+		if o := fmt.Sprintf("#%d", c.PR); c.PR != number && !slices.Contains(others, o) {
+			others = append(others, o)
+		}
 	}
 	out := CheckOutput{Status: "completed", Conclusion: "neutral"}
 	for _, c := range []string{"failure", "action_required", "success"} {
@@ -162,9 +219,12 @@ func InstancesCheck(stage string, sections []Section) CheckOutput {
 			break
 		}
 	}
-	out.Title = fmt.Sprintf("%d instances: %d to apply, %d failed, %d held by a policy, %d with nothing to do", len(rows), count["success"], count["failure"], count["action_required"], count["neutral"])
+	out.Title = fmt.Sprintf("%d instances: %d to apply, %d failed, %d held by a policy, %d with nothing to do", len(checks), count["success"], count["failure"], count["action_required"], count["neutral"])
 	var b strings.Builder
-	fmt.Fprintf(&b, "Every instance of `%s` this pull request changes shares this check run. Apply them all with the Apply button or `/apply %s`, one with `/apply %s:<instance>`; each plan is in the pull request's comment.\n\n", stage, stage, stage)
+	fmt.Fprintf(&b, "Every instance of `%s` planned on this commit shares this check run. Apply them all with the Apply button or `/apply %s`, one with `/apply %s:<instance>`. Each plan is in the pull request's comment or, where it did not fit there, in its own check run `%s`.\n\n", stage, stage, stage, CheckRunName(stage+":<instance>"))
+	if len(others) > 0 {
+		fmt.Fprintf(&b, "Other pull requests with this head commit (%s) planned instances here too: their conclusions count in this one.\n\n", strings.Join(others, ", "))
+	}
 	b.WriteString(instanceTable(rows, maxTableRows))
 	out.Summary = fitChecks(b.String())
 	return out

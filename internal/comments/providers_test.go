@@ -91,7 +91,7 @@ func TestProviderCodeUnapproved(t *testing.T) {
 func TestProviderWarningInAnInstanceSection(t *testing.T) {
 	p := loadCase(t, "creates")
 	p.Stage, p.Providers = "platform:acme", swapped()
-	parts := Instances("platform", []Section{{Unit: "platform:acme", Body: strings.Join(Plan(p, nil), "\n")}})
+	parts, _ := Instances("platform", []Section{{Unit: "platform:acme", Body: strings.Join(Plan(p, nil), "\n")}})
 	if !strings.Contains(parts[0], "| `acme` | 📝 plan at 0123456: +3 to add") {
 		t.Errorf("the instance's row:\n%s", parts[0])
 	}

@@ -3,10 +3,12 @@ package runner
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 )
 
 // A lane plans the instances of a stage one after another in one checkout,
@@ -45,7 +47,7 @@ type initRecord struct {
 
 // remember records the init just run for run with bin.
 func (s *sharedInits) remember(run Run, bin string, config map[string]string) {
-	saved, err := os.ReadFile(filepath.Join(run.Dir, ".terraform", backendStateFile))
+	saved, err := readSaved(filepath.Join(run.Dir, ".terraform", backendStateFile))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -102,6 +104,24 @@ func (s *sharedInits) switchTo(run Run, bin string, config map[string]string, ui
 		err = f.Chown(uid, gid)
 	}
 	return errors.Join(err, f.Close()) == nil
+}
+
+// readSaved reads a saved backend configuration: a regular file, never
+// followed through a link a run left, and small.
+func readSaved(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20+1))
+	if err == nil && len(b) > 1<<20 {
+		err = errors.New("too large")
+	}
+	return b, err
 }
 
 func sameKeys(a, b map[string]string) bool {

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,5 +88,38 @@ module "site" {
 				t.Fatalf("b should have been planned again after a full init:\n%s", b.Log)
 			}
 		})
+	}
+}
+
+// Where a plan's environment moves Terraform's data dir, every instance
+// inits: the saved backend configuration is not where the bot would
+// switch it.
+func TestMovedDataDirInitsEachInstance(t *testing.T) {
+	r, err := New(context.Background(), Config{TerraformBin: terraformBin(), DataDir: t.TempDir(), Timeout: 5 * time.Minute, PlanEnv: map[string]string{"TF_DATA_DIR": ".tfdata"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, state := t.TempDir(), t.TempDir()
+	base := stage(t, root, "tenant", map[string]string{"main.tf": "terraform {\n  backend \"local\" {}\n}\nresource \"terraform_data\" \"x\" {}\n"})
+	// A saved backend configuration the PR brings where Terraform would
+	// keep one, were its data dir not moved.
+	if err := os.MkdirAll(filepath.Join(base.Dir, ".terraform"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	planted := fmt.Sprintf(`{"version":3,"serial":1,"lineage":"x","backend":{"type":"local","config":{"path":%q,"workspace_dir":null},"hash":1}}`, filepath.Join(state, "a.tfstate"))
+	if err := os.WriteFile(filepath.Join(base.Dir, ".terraform", "terraform.tfstate"), []byte(planted), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		run := base
+		run.Stage, run.Instance = "tenant:"+name, name
+		run.BackendConfig = map[string]string{"path": filepath.Join(state, name+".tfstate")}
+		res, err := r.Plan(context.Background(), run)
+		if err != nil {
+			t.Fatal(logOf(err))
+		}
+		if !strings.Contains(res.Log, "Initializing the backend") {
+			t.Errorf("%s was planned without an init, with TF_DATA_DIR moved:\n%s", name, res.Log)
+		}
 	}
 }

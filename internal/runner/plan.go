@@ -18,6 +18,7 @@ import (
 	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/stagebot/stagebot/internal/redact"
+	"github.com/stagebot/stagebot/internal/sandbox"
 )
 
 // Run identifies one stage run.
@@ -199,7 +200,7 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 	// An instance planned in a checkout where another instance of its
 	// stage was (a lane) switches the backend instead of running init
 	// again (see sharedInits).
-	share := run.Instance != "" && r.sharesInits()
+	share := run.Instance != "" && r.sharesInits(run)
 	shared := share && r.inits.switchTo(run, s.bin, config, s.lease.UID, s.lease.GID)
 	if !shared {
 		if err := r.init(ctx, s.tf, run); err != nil {
@@ -233,9 +234,9 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 
 // sharesInits reports whether an instance's init may serve the next
 // instances planned in its checkout: not where the operator moved
-// Terraform's data dir.
-func (r *Runner) sharesInits() bool {
-	_, moved := r.baseEnv["TF_DATA_DIR"]
+// Terraform's data dir (in any variable a plan of the stage gets).
+func (r *Runner) sharesInits(run Run) bool {
+	_, moved := r.env(&sandbox.Lease{}, run.Stage, opPlan)["TF_DATA_DIR"]
 	return !moved
 }
 

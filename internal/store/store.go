@@ -60,6 +60,7 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		policyTable,
 		planFilesTable,
 		sectionsTable,
+		unitChecksTable,
 		runsTable,
 		runsIndex,
 		pushersTable,

@@ -123,7 +123,7 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 	if err := w.postParts(ctx, client, repo, pr, run.Stage, parts); err != nil {
 		return false, err
 	}
-	if err := w.completeUnitCheck(ctx, client, repo, pr, run.Stage, checkID, check); err != nil {
+	if err := w.completeUnitCheck(ctx, client, repo, pr, run.Stage, checkID, check, appliedConclusion(applyErr == nil)); err != nil {
 		return false, err
 	}
 	return applyErr == nil, nil

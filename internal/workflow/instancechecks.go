@@ -64,8 +64,10 @@ func sharedCheckOf(ctx context.Context, client GitHub, repo gh.Repo, sha, unit s
 }
 
 // composeCheck completes stage's shared check run on sha (id, or found
-// by its name when 0) from the sections of its instances on PR number;
-// buttons gives its buttons for the conclusion it has.
+// by its name when 0) for PR number: its instance table from the PR's
+// sections, its conclusion the worst of what the instances conclude on
+// sha for every PR (see store.UnitChecks); buttons gives its buttons for
+// that conclusion.
 func (w *Workflow) composeCheck(ctx context.Context, client GitHub, repo gh.Repo, number int, sha, stage string, id int64, buttons func(conclusion string) []gh.CheckRunAction) error {
 	secs, err := w.Store.Sections(ctx, repo.FullName(), number, stage)
 	if err != nil {
@@ -75,7 +77,15 @@ func (w *Workflow) composeCheck(ctx context.Context, client GitHub, repo gh.Repo
 	for i, s := range secs {
 		in[i] = comments.Section{Unit: s.Unit, Body: s.Body}
 	}
-	out := comments.InstancesCheck(stage, in)
+	recorded, err := w.Store.UnitChecks(ctx, repo.FullName(), sha, stage)
+	if err != nil {
+		return err
+	}
+	checks := make([]comments.InstanceCheck, len(recorded))
+	for i, c := range recorded {
+		checks[i] = comments.InstanceCheck{PR: c.PR, Unit: c.Unit, Conclusion: c.Conclusion}
+	}
+	out := comments.InstancesCheck(stage, number, in, checks)
 	cr := gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: sha, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary}
 	if buttons != nil {
 		cr.Actions = buttons(out.Conclusion)
@@ -86,17 +96,29 @@ func (w *Workflow) composeCheck(ctx context.Context, client GitHub, repo gh.Repo
 	return err
 }
 
-// completeUnitCheck completes the check run unit's run on sha reports
-// to: its own with cr, or its stage's shared one, made again from the
-// sections.
-func (w *Workflow) completeUnitCheck(ctx context.Context, client GitHub, repo gh.Repo, number int, unit string, id int64, cr gh.CheckRun) error {
+// completeUnitCheck completes the check run unit's run on cr.HeadSHA
+// reports to: its own with cr, or, with conclusion recorded as what the
+// instance now concludes there, its stage's shared one.
+func (w *Workflow) completeUnitCheck(ctx context.Context, client GitHub, repo gh.Repo, number int, unit string, id int64, cr gh.CheckRun, conclusion string) error {
 	base, sharedID, err := sharedCheckOf(ctx, client, repo, cr.HeadSHA, unit)
 	if err != nil {
 		return err
 	}
-	if base != "" {
-		return w.composeCheck(ctx, client, repo, number, cr.HeadSHA, base, sharedID, nil)
+	if base == "" {
+		_, err = gh.UpsertCheckRun(ctx, client, repo, id, cr)
+		return err
 	}
-	_, err = gh.UpsertCheckRun(ctx, client, repo, id, cr)
-	return err
+	if err := w.Store.SetUnitCheck(ctx, repo.FullName(), cr.HeadSHA, number, base, unit, conclusion); err != nil {
+		return err
+	}
+	return w.composeCheck(ctx, client, repo, number, cr.HeadSHA, base, sharedID, nil)
+}
+
+// appliedConclusion is what an instance concludes after its apply: nothing
+// left to do, or a failure.
+func appliedConclusion(ok bool) string {
+	if ok {
+		return "neutral"
+	}
+	return "failure"
 }

@@ -135,14 +135,24 @@ func (w *Workflow) reportLimit(ctx context.Context, client GitHub, repo gh.Repo,
 }
 
 // pushCalls estimates the GitHub API calls planning affected takes: about
-// two per check run (made, then completed) and per comment (found, then
-// written), and a few for the PR's apply check and listings.
-func pushCalls(affected []stages.Affected) int {
-	names := map[string]bool{}
+// two per check run (made, then completed; instances past checkRuns share
+// their stage's, see sharedChecks) and per comment (found, then written),
+// and a few for the PR's apply check and listings.
+func pushCalls(affected []stages.Affected, checkRuns int) int {
+	names, instances := map[string]bool{}, map[string]int{}
 	for _, a := range affected {
 		names[baseName(a)] = true
+		if a.Stage.Base != "" {
+			instances[a.Stage.Base]++
+		}
 	}
-	return 2*len(affected) + 2*len(names) + 4
+	checks := len(affected)
+	for _, n := range instances {
+		if n >= checkRuns {
+			checks -= n - 1
+		}
+	}
+	return 2*checks + 2*len(names) + 4
 }
 
 // quotaWait is how long a push that needs calls waits for GitHub's API
@@ -166,7 +176,7 @@ func (w *Workflow) waitForQuota(ctx context.Context, client GitHub, repo gh.Repo
 	if !ok {
 		return nil // not known: no answer reported it yet, or it was renewed
 	}
-	calls := pushCalls(affected)
+	calls := pushCalls(affected, w.InstanceCheckRuns)
 	wait := quotaWait(calls, w.Limits.QuotaShare, rate, time.Now())
 	if wait == 0 {
 		return nil

@@ -82,8 +82,12 @@ func TestQuotaWait(t *testing.T) {
 			}
 		})
 	}
-	if got := pushCalls(units(200, "platform")); got != 2*201+2*2+4 {
-		t.Errorf("pushCalls = %d", got)
+	// 200 instances with a check run each, or sharing the stage's one.
+	if got := pushCalls(units(200, "platform"), 201); got != 2*201+2*2+4 {
+		t.Errorf("pushCalls with a check run an instance = %d", got)
+	}
+	if got := pushCalls(units(200, "platform"), 20); got != 2*2+2*2+4 {
+		t.Errorf("pushCalls with one check run for the instances = %d", got)
 	}
 }
 

@@ -230,7 +230,7 @@ func (t *turn) showApproval(ctx context.Context, stage string, pc store.PolicyCh
 	headline := "Plan of `" + stage + "`"
 	out := comments.PolicyCheckRun(v, headline)
 	if isUnit(stage) {
-		if err := w.approveSection(ctx, client, repo, pr.Number, stage, section, out.Conclusion); err != nil {
+		if err := w.approveSection(ctx, client, repo, pr.Number, stage, section); err != nil {
 			return err
 		}
 	}
@@ -248,16 +248,13 @@ func (t *turn) showApproval(ctx context.Context, stage string, pc store.PolicyCh
 			}
 		}
 	}
-	if base, id, err := sharedCheckOf(ctx, client, repo, pr.HeadSHA, stage); err != nil || base != "" {
-		if err != nil {
-			return err
-		}
-		return w.composeCheck(ctx, client, repo, pr.Number, pr.HeadSHA, base, id, nil)
-	}
 	id, err := client.FindCheckRun(ctx, repo, pr.HeadSHA, comments.CheckRunName(stage))
-	if err != nil || id == 0 {
+	if err != nil {
 		return err
 	}
-	return client.UpdateCheckRun(ctx, repo, id, gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: pr.HeadSHA, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary,
-		Actions: t.buttons(ctx, stage)})
+	if base, _, err := sharedCheckOf(ctx, client, repo, pr.HeadSHA, stage); err != nil || (id == 0 && base == "") {
+		return err
+	}
+	return w.completeUnitCheck(ctx, client, repo, pr.Number, stage, id, gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: pr.HeadSHA, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary,
+		Actions: t.buttons(ctx, stage)}, out.Conclusion)
 }

@@ -61,6 +61,9 @@ func (w *Workflow) PullRequest(ctx context.Context, job jobs.PullRequestJob) (er
 		if err != nil {
 			return err
 		}
+		if err := w.Store.DeleteUnitChecks(ctx, ev.Repo.FullName(), ev.Number, ""); err != nil {
+			return err
+		}
 		if err := w.Store.DeletePRSections(ctx, ev.Repo.FullName(), ev.Number); err != nil {
 			return err
 		}
@@ -266,19 +269,29 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 	instanced := map[string]bool{} // the stages whose instances were planned
 	for _, sp := range planned {
 		if st := sp.Affected.Stage; st.Base != "" {
-			// The section keeps what the instance's check run says, for
-			// the stage's when they share one.
-			parts := slices.Clone(sp.Comments)
-			parts[0] = comments.WithCheck(parts[0], sp.Check.Conclusion)
-			if err := w.saveSection(ctx, repo, pr.Number, st.Name, parts); err != nil {
+			if shared[st.Base] {
+				// The stage's check run on the head is the worst of its
+				// instances' there.
+				if err := w.Store.SetUnitCheck(ctx, repo.FullName(), pr.HeadSHA, pr.Number, st.Base, st.Name, sp.Check.Conclusion); err != nil {
+					return err
+				}
+			}
+			if err := w.saveSection(ctx, repo, pr.Number, st.Name, sp.Comments); err != nil {
 				return err
 			}
 			instanced[st.Base] = true
 		}
 	}
+	// A plan the comment has no room for is shown in its own check run,
+	// shared or not, before it may be applied.
+	unshown := map[string]bool{}
 	for base := range instanced {
-		if err := w.composeStage(ctx, client, repo, pr.Number, base); err != nil {
+		left, err := w.composeStage(ctx, client, repo, pr.Number, base)
+		if err != nil {
 			return err
+		}
+		for _, unit := range left {
+			unshown[unit] = true
 		}
 	}
 	for _, sp := range planned {
@@ -288,7 +301,7 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 		actions := func() []gh.CheckRunAction { return t.stageActions(ctx, sp) }
 		var err error
 		switch {
-		case shared[sp.Affected.Stage.Base]:
+		case shared[sp.Affected.Stage.Base] && !unshown[sp.Affected.Stage.Name]:
 			err = w.recordShown(ctx, repo, pr, sp)
 		case sp.Affected.Stage.Base != "":
 			err = w.finishStage(ctx, client, repo, pr, sp, checks[sp.Affected.Stage.Name], actions)

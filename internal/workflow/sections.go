@@ -32,17 +32,19 @@ func (w *Workflow) saveSection(ctx context.Context, repo gh.Repo, pr int, unit s
 }
 
 // composeStage writes the comment of an instanced stage from the sections
-// of its instances.
-func (w *Workflow) composeStage(ctx context.Context, client GitHub, repo gh.Repo, pr int, stage string) error {
+// of its instances. It returns the instances whose plans did not fit in
+// it (see comments.Instances).
+func (w *Workflow) composeStage(ctx context.Context, client GitHub, repo gh.Repo, pr int, stage string) ([]string, error) {
 	secs, err := w.Store.Sections(ctx, repo.FullName(), pr, stage)
 	if err != nil || len(secs) == 0 {
-		return err
+		return nil, err
 	}
 	in := make([]comments.Section, len(secs))
 	for i, s := range secs {
 		in[i] = comments.Section{Unit: s.Unit, Body: s.Body}
 	}
-	return w.writeParts(ctx, client, repo, pr, stage, comments.Instances(stage, in))
+	parts, unshown := comments.Instances(stage, in)
+	return unshown, w.writeParts(ctx, client, repo, pr, stage, parts)
 }
 
 // unitsInOrder are the units of outcomes in apply order: the stages as
@@ -81,6 +83,9 @@ func (w *Workflow) retireInstances(ctx context.Context, repo gh.Repo, pr int, s 
 		if err := w.Store.DeleteSection(ctx, repo.FullName(), pr, sec.Unit); err != nil {
 			return false, err
 		}
+		if err := w.Store.DeleteUnitChecks(ctx, repo.FullName(), pr, sec.Unit); err != nil {
+			return false, err
+		}
 		if err := w.Store.DeleteOutcomes(ctx, repo.FullName(), pr, sec.Unit); err != nil {
 			return false, err
 		}
@@ -91,9 +96,8 @@ func (w *Workflow) retireInstances(ctx context.Context, repo gh.Repo, pr int, s 
 	return left, nil
 }
 
-// approveSection puts a policy approval in an instance's section, with
-// the conclusion its check run has now.
-func (w *Workflow) approveSection(ctx context.Context, client GitHub, repo gh.Repo, pr int, unit, policy, conclusion string) error {
+// approveSection puts a policy approval in an instance's section.
+func (w *Workflow) approveSection(ctx context.Context, client GitHub, repo gh.Repo, pr int, unit, policy string) error {
 	base, _ := config.SplitUnit(unit)
 	secs, err := w.Store.Sections(ctx, repo.FullName(), pr, base)
 	if err != nil {
@@ -104,7 +108,7 @@ func (w *Workflow) approveSection(ctx context.Context, client GitHub, repo gh.Re
 			continue
 		}
 		if body, ok := comments.ReplacePolicySection(sec.Body, policy); ok {
-			return w.postParts(ctx, client, repo, pr, unit, []string{comments.WithCheck(body, conclusion)})
+			return w.postParts(ctx, client, repo, pr, unit, []string{body})
 		}
 	}
 	return nil

@@ -128,7 +128,8 @@ func (w *Workflow) postParts(ctx context.Context, client GitHub, repo gh.Repo, n
 		return err
 	}
 	base, _ := config.SplitUnit(stage)
-	return w.composeStage(ctx, client, repo, number, base)
+	_, err := w.composeStage(ctx, client, repo, number, base)
+	return err
 }
 
 // writeParts rewrites a stage's comment whole: each part is upserted by
