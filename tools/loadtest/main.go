@@ -45,11 +45,18 @@ func main() {
 		body      []byte
 		signature string
 	}
-	payloads := make([]payload, 200)
+	// Queued deliveries are each their own body: the bot refuses a body
+	// it accepted before as a replay.
+	run := time.Now().UnixNano() // this run's bodies are none of an earlier run's
+	count := 200
+	if *kind == "queued" {
+		count = min(*n, 20000)
+	}
+	payloads := make([]payload, count)
 	for i := range payloads {
 		p := payload{event: "issue_comment", body: []byte(commentPayload)}
 		if *kind == "queued" {
-			p = payload{event: "pull_request", body: prPayload(i, *padding, *action)}
+			p = payload{event: "pull_request", body: prPayload(i, *padding, *action, run)}
 		}
 		p.signature = webhook.Sign([]byte(*secret), p.body)
 		payloads[i] = p
@@ -151,11 +158,11 @@ const commentPayload = `{"action":"created","issue":{"number":7,"title":"Add ten
 	`"comment":{"id":123456,"body":"Looks good to me, thanks!","user":{"login":"bob","type":"User"},"author_association":"MEMBER"},` +
 	repoJSON + `,"sender":{"login":"bob","type":"User"}}`
 
-func prPayload(i, padding int, action string) []byte {
+func prPayload(i, padding int, action string, run int64) []byte {
 	desc := strings.Repeat("Adds a tenant and bumps the chart. ", padding/35+1)[:padding]
-	return []byte(fmt.Sprintf(`{"action":%q,"number":%d,"pull_request":{"number":%d,"state":"open","title":"Change %d","body":%q,`+
+	return []byte(fmt.Sprintf(`{"action":%q,"number":%d,"pull_request":{"number":%d,"state":"open","title":"Change %d of run %d","body":%q,`+
 		`"user":{"login":"alice","type":"User"},"draft":false,"merged":false,`+
 		`"head":{"ref":"change-%d","sha":"%040x","repo":{"name":"platform","full_name":"acme/platform","owner":{"login":"acme"}}},`+
 		`"base":{"ref":"main","sha":"%040x","repo":{"name":"platform","full_name":"acme/platform","owner":{"login":"acme"}}}},`+
-		repoJSON+`,"sender":{"login":"alice","type":"User"}}`, action, i%500+1, i%500+1, i, desc, i, i, i+1))
+		repoJSON+`,"sender":{"login":"alice","type":"User"}}`, action, i%500+1, i%500+1, i, run, desc, i, i, i+1))
 }
