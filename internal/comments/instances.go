@@ -67,7 +67,7 @@ func Instances(stage string, sections []Section) (parts []string, unshown []stri
 			fmt.Fprintf(&b, "\n<details%s><summary>%s %s: %s</summary>\n\n%s\n\n</details>\n", openIf(r.rank < 2), r.icon, who, summaryText(r.title, r.headline), body)
 		}
 		if len(unshown) > 0 {
-			fmt.Fprintf(&b, "\n_%d more instance(s) did not fit in this comment: each one's plan is in its own check run, `%s`._\n", len(unshown), CheckRunName(stage+":<instance>"))
+			fmt.Fprintf(&b, "\n_Not shown here, for want of room: %s. A plan planned without room here is in its own check run, `%s`; one that has none (it was shown here when planned) is applied only after `/plan %s:<instance>` shows it there._\n", codeList(instanceNames(stage, unshown), 50), CheckRunName(stage+":<instance>"), stage)
 		}
 		parts = Split(b.String(), MaxCommentChars, header)
 		if len(parts) <= MaxParts || budget <= 0 {
@@ -75,6 +75,23 @@ func Instances(stage string, sections []Section) (parts []string, unshown []stri
 		}
 		budget -= MaxCommentChars / 2
 	}
+}
+
+// instanceNames are units' instance names.
+func instanceNames(stage string, units []string) []string {
+	out := make([]string, len(units))
+	for i, u := range units {
+		out[i] = strings.TrimPrefix(u, stage+":")
+	}
+	return out
+}
+
+// codeList is names as code, the first max of them and how many more.
+func codeList(names []string, max int) string {
+	if len(names) <= max {
+		return "`" + strings.Join(names, "`, `") + "`"
+	}
+	return fmt.Sprintf("`%s` and %d more", strings.Join(names[:max], "`, `"), len(names)-max)
 }
 
 // alikeGroup is a row shown for itself and for the rows whose sections are
@@ -86,17 +103,22 @@ type alikeGroup struct {
 }
 
 // groupAlike groups rows whose sections are equal once each one's own
-// name (the unit, and the instance's name as a word) is taken out: each
-// of those sections is exactly the first one's with its own name put
-// back. A section that holds the placeholder itself is its own group.
+// name is taken out (the unit, and the instance's name as a word, each for
+// a placeholder of its own): each of those sections is exactly the first
+// one's with its own name put back. A section that holds a placeholder
+// itself, holds its name within a longer word, or holds it as a whole
+// value (a quoted string, or what follows "="), is its own group: there
+// the name is what differs, and a reviewer must see each.
 func groupAlike(stage string, rows []row) []alikeGroup {
-	const placeholder = "\x00instance\x00"
+	const unitHolder, nameHolder = "\x00unit\x00", "\x00name\x00"
 	var out []alikeGroup
 	byKey := map[string]int{}
 	for _, r := range rows {
 		key := ""
-		if out, ok := nameOut(r.Body, r.Unit, r.instance, placeholder); ok && !strings.Contains(r.Body, placeholder) && r.rank != 10 {
-			key = r.icon + "\n" + out
+		if r.rank != 10 && !strings.Contains(r.Body, "\x00") {
+			if body, ok := nameOut(strings.ReplaceAll(r.Body, r.Unit, unitHolder), r.instance, nameHolder); ok {
+				key = r.icon + "\n" + body
+			}
 		}
 		if i, ok := byKey[key]; ok && key != "" {
 			out[i].alike = append(out[i].alike, r.instance)
@@ -110,11 +132,10 @@ func groupAlike(stage string, rows []row) []alikeGroup {
 	return out
 }
 
-// nameOut is body with unit, and name wherever it stands, replaced by
+// nameOut is body with name, wherever it stands as a word, replaced by
 // placeholder; false when name also stands within a longer word (then
-// "the same but for the name" would not say which).
-func nameOut(body, unit, name, placeholder string) (string, bool) {
-	body = strings.ReplaceAll(body, unit, placeholder)
+// "the same but for the name" would not say which), or as a whole value.
+func nameOut(body, name, placeholder string) (string, bool) {
 	var b strings.Builder
 	for {
 		i := strings.Index(body, name)
@@ -123,13 +144,27 @@ func nameOut(body, unit, name, placeholder string) (string, bool) {
 			return b.String(), true
 		}
 		end := i + len(name)
-		if (i > 0 && wordByte(body[i-1])) || (end < len(body) && wordByte(body[end])) {
+		before, after := byte(' '), byte('\n')
+		if i > 0 {
+			before = body[i-1]
+		}
+		if end < len(body) {
+			after = body[end]
+		}
+		if wordByte(before) || wordByte(after) || before == '"' && after == '"' || wholeValue(body[:i], after) {
 			return "", false
 		}
 		b.WriteString(body[:i])
 		b.WriteString(placeholder)
 		body = body[end:]
 	}
+}
+
+// wholeValue reports whether a word after prefix, followed by after, is
+// all of an attribute's value (`acl = private`).
+func wholeValue(prefix string, after byte) bool {
+	p := strings.TrimRight(prefix, " ")
+	return strings.HasSuffix(p, "=") && (after == '\n' || after == ' ' || after == '\r')
 }
 
 func wordByte(c byte) bool {

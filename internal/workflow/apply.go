@@ -230,6 +230,12 @@ func (w *Workflow) applyStage(ctx context.Context, t *turn, ev webhook.CommentEv
 	if r := t.checkRequirements(ctx, run, label); r != nil {
 		return false, w.refuse(ctx, client, ev, *r)
 	}
+	if r, err := w.unshownPlan(ctx, client, ev.Repo, pr, stage, label); err != nil || r != nil {
+		if err != nil {
+			return false, err
+		}
+		return false, w.refuse(ctx, client, ev, *r)
+	}
 	if r := w.checkPolicies(ctx, cfg, run, label); r != nil {
 		return false, w.refuse(ctx, client, ev, *r)
 	}

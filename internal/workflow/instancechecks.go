@@ -2,6 +2,8 @@ package workflow
 
 import (
 	"context"
+	"fmt"
+	"slices"
 
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/config"
@@ -121,4 +123,34 @@ func appliedConclusion(ok bool) string {
 		return "neutral"
 	}
 	return "failure"
+}
+
+// unshownPlan refuses the apply of an instance whose plan the pull request
+// does not show now: its stage's instances share one check run on the
+// head, the stage's comment (made anew from every instance's section
+// whenever one changes) has no room for it, and it has no check run of its
+// own there. A plan shown once and pushed out of the comment since is
+// not applied unseen.
+func (w *Workflow) unshownPlan(ctx context.Context, client GitHub, repo gh.Repo, pr gh.PullRequest, unit, label string) (*comments.Refusal, error) {
+	base, _, err := sharedCheckOf(ctx, client, repo, pr.HeadSHA, unit)
+	if err != nil || base == "" {
+		return nil, err
+	}
+	secs, err := w.Store.Sections(ctx, repo.FullName(), pr.Number, base)
+	if err != nil {
+		return nil, err
+	}
+	in := make([]comments.Section, len(secs))
+	for i, s := range secs {
+		in[i] = comments.Section{Unit: s.Unit, Body: s.Body}
+	}
+	if _, unshown := comments.Instances(base, in); !slices.Contains(unshown, unit) {
+		return nil, nil
+	}
+	if id, err := client.FindCheckRun(ctx, repo, pr.HeadSHA, comments.CheckRunName(unit)); err != nil || id != 0 {
+		return nil, err
+	}
+	return &comments.Refusal{Command: label,
+		Why:  fmt.Sprintf("the plan of `%s` is not shown on the pull request: the comment of `%s` has no room for it now.", unit, base),
+		Next: fmt.Sprintf("comment `/plan %s`: its plan is then shown in its own check run, `%s`, to review before `%s`.", unit, comments.CheckRunName(unit), label)}, nil
 }

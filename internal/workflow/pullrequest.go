@@ -294,6 +294,26 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 			unshown[unit] = true
 		}
 	}
+	// An instance not planned now whose plan lost its room in the comment,
+	// with no check run of its own, holds its stage's Apply button: its
+	// /apply waits for a /plan of it (see unshownPlan).
+	hidden := map[string]bool{}
+	planning := map[string]bool{}
+	for _, sp := range planned {
+		planning[sp.Affected.Stage.Name] = true
+	}
+	for unit := range unshown {
+		if planning[unit] {
+			continue
+		}
+		own, err := client.FindCheckRun(ctx, repo, pr.HeadSHA, comments.CheckRunName(unit))
+		if err != nil {
+			return err
+		}
+		if base, _ := config.SplitUnit(unit); own == 0 {
+			hidden[base] = true
+		}
+	}
 	for _, sp := range planned {
 		if errors.Is(sp.Err, context.Canceled) {
 			return ctx.Err()
@@ -302,7 +322,14 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 		var err error
 		switch {
 		case shared[sp.Affected.Stage.Base] && !unshown[sp.Affected.Stage.Name]:
-			err = w.recordShown(ctx, repo, pr, sp)
+			// Shown in the comment; a check run of its own from when it
+			// was not (the same commit planned before) shows this plan too.
+			var own int64
+			if own, err = client.FindCheckRun(ctx, repo, pr.HeadSHA, comments.CheckRunName(sp.Affected.Stage.Name)); err == nil && own != 0 {
+				err = w.finishStage(ctx, client, repo, pr, sp, own, actions)
+			} else if err == nil {
+				err = w.recordShown(ctx, repo, pr, sp)
+			}
 		case sp.Affected.Stage.Base != "":
 			err = w.finishStage(ctx, client, repo, pr, sp, checks[sp.Affected.Stage.Name], actions)
 		default:
@@ -318,7 +345,7 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 	}
 	for base := range shared {
 		buttons := func(conclusion string) []gh.CheckRunAction {
-			if conclusion != "success" {
+			if conclusion != "success" || hidden[base] {
 				return []gh.CheckRunAction{replanButton(base)}
 			}
 			return t.buttons(ctx, base)
