@@ -53,7 +53,7 @@ func Instances(stage string, sections []Section) (parts []string, unshown []stri
 			who := "<code>" + r.instance + "</code>"
 			if len(g.alike) > 0 {
 				who += fmt.Sprintf(" and %d more", len(g.alike))
-				body = fmt.Sprintf("The plans of %d instances are this one with each instance's own name in place of `%s`: `%s`.\n\n%s", len(g.alike)+1, r.instance, strings.Join(append([]string{r.instance}, g.alike...), "`, `"), body)
+				body = fmt.Sprintf("The plans of %d instances are this one with each instance's own name in place of `%s`: `%s`. The lines with the name are below, for each.\n\n%s%s", len(g.alike)+1, r.instance, strings.Join(append([]string{r.instance}, g.alike...), "`, `"), body, g.namedLines())
 			}
 			n := runes(body) + 100
 			if used+n > budget {
@@ -100,23 +100,46 @@ func codeList(names []string, max int) string {
 type alikeGroup struct {
 	row
 	alike []string
+	// named are the lines of the group's section where the bare name
+	// stands, with the name taken out (nameHolder).
+	named []string
+}
+
+const unitHolder, nameHolder = "\x00unit\x00", "\x00name\x00"
+
+// namedLines are what differs between the group's sections: the lines
+// where the name stands, for each instance but the first, with its name.
+func (g alikeGroup) namedLines() string {
+	if len(g.named) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n\n<details><summary>The lines with each instance's name, for the %d others</summary>\n\n````\n", len(g.alike))
+	for _, name := range g.alike {
+		fmt.Fprintf(&b, "# %s\n", name)
+		for _, l := range g.named {
+			b.WriteString(strings.ReplaceAll(l, nameHolder, name) + "\n")
+		}
+	}
+	b.WriteString("````\n\n</details>")
+	return b.String()
 }
 
 // groupAlike groups rows whose sections are equal once each one's own
 // name is taken out (the unit, and the instance's name as a word, each for
 // a placeholder of its own): each of those sections is exactly the first
-// one's with its own name put back. A section that holds a placeholder
-// itself, holds its name within a longer word, or holds it as a whole
-// value (a quoted string, or what follows "="), is its own group: there
-// the name is what differs, and a reviewer must see each.
+// one's with its own name put back, and the lines where the bare name
+// stands (a value: acl = "private" against "public-read") are shown for
+// each. A section that holds a placeholder itself, or its name within a
+// longer word, is its own group.
 func groupAlike(stage string, rows []row) []alikeGroup {
-	const unitHolder, nameHolder = "\x00unit\x00", "\x00name\x00"
 	var out []alikeGroup
 	byKey := map[string]int{}
 	for _, r := range rows {
-		key := ""
-		if r.rank != 10 && !strings.Contains(r.Body, "\x00") {
-			if body, ok := nameOut(strings.ReplaceAll(r.Body, r.Unit, unitHolder), r.instance, nameHolder); ok {
+		key, body := "", ""
+		if r.rank != 10 && !strings.Contains(r.Body, "\x00") && !strings.Contains(r.Body, "````") {
+			var ok bool
+			if body, ok = nameOut(strings.ReplaceAll(r.Body, r.Unit, unitHolder), r.instance, nameHolder); ok {
 				key = r.icon + "\n" + body
 			}
 		}
@@ -124,17 +147,23 @@ func groupAlike(stage string, rows []row) []alikeGroup {
 			out[i].alike = append(out[i].alike, r.instance)
 			continue
 		}
+		g := alikeGroup{row: r}
 		if key != "" {
 			byKey[key] = len(out)
+			for _, l := range strings.Split(stripMarkers(body), "\n") {
+				if strings.Contains(l, nameHolder) {
+					g.named = append(g.named, strings.ReplaceAll(l, unitHolder, stage+":"+nameHolder))
+				}
+			}
 		}
-		out = append(out, alikeGroup{row: r})
+		out = append(out, g)
 	}
 	return out
 }
 
 // nameOut is body with name, wherever it stands as a word, replaced by
 // placeholder; false when name also stands within a longer word (then
-// "the same but for the name" would not say which), or as a whole value.
+// "the same but for the name" would not say which).
 func nameOut(body, name, placeholder string) (string, bool) {
 	var b strings.Builder
 	for {
@@ -151,20 +180,13 @@ func nameOut(body, name, placeholder string) (string, bool) {
 		if end < len(body) {
 			after = body[end]
 		}
-		if wordByte(before) || wordByte(after) || before == '"' && after == '"' || wholeValue(body[:i], after) {
+		if wordByte(before) || wordByte(after) {
 			return "", false
 		}
 		b.WriteString(body[:i])
 		b.WriteString(placeholder)
 		body = body[end:]
 	}
-}
-
-// wholeValue reports whether a word after prefix, followed by after, is
-// all of an attribute's value (`acl = private`).
-func wholeValue(prefix string, after byte) bool {
-	p := strings.TrimRight(prefix, " ")
-	return strings.HasSuffix(p, "=") && (after == '\n' || after == ' ' || after == '\r')
 }
 
 func wordByte(c byte) bool {

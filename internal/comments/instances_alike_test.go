@@ -36,10 +36,10 @@ func TestAlikeKeepsTheUnitApartFromTheName(t *testing.T) {
 // Instance names are any [a-z0-9_-] word, so they can be the very values
 // that make two plans differ: tenants "private" and "public-read" whose
 // tfvars set the bucket ACL to their own name, "true" and "false" for
-// deletion_protection. Where a name is a whole value, each plan is shown
-// for itself (found by an attacker review: they were grouped, and only
-// acl = "private" shown).
-func TestAlikeNeverGroupsNamesThatAreValues(t *testing.T) {
+// deletion_protection. Each plan is shown for itself, or, grouped, with the
+// lines where each name stands (found by an attacker review: they were
+// grouped, and only acl = "private" shown).
+func TestAlikeShowsTheLinesWithEachName(t *testing.T) {
 	for _, pair := range [][2]string{{"private", "public-read"}, {"true", "false"}} {
 		a := instancePlan(t, pair[0], `"`+pair[0]+`"`)
 		b := instancePlan(t, pair[1], `"`+pair[1]+`"`)

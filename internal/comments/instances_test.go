@@ -123,10 +123,17 @@ func TestInstancesAlikeShownOnce(t *testing.T) {
 	if len(unshown) != 0 || len(parts) > 2 {
 		t.Fatalf("%d parts, %d instances left out", len(parts), len(unshown))
 	}
-	if n := strings.Count(all, "<summary>📝"); n != 3 {
+	// A plan split across two parts opens its details again in the next.
+	shown := map[string]bool{}
+	for _, l := range strings.Split(all, "\n") {
+		if strings.Contains(l, "<summary>📝") {
+			shown[l] = true
+		}
+	}
+	if n := len(shown); n != 3 {
 		t.Errorf("%d plans shown, want 3 (the 499 alike, t007's, ab's)", n)
 	}
-	if !strings.Contains(all, "<code>t000</code> and 498 more") || !strings.Contains(all, "The plans of 499 instances are this one with each instance's own name in place of `t000`: `t000`, `t001`, `t002`, `t003`, `t004`, `t005`, `t006`, `t008`") {
+	if !strings.Contains(all, "<code>t000</code> and 498 more") || !strings.Contains(all, "The plans of 499 instances are this one with each instance's own name in place of `t000`: `t000`, `t001`, `t002`, `t003`, `t004`, `t005`, `t006`, `t008`") || !strings.Contains(all, "# t499\nhost t499.sites.example.com\n") {
 		t.Errorf("the alike plans are not shown once with their names:\n%.3000s", all)
 	}
 	if !strings.Contains(all, "<code>t007</code>:") || !strings.Contains(all, "something else") || !strings.Contains(all, "<code>ab</code>:") {
