@@ -146,8 +146,10 @@ func TestInstancesShareTheStageCheckRun(t *testing.T) {
 	}
 
 	// Its Apply button applies the rest.
+	before := len(gh.Requests())
 	f.press(1, "stagebot/tenant", "alice")
 	f.stageComment(1, "tenant", "| `initech` | ✅ applied")
+	t.Logf("the Apply button's two applies: %d GitHub requests", len(gh.Requests())-before)
 	for _, n := range []string{"acme", "globex", "initech"} {
 		if _, err := os.Stat(filepath.Join(state, "tenant-"+n+".tfstate")); err != nil {
 			t.Errorf("%s was not applied: %v", n, err)

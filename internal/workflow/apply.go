@@ -133,6 +133,9 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 // order, stopping at the first that cannot be applied. After each apply the
 // affected downstream stages are planned again, since they read its outputs.
 func (w *Workflow) apply(ctx context.Context, t *turn, ev webhook.CommentEvent, cmd command.Command) error {
+	// One listing of the head's check runs serves every stage applied
+	// here: an instance's apply asks for its stage's shared one each time.
+	t.client = newCheckRunsOf(t.client, t.pr.HeadSHA)
 	client, pr, cfg := t.client, t.pr, t.cfg
 	ws, affected, _, err := w.affected(ctx, client, ev.Repo, pr, cfg)
 	if errors.Is(err, errReported) {
