@@ -128,6 +128,8 @@ func TestInstancesShareTheStageCheckRun(t *testing.T) {
 			t.Errorf("the shared check run lacks %s's row:\n%s", n, c.Summary)
 		}
 	}
+	// The job ends with the stagebot/apply check run, after the stage's.
+	eventually(t, time.Minute, "the apply check run", func() bool { return slices.Contains(f.checkNames(head), "stagebot/apply") })
 	if got := f.checkNames(head); !slices.Equal(got, []string{"stagebot/apply", "stagebot/tenant"}) {
 		t.Errorf("check runs: %v", got)
 	}
