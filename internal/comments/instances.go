@@ -37,6 +37,31 @@ func Instances(stage string, sections []Section) (parts []string, unshown []stri
 	header := func(i, n int) string {
 		return fmt.Sprintf("%s\n#### stagebot: `%s` (part %d of %d)\n\n", PartMarker(stage, i), stage, i, n)
 	}
+	// What each group shows, made once: the loop below only chooses.
+	type block struct {
+		text  string
+		n     int
+		units []string
+	}
+	var blocks []block
+	for _, g := range order {
+		r := g.row
+		if r.rank == 10 {
+			continue // nothing to read beyond its row
+		}
+		body := stripMarkers(r.Body)
+		who := "<code>" + r.instance + "</code>"
+		units := []string{r.Unit}
+		if len(g.alike) > 0 {
+			who += fmt.Sprintf(" and %d more", len(g.alike))
+			body = fmt.Sprintf("The plans of %d instances are this one with each instance's own name in place of `%s`: `%s`. The lines with the name are below, for each.\n\n%s%s", len(g.alike)+1, r.instance, strings.Join(append([]string{r.instance}, g.alike...), "`, `"), body, g.namedLines())
+			for _, a := range g.alike {
+				units = append(units, stage+":"+a)
+			}
+		}
+		text := fmt.Sprintf("\n<details%s><summary>%s %s: %s</summary>\n\n%s\n\n</details>\n", openIf(r.rank < 2), r.icon, who, summaryText(r.title, r.headline), body)
+		blocks = append(blocks, block{text: text, n: runes(body) + 100, units: units})
+	}
 	// Shrink what the sections may take until the parts fit.
 	budget := MaxParts*MaxCommentChars*9/10 - runes(head.String())
 	for {
@@ -44,27 +69,13 @@ func Instances(stage string, sections []Section) (parts []string, unshown []stri
 		b.WriteString(head.String())
 		unshown = nil
 		used := 0
-		for _, g := range order {
-			r := g.row
-			if r.rank == 10 {
-				continue // nothing to read beyond its row
-			}
-			body := stripMarkers(r.Body)
-			who := "<code>" + r.instance + "</code>"
-			if len(g.alike) > 0 {
-				who += fmt.Sprintf(" and %d more", len(g.alike))
-				body = fmt.Sprintf("The plans of %d instances are this one with each instance's own name in place of `%s`: `%s`. The lines with the name are below, for each.\n\n%s%s", len(g.alike)+1, r.instance, strings.Join(append([]string{r.instance}, g.alike...), "`, `"), body, g.namedLines())
-			}
-			n := runes(body) + 100
-			if used+n > budget {
-				unshown = append(unshown, r.Unit)
-				for _, a := range g.alike {
-					unshown = append(unshown, stage+":"+a)
-				}
+		for _, bl := range blocks {
+			if used+bl.n > budget {
+				unshown = append(unshown, bl.units...)
 				continue
 			}
-			used += n
-			fmt.Fprintf(&b, "\n<details%s><summary>%s %s: %s</summary>\n\n%s\n\n</details>\n", openIf(r.rank < 2), r.icon, who, summaryText(r.title, r.headline), body)
+			used += bl.n
+			b.WriteString(bl.text)
 		}
 		if len(unshown) > 0 {
 			fmt.Fprintf(&b, "\n_Not shown here, for want of room: %s. A plan planned without room here is in its own check run, `%s`; one that has none (it was shown here when planned) is applied only after `/plan %s:<instance>` shows it there._\n", codeList(instanceNames(stage, unshown), 50), CheckRunName(stage+":<instance>"), stage)

@@ -203,7 +203,7 @@ func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, er
 	share := run.Instance != "" && r.sharesInits(run)
 	shared := share && r.inits.switchTo(run, s.bin, config, s.lease.UID, s.lease.GID)
 	if !shared {
-		if err := r.init(ctx, s.tf, run); err != nil {
+		if err := r.initWith(ctx, s.tf, run, config); err != nil {
 			return false, &RunError{Stage: run.Stage, Step: "init", Output: s.out.String(), Err: err}
 		}
 		if share {
@@ -322,6 +322,12 @@ func (r *Runner) init(ctx context.Context, tf *tfexec.Terraform, run Run) error 
 	if err != nil {
 		return err
 	}
+	return r.initWith(ctx, tf, run, config)
+}
+
+// initWith runs init for run with its backend configuration (see
+// backendConfig).
+func (r *Runner) initWith(ctx context.Context, tf *tfexec.Terraform, run Run, config map[string]string) error {
 	if !r.sandbox.Isolated() {
 		// Not isolated, init writes the shared cache itself.
 		unlock, err := r.lockPluginCache(ctx)

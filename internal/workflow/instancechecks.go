@@ -23,14 +23,8 @@ import (
 // the stage's check run on sha: many instances planned, or a shared check
 // run there already (an earlier push of the same commit made it).
 func (w *Workflow) sharedChecks(ctx context.Context, client GitHub, repo gh.Repo, sha string, affected []stages.Affected) (map[string]bool, error) {
-	count := map[string]int{}
-	for _, a := range affected {
-		if a.Stage.Base != "" {
-			count[a.Stage.Base]++
-		}
-	}
 	shared := map[string]bool{}
-	for base, n := range count {
+	for base, n := range instancesOf(affected) {
 		id, err := client.FindCheckRun(ctx, repo, sha, comments.CheckRunName(base))
 		if err != nil {
 			return nil, err
@@ -40,6 +34,17 @@ func (w *Workflow) sharedChecks(ctx context.Context, client GitHub, repo gh.Repo
 		}
 	}
 	return shared, nil
+}
+
+// instancesOf counts the instances of affected by their stage.
+func instancesOf(affected []stages.Affected) map[string]int {
+	count := map[string]int{}
+	for _, a := range affected {
+		if a.Stage.Base != "" {
+			count[a.Stage.Base]++
+		}
+	}
+	return count
 }
 
 // checkUnit is the unit whose check run a's plan reports to.
@@ -71,13 +76,9 @@ func sharedCheckOf(ctx context.Context, client GitHub, repo gh.Repo, sha, unit s
 // sha for every PR (see store.UnitChecks); buttons gives its buttons for
 // that conclusion.
 func (w *Workflow) composeCheck(ctx context.Context, client GitHub, repo gh.Repo, number int, sha, stage string, id int64, buttons func(conclusion string) []gh.CheckRunAction) error {
-	secs, err := w.Store.Sections(ctx, repo.FullName(), number, stage)
+	in, err := w.sectionsOf(ctx, repo, number, stage)
 	if err != nil {
 		return err
-	}
-	in := make([]comments.Section, len(secs))
-	for i, s := range secs {
-		in[i] = comments.Section{Unit: s.Unit, Body: s.Body}
 	}
 	recorded, err := w.Store.UnitChecks(ctx, repo.FullName(), sha, stage)
 	if err != nil {
@@ -99,21 +100,26 @@ func (w *Workflow) composeCheck(ctx context.Context, client GitHub, repo gh.Repo
 }
 
 // completeUnitCheck completes the check run unit's run on cr.HeadSHA
-// reports to: its own with cr, or, with conclusion recorded as what the
-// instance now concludes there, its stage's shared one.
+// reports to: its stage's shared one, with conclusion recorded as what
+// the instance now concludes there; else its own (id, or found by its
+// name when 0; none found: nothing to complete) with cr.
 func (w *Workflow) completeUnitCheck(ctx context.Context, client GitHub, repo gh.Repo, number int, unit string, id int64, cr gh.CheckRun, conclusion string) error {
 	base, sharedID, err := sharedCheckOf(ctx, client, repo, cr.HeadSHA, unit)
 	if err != nil {
 		return err
 	}
-	if base == "" {
-		_, err = gh.UpsertCheckRun(ctx, client, repo, id, cr)
-		return err
+	if base != "" {
+		if err := w.Store.SetUnitCheck(ctx, repo.FullName(), cr.HeadSHA, number, base, unit, conclusion); err != nil {
+			return err
+		}
+		return w.composeCheck(ctx, client, repo, number, cr.HeadSHA, base, sharedID, nil)
 	}
-	if err := w.Store.SetUnitCheck(ctx, repo.FullName(), cr.HeadSHA, number, base, unit, conclusion); err != nil {
-		return err
+	if id == 0 {
+		if id, err = client.FindCheckRun(ctx, repo, cr.HeadSHA, cr.Name); err != nil || id == 0 {
+			return err
+		}
 	}
-	return w.composeCheck(ctx, client, repo, number, cr.HeadSHA, base, sharedID, nil)
+	return client.UpdateCheckRun(ctx, repo, id, cr)
 }
 
 // appliedConclusion is what an instance concludes after its apply: nothing
@@ -136,13 +142,9 @@ func (w *Workflow) unshownPlan(ctx context.Context, client GitHub, repo gh.Repo,
 	if err != nil || base == "" {
 		return nil, err
 	}
-	secs, err := w.Store.Sections(ctx, repo.FullName(), pr.Number, base)
+	in, err := w.sectionsOf(ctx, repo, pr.Number, base)
 	if err != nil {
 		return nil, err
-	}
-	in := make([]comments.Section, len(secs))
-	for i, s := range secs {
-		in[i] = comments.Section{Unit: s.Unit, Body: s.Body}
 	}
 	if _, unshown := comments.Instances(base, in); !slices.Contains(unshown, unit) {
 		return nil, nil

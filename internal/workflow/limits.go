@@ -139,15 +139,12 @@ func (w *Workflow) reportLimit(ctx context.Context, client GitHub, repo gh.Repo,
 // their stage's, see sharedChecks) and per comment (found, then written),
 // and a few for the PR's apply check and listings.
 func pushCalls(affected []stages.Affected, checkRuns int) int {
-	names, instances := map[string]bool{}, map[string]int{}
+	names := map[string]bool{}
 	for _, a := range affected {
 		names[baseName(a)] = true
-		if a.Stage.Base != "" {
-			instances[a.Stage.Base]++
-		}
 	}
 	checks := len(affected)
-	for _, n := range instances {
+	for _, n := range instancesOf(affected) {
 		if n >= checkRuns {
 			checks -= n - 1
 		}

@@ -248,13 +248,6 @@ func (t *turn) showApproval(ctx context.Context, stage string, pc store.PolicyCh
 			}
 		}
 	}
-	id, err := client.FindCheckRun(ctx, repo, pr.HeadSHA, comments.CheckRunName(stage))
-	if err != nil {
-		return err
-	}
-	if base, _, err := sharedCheckOf(ctx, client, repo, pr.HeadSHA, stage); err != nil || (id == 0 && base == "") {
-		return err
-	}
-	return w.completeUnitCheck(ctx, client, repo, pr.Number, stage, id, gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: pr.HeadSHA, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary,
+	return w.completeUnitCheck(ctx, client, repo, pr.Number, stage, 0, gh.CheckRun{Name: comments.CheckRunName(stage), HeadSHA: pr.HeadSHA, Status: out.Status, Conclusion: out.Conclusion, Title: out.Title, Summary: out.Summary,
 		Actions: t.buttons(ctx, stage)}, out.Conclusion)
 }

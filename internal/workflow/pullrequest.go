@@ -267,8 +267,10 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 	// Each instanced stage's comment is made once, from all its sections,
 	// before any of their plans may be applied.
 	instanced := map[string]bool{} // the stages whose instances were planned
+	planning := map[string]bool{}  // those instances
 	for _, sp := range planned {
 		if st := sp.Affected.Stage; st.Base != "" {
+			planning[st.Name] = true
 			if shared[st.Base] {
 				// The stage's check run on the head is the worst of its
 				// instances' there.
@@ -298,10 +300,6 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 	// with no check run of its own, holds its stage's Apply button: its
 	// /apply waits for a /plan of it (see unshownPlan).
 	hidden := map[string]bool{}
-	planning := map[string]bool{}
-	for _, sp := range planned {
-		planning[sp.Affected.Stage.Name] = true
-	}
 	for unit := range unshown {
 		if planning[unit] {
 			continue

@@ -31,17 +31,27 @@ func (w *Workflow) saveSection(ctx context.Context, repo gh.Repo, pr int, unit s
 	return w.Store.SetSection(ctx, repo.FullName(), pr, base, unit, body)
 }
 
-// composeStage writes the comment of an instanced stage from the sections
-// of its instances. It returns the instances whose plans did not fit in
-// it (see comments.Instances).
-func (w *Workflow) composeStage(ctx context.Context, client GitHub, repo gh.Repo, pr int, stage string) ([]string, error) {
+// sectionsOf are the sections of stage's instances on PR pr, as the
+// comments render them.
+func (w *Workflow) sectionsOf(ctx context.Context, repo gh.Repo, pr int, stage string) ([]comments.Section, error) {
 	secs, err := w.Store.Sections(ctx, repo.FullName(), pr, stage)
-	if err != nil || len(secs) == 0 {
+	if err != nil {
 		return nil, err
 	}
 	in := make([]comments.Section, len(secs))
 	for i, s := range secs {
 		in[i] = comments.Section{Unit: s.Unit, Body: s.Body}
+	}
+	return in, nil
+}
+
+// composeStage writes the comment of an instanced stage from the sections
+// of its instances. It returns the instances whose plans did not fit in
+// it (see comments.Instances).
+func (w *Workflow) composeStage(ctx context.Context, client GitHub, repo gh.Repo, pr int, stage string) ([]string, error) {
+	in, err := w.sectionsOf(ctx, repo, pr, stage)
+	if err != nil || len(in) == 0 {
+		return nil, err
 	}
 	parts, unshown := comments.Instances(stage, in)
 	return unshown, w.writeParts(ctx, client, repo, pr, stage, parts)

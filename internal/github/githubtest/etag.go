@@ -13,24 +13,16 @@ import (
 func (s *Server) serveConditional(w *statusWriter, r *http.Request, next http.Handler) {
 	rec := &bufferedWriter{header: http.Header{}}
 	next.ServeHTTP(rec, r)
-	for k, v := range rec.header {
-		w.Header()[k] = v
-	}
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	if rec.status == http.StatusOK {
+	if rec.status == 0 || rec.status == http.StatusOK {
 		sum := sha256.Sum256(append([]byte(r.Header.Get("Accept")+"\n"), rec.body...))
 		etag := `W/"` + hex.EncodeToString(sum[:20]) + `"`
-		w.Header().Set("ETag", etag)
+		rec.header.Set("ETag", etag)
 		if r.Header.Get("If-None-Match") == etag {
+			rec.status, rec.body = http.StatusNotModified, nil
 			s.refundQuota(w, r)
-			w.WriteHeader(http.StatusNotModified)
-			return
 		}
 	}
-	w.WriteHeader(rec.status)
-	w.Write(rec.body)
+	rec.writeTo(w)
 }
 
 // conditional reports whether r is a GET the fake answers with an ETag:

@@ -177,12 +177,20 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			sw.status = 499
 			return
 		}
-		for k, v := range rec.header {
-			w.Header()[k] = v
-		}
-		sw.WriteHeader(rec.status)
-		sw.Write(rec.body)
+		rec.writeTo(sw)
 	})
+}
+
+// writeTo sends what was buffered: its headers, status and body.
+func (b *bufferedWriter) writeTo(w http.ResponseWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	w.WriteHeader(b.status)
+	w.Write(b.body)
 }
 
 type bufferedWriter struct {
