@@ -180,7 +180,7 @@ func TestUnknownStageAndCommandGuidance(t *testing.T) {
 	if r := f.reply(3, f.say(3, "alice", "/apply --auto-approve")); !strings.Contains(r, "not flags") {
 		t.Errorf("flag: %s", r)
 	}
-	if r := f.reply(3, f.say(3, "alice", "/help")); !strings.Contains(r, "`/apply` and `/unlock` may be used by users with the `write` role") {
+	if r := f.reply(3, f.say(3, "alice", "/help")); !strings.Contains(r, "`/apply`, `/unlock`, `/import` and `/state` may be used by users with the `write` role") {
 		t.Errorf("help: %s", r)
 	}
 }

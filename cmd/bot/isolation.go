@@ -80,7 +80,7 @@ func terraformConfig(s config.Settings, log *slog.Logger, secrets *redact.Set) (
 		}
 	}
 	return runner.Config{
-		TerraformBin: s.TerraformBin, TofuBin: s.TofuBin, DataDir: s.DataDir, StateDir: s.StateDir, Timeout: s.JobTimeout, GracePeriod: applyGrace,
+		TerraformBin: s.TerraformBin, TerraformVersionsDir: s.TerraformVersionsDir, TofuBin: s.TofuBin, DataDir: s.DataDir, StateDir: s.StateDir, Timeout: s.JobTimeout, GracePeriod: applyGrace,
 		PlanRetries: planRetries(s.PlanRetries), PlanRetryWait: s.PlanRetryWait,
 		Env: shared, PlanEnv: creds.Plan, ApplyEnv: creds.Apply, Stages: stages,
 		Sandbox: sb, Egress: s.SandboxEgress, Secrets: secrets, MaxCheckoutBytes: s.MaxCheckoutBytes,

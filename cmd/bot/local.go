@@ -22,6 +22,7 @@ import (
 type localFlags struct {
 	repoDir, head, dataDir, stateDir *string
 	tfBin, tofuBin, tfEnv            *string
+	tfVersions                       *string
 	timeout                          *time.Duration
 	parallelism                      *int
 }
@@ -37,6 +38,7 @@ func addLocalFlags(fs *flag.FlagSet, headUsage string) (*localFlags, error) {
 		dataDir:     fs.String("data-dir", envOr("data-dir", "./data"), "directory for workspaces, plan files and logs ["+config.EnvName("data-dir")+"]"),
 		stateDir:    fs.String("state-dir", envOr("state-dir", ""), "directory of the state of stages with a local backend (${state_dir} in backend_config), outside every checkout (default: the data dir's state) ["+config.EnvName("state-dir")+"]"),
 		tfBin:       fs.String("terraform-bin", envOr("terraform-bin", "terraform"), "Terraform binary ["+config.EnvName("terraform-bin")+"]"),
+		tfVersions:  fs.String("terraform-versions-dir", envOr("terraform-versions-dir", ""), "directory of more Terraform binaries (DIR/VERSION/terraform): a stage runs with the newest its terraform_version and required_version allow ["+config.EnvName("terraform-versions-dir")+"]"),
 		tofuBin:     fs.String("tofu-bin", envOr("tofu-bin", ""), "OpenTofu binary, for stages with terraform_bin: tofu ["+config.EnvName("tofu-bin")+"]"),
 		tfEnv:       fs.String("terraform-env", envOr("terraform-env", ""), "comma-separated env vars passed to Terraform ["+config.EnvName("terraform-env")+"]"),
 		timeout:     fs.Duration("timeout", 30*time.Minute, "longest one stage's run may take"),
@@ -90,7 +92,7 @@ func openLocal(ctx context.Context, name string, lf *localFlags) (*localRepo, er
 	if stateDir == "" {
 		stateDir = filepath.Join(*lf.dataDir, "state")
 	}
-	r, err := runner.New(ctx, runner.Config{TerraformBin: *lf.tfBin, TofuBin: *lf.tofuBin, DataDir: *lf.dataDir, StateDir: stateDir, SharedState: true, Env: env, Timeout: *lf.timeout})
+	r, err := runner.New(ctx, runner.Config{TerraformBin: *lf.tfBin, TerraformVersionsDir: *lf.tfVersions, TofuBin: *lf.tofuBin, DataDir: *lf.dataDir, StateDir: stateDir, SharedState: true, Env: env, Timeout: *lf.timeout})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

@@ -24,7 +24,9 @@ import (
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/jobs"
 	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/notify"
 	"github.com/stagebot/stagebot/internal/queue"
+	"github.com/stagebot/stagebot/internal/redact"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/seal"
 	"github.com/stagebot/stagebot/internal/server"
@@ -112,6 +114,18 @@ type wired struct {
 	queue    *queue.Queue
 	workflow *workflow.Workflow
 	handler  http.Handler
+	// notifier queues notifications (nil without a notifications file).
+	notifier *notify.Notifier
+}
+
+// notifySender is what delivers the queue's notifications: nil without a
+// notifications file.
+func notifySender(cfg *notify.Config, secrets *redact.Set) func(context.Context, jobs.NotifyJob) error {
+	if cfg == nil {
+		return nil
+	}
+	sender := notify.NewSender(cfg, secrets)
+	return func(ctx context.Context, j jobs.NotifyJob) error { return sender.Send(ctx, j.Target, j.Event) }
 }
 
 // wire builds the bot's parts from its settings: the GitHub App, the
@@ -141,6 +155,13 @@ func wire(ctx context.Context, s config.Settings, log *slog.Logger) (*wired, err
 		}
 	}
 	secrets := botSecrets(s, keyPEM)
+	// The targets' URLs and secrets join the secrets: no comment, log or
+	// notification shows them.
+	notifications, err := s.LoadNotifications(os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("cannot start: %w", err)
+	}
+	secrets.AddCredentials(notifications.Secrets()...)
 	tfCfg, err := terraformConfig(s, log, secrets)
 	if err != nil {
 		return nil, fmt.Errorf("cannot start: %w", err)
@@ -166,11 +187,17 @@ func wire(ctx context.Context, s config.Settings, log *slog.Logger) (*wired, err
 		Logger:      log,
 		Registerer:  reg,
 		DriftTick:   s.DriftTick,
+
+		Notify:          notifySender(notifications, secrets),
+		NotifyRetryWait: s.NotificationsRetryWait,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot start: %w", err)
 	}
-	b := &wired{queue: q}
+	b := &wired{queue: q, notifier: notify.NewNotifier(notifications, secrets, func(ctx context.Context, target string, ev notify.Event) error {
+		_, _, err := q.Enqueue(ctx, jobs.NotifyJob{Target: target, Event: ev})
+		return err
+	})}
 	cfg := workflow.Config{
 		Installation: func(id int64) workflow.GitHub { return app.Installation(id) },
 		Secrets:      secrets,
@@ -216,6 +243,7 @@ func (b *wired) connect(ctx context.Context, s config.Settings, app *gh.App, cfg
 	cfg.Drifts = &drift.Checker{Runner: run, Store: st, Changes: driftGauge}
 	cfg.Retention = runner.Retention{Logs: s.LogRetention, PluginCacheBytes: s.PluginCacheMaxBytes}
 	cfg.DiskUsage = diskGauge
+	cfg.Notifier = b.notifier
 	cfg.Enqueue = func(ctx context.Context, job jobs.Job) error {
 		_, _, err := q.Enqueue(ctx, job)
 		return err
@@ -228,6 +256,9 @@ func (b *wired) connect(ctx context.Context, s config.Settings, app *gh.App, cfg
 	q.Handle(wf)
 	if q.Requeued > 0 {
 		log.Warn("jobs interrupted by the previous stop will run again", "jobs", q.Requeued)
+	}
+	if targets := b.notifier.Targets(); len(targets) > 0 {
+		log.Info("notifications are sent", "targets", targets)
 	}
 	if len(s.RepoAllowlist) == 0 {
 		log.Warn("every repository the App is installed on is served: set STAGEBOT_REPO_ALLOWLIST to the ones it should deploy")

@@ -1,11 +1,13 @@
 // Package command parses the comment commands: /plan, /apply, /unlock,
-// /approve, /drift and /help, from the first line of a comment.
+// /approve, /drift, /import, /state and /help, from the first line of a
+// comment.
 package command
 
 import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -20,10 +22,13 @@ const (
 	Help   = "help"
 	// Approve approves plans that the stages' policies deny.
 	Approve = "approve"
+	// Import and State plan a change of a stage's state (see StateOp).
+	Import = "import"
+	State  = "state"
 )
 
 // Known lists the commands in the order /help shows them.
-var Known = []string{Plan, Apply, Unlock, Approve, Drift, Help}
+var Known = []string{Plan, Apply, Unlock, Approve, Import, State, Drift, Help}
 
 // MaxLineBytes bounds the first line the parser looks at; a longer line is
 // refused rather than scanned.
@@ -44,10 +49,21 @@ type Command struct {
 	Name string
 	// Stages named by the user; empty means every affected stage.
 	Stages []string
+	// Args are a /plan's Terraform arguments (after --), for its one stage.
+	Args PlanArgs
+	// State is the state operation of /import and /state, on Stages[0].
+	State *StateOp
 }
 
 func (c Command) String() string {
-	return strings.TrimSpace("/" + c.Name + " " + strings.Join(c.Stages, " "))
+	if c.State != nil {
+		return c.State.Command(c.Stages[0])
+	}
+	s := strings.TrimSpace("/" + c.Name + " " + strings.Join(c.Stages, " "))
+	if !c.Args.Empty() {
+		s += " -- " + c.Args.String()
+	}
+	return s
 }
 
 // stageName is a stage, or one instance of it (tenant:acme).
@@ -79,16 +95,29 @@ func Parse(line string) (Command, error) {
 	}
 	name := word
 	switch name {
-	case Plan, Apply, Unlock, Approve, Drift, Help:
+	case Plan, Apply, Unlock, Approve, Drift, Help, Import, State:
 	default:
 		if lower := strings.ToLower(word); isKnown(lower) {
 			return Command{}, &UsageError{Msg: fmt.Sprintf("commands are lower case: write `/%s`", lower)}
 		}
 		return Command{}, &UsageError{Msg: fmt.Sprintf("unknown command `/%s`; the commands are %s", printable(word), list())}
 	}
+	if name == Import || name == State {
+		return parseStateOp(name, strings.Fields(args))
+	}
 	cmd := Command{Name: name}
+	fields := strings.Fields(args)
+	if i := slices.Index(fields, "--"); i >= 0 && name == Plan {
+		var err error
+		if cmd.Args, err = ParsePlanArgs(fields[i+1:]); err != nil {
+			return Command{}, err
+		}
+		if fields = fields[:i]; len(fields) != 1 {
+			return Command{}, &UsageError{Msg: "arguments after `--` are for one stage: write `/plan STAGE -- " + cmd.Args.String() + "`"}
+		}
+	}
 	seen := map[string]bool{}
-	for _, arg := range strings.Fields(args) {
+	for _, arg := range fields {
 		if name == Help {
 			return Command{}, &UsageError{Msg: "`/help` takes no arguments"}
 		}

@@ -35,6 +35,8 @@ type StageApply struct {
 	Engine string
 	// RunURL is the run's page on the dashboard ("" when there is none).
 	RunURL string
+	// Steps are what the stage's pre_apply and post_apply steps did.
+	Steps []Step
 }
 
 var failedResource = regexp.MustCompile(`(?m)^\s*[│]?\s*with ([A-Za-z0-9_.\-\[\]"]+),`)
@@ -85,6 +87,9 @@ func Apply(a StageApply, red *redact.Set) []string {
 	}
 	for _, n := range a.Notes {
 		fmt.Fprintf(&b, "\n%s\n", n)
+	}
+	if steps := Steps(a.Steps, red); steps != "" {
+		b.WriteString("\n" + steps)
 	}
 	if len(a.Outputs) > 0 {
 		b.WriteString("\n| output | value |\n|---|---|\n")

@@ -82,6 +82,23 @@ func PlanCheck(p StagePlan, red *redact.Set) CheckOutput {
 		out.Conclusion = "failure"
 		out.Summary = strings.Join(p.Checks, "\n") + "\n\n" + out.Summary
 	}
+	if b := blockingStep(p.Steps); b != nil {
+		if v.Error == "" {
+			out.Title = fmt.Sprintf("Step %s (%s) failed", b.Name, b.Phase)
+			out.Summary = fmt.Sprintf("The `%s` step `%s` of `%s` failed, so this plan cannot be applied: fix what it reports and push, or comment `/plan %s`.", b.Phase, b.Name, p.Stage, p.Stage)
+		}
+		out.Conclusion = "failure"
+	}
+	if steps := Steps(p.Steps, red); steps != "" {
+		out.Summary += "\n\n" + steps
+	}
+	if p.Targeted != "" {
+		out.Title = "Targeted: " + out.Title
+		out.Summary = "🎯 **Targeted plan:** `" + strings.ReplaceAll(p.Targeted, "`", "'") + "`: it changes only what these arguments name; once applied, the stage is planned again in full.\n\n" + out.Summary
+	}
+	if p.StateOp != "" {
+		out.Summary = "🛠️ **State operation:** `" + strings.ReplaceAll(p.StateOp, "`", "'") + "`, applied only by `/apply " + p.Stage + "`.\n\n" + out.Summary
+	}
 	out.Title, out.Summary, out.Text = red.Redact(out.Title), red.Redact(out.Summary), red.Redact(out.Text)
 	out.Summary = fitChecks(out.Summary)
 	if runes(out.Text) > MaxCheckRunChars {

@@ -33,8 +33,11 @@ func Help(in HelpInput) string {
 	b.WriteString("### stagebot commands\n\nWrite a command as the first line of a PR comment:\n\n")
 	b.WriteString("| command | what it does |\n|---|---|\n")
 	b.WriteString("| `/plan [stage...]` | plan the named stages, or every stage this PR affects |\n")
+	b.WriteString("| `/plan stage -- -target=ADDRESS` | plan one stage with arguments: `-target=`, `-replace=`, `-var NAME=VALUE`, `-refresh=false`; once a targeted plan is applied, the stage is planned again in full |\n")
 	b.WriteString("| `/apply [stage...]` | apply the saved plans of the named stages (or all ready ones) in order |\n")
 	b.WriteString("| `/unlock [stage...]` | release this PR's lock on the stages |\n")
+	b.WriteString("| `/import stage ADDRESS ID` | plan importing the object ID to ADDRESS (an `import` block, for this plan only); `/apply stage` applies it |\n")
+	b.WriteString("| `/state rm stage ADDRESS`, `/state mv stage FROM TO` | plan taking ADDRESS out of the state, leaving the object as it is (a `removed` block), or moving it (a `moved` block); `/apply stage` applies it |\n")
 	b.WriteString("| `/approve [stage...]` | as a policy owner, approve the current plans of the stages although their policies deny them |\n")
 	b.WriteString("| `/drift [stage...]` | look for changes made outside pull requests now, on the default branch (also in an issue); drift is reported in issues labelled `" + DriftLabel + "` |\n")
 	b.WriteString("| `/help` | show this message |\n")
@@ -43,7 +46,7 @@ func Help(in HelpInput) string {
 		fmt.Fprintf(&b, "\nStages of this repository, in apply order: %s.\n", "`"+strings.Join(in.Stages, "` → `")+"`")
 	}
 	if in.WhoMayApply != "" {
-		fmt.Fprintf(&b, "\n`/apply` and `/unlock` may be used by %s.\n", in.WhoMayApply)
+		fmt.Fprintf(&b, "\n`/apply`, `/unlock`, `/import` and `/state` may be used by %s.\n", in.WhoMayApply)
 	}
 	return b.String()
 }

@@ -57,6 +57,15 @@ type StagePlan struct {
 	// Unisolated: the plan ran without the sandbox (STAGEBOT_SANDBOX=none),
 	// as the bot's own user.
 	Unisolated bool
+	// Steps are what the stage's pre_plan and post_plan steps did; one
+	// that fails its phase fails the check run.
+	Steps []Step
+	// Targeted are a /plan's arguments (-target=…) when it had any: the
+	// plan leaves out what they do not name.
+	Targeted string
+	// StateOp is the state operation (/import, /state rm, /state mv) the
+	// plan makes, as its command was written.
+	StateOp string
 }
 
 // UnisolatedNotice says, in a plan comment and its check run, that the
@@ -65,7 +74,7 @@ const UnisolatedNotice = "> ⚠️ **Not isolated.** This plan ran with `STAGEBO
 
 // Counts is a plan's headline.
 type Counts struct {
-	Add, Change, Destroy, Replace, Import, Move int
+	Add, Change, Destroy, Replace, Import, Move, Forget int
 }
 
 // None reports whether the plan changes nothing.
@@ -89,6 +98,9 @@ func (c Counts) Headline() string {
 	if c.Move > 0 {
 		parts = append(parts, fmt.Sprintf("%d to move", c.Move))
 	}
+	if c.Forget > 0 {
+		parts = append(parts, fmt.Sprintf("%d to remove from the state", c.Forget))
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -100,6 +112,7 @@ const (
 	groupUpdate  = "update"
 	groupImport  = "import"
 	groupMove    = "move"
+	groupForget  = "forget"
 	groupRead    = "read"
 )
 
@@ -130,6 +143,9 @@ func Summary(p *tfjson.Plan) (Counts, map[string][]string) {
 			groups[groupUpdate] = append(groups[groupUpdate], rc.Address)
 		case a.Read():
 			groups[groupRead] = append(groups[groupRead], rc.Address)
+		case a.Forget():
+			c.Forget++
+			groups[groupForget] = append(groups[groupForget], rc.Address)
 		}
 		if rc.Change.Importing != nil {
 			c.Import++

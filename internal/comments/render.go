@@ -30,7 +30,7 @@ type group struct {
 
 var groupTitles = []struct{ key, title string }{
 	{groupReplace, "Replace"}, {groupDestroy, "Destroy"}, {groupCreate, "Create"},
-	{groupUpdate, "Update in place"}, {groupImport, "Import"}, {groupMove, "Move"}, {groupRead, "Read"},
+	{groupUpdate, "Update in place"}, {groupImport, "Import"}, {groupMove, "Move"}, {groupForget, "Remove from the state (the object stays)"}, {groupRead, "Read"},
 }
 
 type view struct {
@@ -60,6 +60,9 @@ type view struct {
 	Removed, Destroying      bool
 	Instance, Base           string
 	RunURL                   string
+	Steps                    string
+	Targeted, StateOp        string
+	StepFailed               bool
 }
 
 // MaxParts bounds how many comments one stage's plan may take; a plan
@@ -125,6 +128,10 @@ func planView(p StagePlan, red *redact.Set) view {
 		Removed:    p.Removed,
 		Destroying: p.Destroying,
 		RunURL:     p.RunURL,
+		Steps:      Steps(p.Steps, red),
+		StepFailed: blockingStep(p.Steps) != nil,
+		Targeted:   strings.ReplaceAll(p.Targeted, "`", "'"),
+		StateOp:    strings.ReplaceAll(p.StateOp, "`", "'"),
 	}
 	v.Base, v.Instance, _ = strings.Cut(p.Stage, ":")
 	if p.Providers != nil {
@@ -145,7 +152,7 @@ func planView(p StagePlan, red *redact.Set) view {
 		v.Icon = "🗑️"
 	case v.WaitingFor != "":
 		v.Icon = "⏳"
-	case v.Error != "":
+	case v.Error != "" || v.StepFailed:
 		v.Icon = "❌"
 	case counts.Destroy+counts.Replace > 0:
 		v.Icon = "⚠️"

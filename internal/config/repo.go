@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
+	"github.com/hashicorp/go-version"
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 )
@@ -37,6 +38,11 @@ type Repo struct {
 	// (STAGEBOT_TERRAFORM_BIN, STAGEBOT_TOFU_BIN): a repository picks one,
 	// it cannot name a path.
 	TerraformBin string `yaml:"terraform_bin"`
+	// TerraformVersion is the terraform_version of Terraform stages
+	// without their own.
+	TerraformVersion string `yaml:"terraform_version"`
+	// Steps are the steps of stages without steps of their own.
+	Steps *Steps `yaml:"steps"`
 }
 
 // Drift is when the bot looks for changes made outside pull requests.
@@ -75,12 +81,21 @@ type Stage struct {
 	PolicyOwners *Appliers `yaml:"policy_owners"`
 	// TerraformBin overrides the repository's terraform_bin.
 	TerraformBin string `yaml:"terraform_bin"`
+	// TerraformVersion is the Terraform the stage runs with: a version
+	// (1.11.4) or a constraint (~> 1.11.0), met by the newest of the
+	// bot's Terraforms that does (STAGEBOT_TERRAFORM_VERSIONS_DIR).
+	// Unset, the required_version of its modules chooses. Not with
+	// terraform_bin: tofu.
+	TerraformVersion string `yaml:"terraform_version"`
 	// Instances, when set, runs the stage once per file (see Unit).
 	Instances *Instances `yaml:"instances"`
 	// Egress adds hosts (host, host:port, *.domain[:port]) the stage's
 	// runs may reach to the bot's own allowlist: its provider APIs, its
 	// state backend.
 	Egress []string `yaml:"egress"`
+	// Steps run around the stage's plan and apply (see Steps); unset,
+	// the repository's steps.
+	Steps *Steps `yaml:"steps"`
 
 	// Base, Instance and VarFile are set on a unit: instance Instance of
 	// stage Base, whose variables are in VarFile (repo-relative).
@@ -319,6 +334,13 @@ func (r *Repo) validate(v *validator, root string) {
 		}
 		checkRequirements(v, s.Requirements, "stages", i, "requirements")
 		r.validateInstances(v, i, s)
+		validateSteps(v, s.Steps, "stages", i, "steps")
+	}
+	validateSteps(v, r.Steps, "steps")
+	for i := range r.Stages {
+		if r.Stages[i].Steps == nil {
+			r.Stages[i].Steps = r.Steps
+		}
 	}
 	for i, s := range r.Stages {
 		for j, d := range s.DependsOn {
@@ -335,6 +357,7 @@ func (r *Repo) validate(v *validator, root string) {
 	}
 	checkRequirements(v, r.Apply.Requirements, "apply", "requirements")
 	r.validateGovernance(v)
+	r.validateTerraformVersions(v)
 	if r.Autoplan.SkipLabel == "" {
 		r.Autoplan.SkipLabel = DefaultSkipLabel
 	}
@@ -537,4 +560,29 @@ func (r *Repo) Upstream(name string) map[string]bool {
 	}
 	walk(name)
 	return up
+}
+
+// validateTerraformVersions checks each terraform_version (a version or a
+// constraint, for Terraform only), and gives each Terraform stage without
+// its own the repository's. It runs once each stage says its engine.
+func (r *Repo) validateTerraformVersions(v *validator) {
+	check := func(c string, path ...any) {
+		if _, err := version.NewConstraint(c); c != "" && err != nil {
+			v.fail(fmt.Sprintf("%q is not a version or a version constraint (1.11.4, ~> 1.11.0, >= 1.10, < 1.14)", c), path...)
+		}
+	}
+	check(r.TerraformVersion, "terraform_version")
+	if r.TerraformVersion != "" && r.TerraformBin == "tofu" {
+		v.fail("is for Terraform, and terraform_bin: tofu runs every stage with OpenTofu: set terraform_version on the stages that say terraform_bin: terraform", "terraform_version")
+	}
+	for i := range r.Stages {
+		s := &r.Stages[i]
+		check(s.TerraformVersion, "stages", i, "terraform_version")
+		switch {
+		case s.TerraformBin == "tofu" && s.TerraformVersion != "":
+			v.fail("is for Terraform, and the stage runs with OpenTofu (terraform_bin: tofu): remove one of them", "stages", i, "terraform_version")
+		case s.TerraformBin != "tofu" && s.TerraformVersion == "":
+			s.TerraformVersion = r.TerraformVersion
+		}
+	}
 }

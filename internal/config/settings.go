@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stagebot/stagebot/internal/notify"
 	"github.com/stagebot/stagebot/internal/sandbox"
 )
 
@@ -37,6 +38,7 @@ type Settings struct {
 	PlanKeys             string
 	TerraformBin         string
 	TofuBin              string
+	TerraformVersionsDir string // more Terraform binaries: DIR/VERSION/terraform
 	// StateDir keeps the state of local backends (runner.StateDirVar).
 	StateDir            string
 	Workers             int
@@ -94,6 +96,11 @@ type Settings struct {
 	// LogRetention and PluginCacheMaxBytes bound the data dir.
 	LogRetention        time.Duration
 	PluginCacheMaxBytes int64
+	// NotificationsFile lists where events go (see LoadNotifications);
+	// NotificationsRetryWait is the wait before a failed delivery's first
+	// retry.
+	NotificationsFile      string
+	NotificationsRetryWait time.Duration
 }
 
 // setting describes one flag/env pair; the table below is the single place
@@ -136,6 +143,7 @@ var settings = []setting{
 	{"database-url", "", "postgres://... to share one queue between replicas; default: SQLite in the data dir", func(s *Settings, v string) error { s.DatabaseURL = v; return nil }},
 	{"plan-keys", "", "keys sealing saved plans at rest (AES-256-GCM): comma-separated, each 32 bytes in base64 (openssl rand -base64 32); the first seals, every one opens. Required with a database URL, where plans are kept", func(s *Settings, v string) error { s.PlanKeys = v; return nil }},
 	{"terraform-bin", "terraform", "Terraform binary (name on PATH or path)", func(s *Settings, v string) error { s.TerraformBin = v; return nil }},
+	{"terraform-versions-dir", "", "directory of more Terraform binaries, as DIR/VERSION/terraform (or DIR/terraform_VERSION), each checked at start to say the version its name does: a stage runs with the newest of them and terraform-bin that its terraform_version in stagebot.yaml and its required_version allow (none asked: terraform-bin). The bot never downloads one: fill it before start (hc-install, see the README)", func(s *Settings, v string) error { s.TerraformVersionsDir = v; return nil }},
 	{"tofu-bin", "", "OpenTofu binary, for stages with terraform_bin: tofu (empty: tofu on PATH, if any)", func(s *Settings, v string) error { s.TofuBin = v; return nil }},
 	{"state-dir", "", "directory of the state of stages with a local backend (${state_dir} in backend_config, var.state_dir in Terraform), each repository's in a directory of its own, as bot demo keeps it: for trying the bot on one machine, unisolated (refused with the uid sandbox); production state belongs in a remote backend", func(s *Settings, v string) error { s.StateDir = v; return nil }},
 	{"workers", "4", "jobs run at once (different PRs run in parallel)", intSetter(1, 1000, func(s *Settings) *int { return &s.Workers })},
@@ -239,6 +247,8 @@ var settings = []setting{
 	{"max-stages", "50", "stages one push may change (a stage with instances counts once); past it, as max-instances", intSetter(1, 1000000, func(s *Settings) *int { return &s.MaxStages })},
 	{"max-changed-files", "3000", "files one push may change (GitHub lists at most 3,000 of a pull request's files: past them stagebot cannot tell what a change affects); past it, as max-instances", intSetter(1, 3000, func(s *Settings) *int { return &s.MaxChangedFiles })},
 	{"max-tree-files", "20000", "files a commit's tree may hold, counted before it is checked out; past it, as max-instances", intSetter(1, 100000000, func(s *Settings) *int { return &s.MaxTreeFiles })},
+	{"notifications-file", "", "a YAML file of where to send events (applies, drift, policy denials, merges): Slack incoming webhooks and signed webhooks, read once at start; it holds their URLs and secrets, so it is refused when its group or others may read it (see Notifications)", func(s *Settings, v string) error { s.NotificationsFile = v; return nil }},
+	{"notifications-retry-wait", "1s", "the wait before a failed notification's first retry; each next one waits twice as long, at most 10 minutes, 24 tries in all", durationSetter(func(s *Settings) *time.Duration { return &s.NotificationsRetryWait })},
 	{"github-quota-share", "50", "percentage of an installation's remaining GitHub API quota one push may spend (about 2 calls per check run and per comment); a push that needs more says so on the pull request and waits until GitHub renews the quota (0: never waits)", intSetter(0, 100, func(s *Settings) *int { return &s.GitHubQuotaShare })},
 }
 
@@ -458,6 +468,20 @@ func ParsePrivateKey(pemBytes []byte) (*rsa.PrivateKey, error) {
 		return nil, errors.New("key is not an RSA key; GitHub Apps use RSA")
 	}
 	return rsaKey, nil
+}
+
+// LoadNotifications reads the notifications file, if one is set (nil
+// without); lookupEnv gives the values its targets' secret_env name.
+// Errors name the file and the target, never a URL or secret.
+func (s Settings) LoadNotifications(lookupEnv func(string) (string, bool)) (*notify.Config, error) {
+	if s.NotificationsFile == "" {
+		return nil, nil
+	}
+	cfg, err := notify.Load(s.NotificationsFile, lookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("setting %s: %w", EnvName("notifications-file"), err)
+	}
+	return cfg, nil
 }
 
 // DatabasePath is the SQLite file used when DatabaseURL is empty.

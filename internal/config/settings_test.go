@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +74,39 @@ func TestReadmeSettingsTable(t *testing.T) {
 	}
 	if readme != want {
 		t.Error("README.md's settings table is out of date: run UPDATE=1 go test ./internal/config")
+	}
+}
+
+// The notifications file is read at start when set, refused when others
+// may read it, and named by its setting when wrong.
+func TestLoadNotifications(t *testing.T) {
+	s, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := s.LoadNotifications(func(string) (string, bool) { return "", false }); cfg != nil || err != nil {
+		t.Fatalf("unset: %v, %v", cfg, err)
+	}
+	if s.NotificationsRetryWait != time.Second {
+		t.Errorf("retry wait %s, want 1s", s.NotificationsRetryWait)
+	}
+	path := filepath.Join(t.TempDir(), "notifications.yaml")
+	if err := os.WriteFile(path, []byte("targets:\n  - {name: audit, type: webhook, url: 'https://audit.example.com/x', secret_env: AUDIT}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err = load(t, nil, map[string]string{"STAGEBOT_NOTIFICATIONS_FILE": path, "STAGEBOT_NOTIFICATIONS_RETRY_WAIT": "50ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(k string) (string, bool) { return "s3cr3t", k == "AUDIT" }
+	if _, err := s.LoadNotifications(lookup); err == nil || !strings.Contains(err.Error(), "STAGEBOT_NOTIFICATIONS_FILE") || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("mode 0644: err = %v", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s.LoadNotifications(lookup)
+	if err != nil || len(cfg.Targets) != 1 || cfg.Targets[0].Secret != "s3cr3t" || s.NotificationsRetryWait != 50*time.Millisecond {
+		t.Errorf("loaded %+v, %v, retry wait %s", cfg, err, s.NotificationsRetryWait)
 	}
 }

@@ -64,6 +64,9 @@ type Result struct {
 	Changes int
 	Issue   int
 	Err     error
+	// Found: this check opened the stage's drift issue; Gone: it closed
+	// it (the drift was undone).
+	Found, Gone bool
 }
 
 // Secrets returns what a drift check must not show, once it has read, in
@@ -140,7 +143,7 @@ func (c *Checker) checkStage(ctx context.Context, client GitHub, repo gh.Repo, r
 				res.Err = err
 				return res
 			}
-			res.Issue = made.Number
+			res.Issue, res.Found = made.Number, true
 		} else {
 			res.Issue = existing.Number
 			if existing.Body != body || existing.Title != title {
@@ -160,6 +163,7 @@ func (c *Checker) checkStage(ctx context.Context, client GitHub, repo gh.Repo, r
 			res.Err = err
 			return res
 		}
+		res.Gone = true
 	}
 	if c.Changes != nil {
 		c.Changes.WithLabelValues(repo.FullName(), run.Stage).Set(float64(res.Changes))

@@ -70,6 +70,13 @@ type Config struct {
 	// are due (default a minute). With several replicas, only River's
 	// leader runs it.
 	DriftTick time.Duration
+	// Notify delivers a notification (jobs.NotifyJob); nil: notification
+	// jobs fail, and stay queued for a bot that has them.
+	Notify func(ctx context.Context, job jobs.NotifyJob) error
+	// NotifyRetryWait is the wait before a failed notification's first
+	// retry; each next one waits twice as long, at most 10 minutes
+	// (default a second).
+	NotifyRetryWait time.Duration
 }
 
 // Queue inserts jobs and runs them.
@@ -242,6 +249,7 @@ func newQueue[TTx any](cfg Config, m *metrics, driver riverdriver.Driver[TTx], p
 		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, h.drift))
 		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, h.driftTick))
 		river.AddWorker(workers, newWorker(m, cfg.Logger, cfg.JobTimeout, h.maintenance))
+		river.AddWorker(workers, newNotifyWorker(m, cfg.Logger, cfg.Notify, cfg.NotifyRetryWait))
 		rc.Workers = workers
 		tick := cfg.DriftTick
 		if tick == 0 {
@@ -253,7 +261,10 @@ func newQueue[TTx any](cfg Config, m *metrics, driver riverdriver.Driver[TTx], p
 			river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute),
 				func() (river.JobArgs, *river.InsertOpts) { return jobs.MaintenanceJob{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}),
 		}
-		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(cfg.Workers, 1)}}
+		rc.Queues = map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: max(cfg.Workers, 1)},
+			jobs.NotifyQueue:   {MaxWorkers: notifyWorkers},
+		}
 	}
 	client, err := river.NewClient(driver, rc)
 	if err != nil {

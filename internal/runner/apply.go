@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
 
+	"github.com/stagebot/stagebot/internal/config"
 	"github.com/stagebot/stagebot/internal/redact"
 )
 
@@ -37,6 +39,9 @@ type ApplyResult struct {
 	Outputs []Output
 	// RunID is the run's record ("" when runs are not recorded).
 	RunID string
+	// Steps are what the stage's pre_apply and post_apply steps did. A
+	// post_apply step that fails is reported; what was applied stays.
+	Steps []StepResult
 }
 
 // ErrStopping is an apply the bot interrupted because it stopped: Terraform
@@ -52,23 +57,33 @@ func (e *StaleError) Error() string { return ErrStalePlan.Error() + ": " + e.Rea
 func (e *StaleError) Is(target error) bool { return target == ErrStalePlan }
 
 // CheckPlan returns the saved plan's record if it may be applied to run: it
-// was made for run's stage, head and base. Apply checks the file against
-// the record's hash as it copies it.
+// was made for run's stage, head and base, by an engine the bot still has.
+// Apply checks the file against the record's hash as it copies it.
 func (r *Runner) CheckPlan(ctx context.Context, run Run) (PlanMeta, error) {
+	meta, _, err := r.checkPlan(ctx, run)
+	return meta, err
+}
+
+// checkPlan is CheckPlan, and run with the engine that made the plan: only
+// that one may apply it.
+func (r *Runner) checkPlan(ctx context.Context, run Run) (PlanMeta, Run, error) {
 	meta, err := r.PostedPlan(ctx, run)
 	if err != nil {
-		return meta, err
+		return meta, run, err
 	}
 	made, ok, err := r.files.PlanFileEngine(ctx, planKeyOf(meta))
 	switch {
 	case err != nil:
-		return meta, fmt.Errorf("read the plan file of stage %s: %w", run.Stage, err)
+		return meta, run, fmt.Errorf("read the plan file of stage %s: %w", run.Stage, err)
 	case !ok:
-		return meta, &StaleError{Reason: fmt.Sprintf("the plan file of stage %s is gone", run.Stage)}
-	case made != "" && made != engineKey(run.Engine):
-		return meta, &StaleError{Reason: fmt.Sprintf("stage %s was planned with %s and now runs with %s (terraform_bin changed)", run.Stage, made, engineKey(run.Engine))}
+		return meta, run, &StaleError{Reason: fmt.Sprintf("the plan file of stage %s is gone", run.Stage)}
+	case made != "" && kindOf(made) != engineKey(run.Engine):
+		return meta, run, &StaleError{Reason: fmt.Sprintf("stage %s was planned with %s and now runs with %s (terraform_bin changed)", run.Stage, kindOf(made), engineKey(run.Engine))}
 	}
-	return meta, nil
+	if run.chosen, err = r.plannedEngine(run, made); err != nil {
+		return meta, run, err
+	}
+	return meta, run, nil
 }
 
 // PostedPlan returns the record of the stage's saved plan if it was made
@@ -102,9 +117,20 @@ func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error)
 		}
 		r.metrics.observe(run.Stage, "apply", outcome, time.Since(start))
 	}(time.Now())
-	meta, err := r.CheckPlan(ctx, run)
+	meta, run, err := r.checkPlan(ctx, run)
 	if err != nil {
 		return nil, err
+	}
+	// pre_apply steps run in a sandbox session of their own, ended (with
+	// every process they started) before Terraform gets its copy of the
+	// plan. One that blocks stops the apply and keeps the plan, to be
+	// applied once what it found is fixed.
+	steps, err := r.applySteps(ctx, run, meta, nil, config.PreApply)
+	if err != nil {
+		return nil, err
+	}
+	if b := blocking(steps); b != nil {
+		return nil, &RunError{Stage: run.Stage, Step: config.PreApply, Output: b.Output, Err: &StepError{Step: *b}, Steps: steps}
 	}
 	defer r.forgetPlan(ctx, run.Repo, run.PR, run.Stage)
 	r.applies.Add(1)
@@ -172,7 +198,61 @@ func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error)
 	if res.Outputs, err = outputs(ctx, s, run); err != nil {
 		return nil, err
 	}
+	res.Steps = steps
+	if len(run.Steps.Of(config.PostApply)) > 0 {
+		s.close() // what Terraform started is gone before the steps start
+		post, err := r.applySteps(ctx, run, meta, res.Plan, config.PostApply)
+		if err != nil {
+			post = []StepResult{{Phase: config.PostApply, Name: "(start)", Failure: err.Error()}}
+		}
+		res.Steps = append(res.Steps, post...)
+	}
 	return res, nil
+}
+
+// applySteps runs the steps of phase (pre_apply, post_apply) of run in a
+// sandbox session of their own, with the apply's credentials. pre_apply
+// steps get the plan's file and JSON (shown by this session's Terraform);
+// post_apply steps get the applied plan's JSON.
+func (r *Runner) applySteps(ctx context.Context, run Run, meta PlanMeta, applied *tfjson.Plan, phase string) ([]StepResult, error) {
+	if len(run.Steps.Of(phase)) == 0 {
+		return nil, nil
+	}
+	s, err := r.open(ctx, run, opApply, "")
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	plan := applied
+	var files stepFiles
+	var done func()
+	if phase == config.PreApply {
+		if err := r.initIfNeeded(ctx, s, run); err != nil {
+			return nil, err
+		}
+		files, done, err = r.stepPlanFiles(ctx, s, meta, func(file string) (*tfjson.Plan, error) {
+			plan, err = s.tf.ShowPlanFile(ctx, file)
+			return plan, err
+		})
+	} else {
+		files, done, err = r.stepPlanFiles(ctx, s, meta, nil)
+		if err == nil {
+			files.plan = ""
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if applied != nil {
+		if err := writeStepJSON(s, files.planJSON, applied); err != nil {
+			return nil, err
+		}
+	}
+	var log bytes.Buffer
+	s.output = &log
+	red := r.secrets.With(run.Redact.Values()...).With(redact.PlanValues(plan)...)
+	return r.runSteps(ctx, s, run, phase, opApply, files, red), nil
 }
 
 // redactedError is err with its message redacted; errors.Is and As still

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
 
+	"github.com/stagebot/stagebot/internal/command"
+	"github.com/stagebot/stagebot/internal/config"
 	"github.com/stagebot/stagebot/internal/redact"
 	"github.com/stagebot/stagebot/internal/sandbox"
 )
@@ -40,6 +43,13 @@ type Run struct {
 	// Engine runs the stage: Terraform ("" or "terraform") or OpenTofu
 	// ("tofu").
 	Engine string
+	// TerraformVersion is the stage's terraform_version: a version or a
+	// constraint that the Terraform it runs with must meet (the newest
+	// the bot has that does). Not for OpenTofu.
+	TerraformVersion string
+	// chosen is the engine chosen for this run: by a plan, once (see
+	// withEngine); by an apply, the one that made the plan.
+	chosen *engine
 	// Instance, when set, is the instance of the stage this run is for:
 	// init reconfigures the backend (each instance has its own state),
 	// VarFile (relative to Root) is passed to plan as -var-file, and the
@@ -56,6 +66,12 @@ type Run struct {
 	// drift check): the providers its init installs join the shared
 	// plugin cache, which every later run reads.
 	Trusted bool
+	// Steps run around the plan and the apply (from the turn's rules).
+	Steps *config.Steps
+	// Args are a /plan's allowlisted arguments (-target, -replace, -var,
+	// -refresh=false); State, a state operation planned as a block.
+	Args  command.PlanArgs
+	State *command.StateOp
 }
 
 func (run Run) root() string {
@@ -86,7 +102,14 @@ type PlanResult struct {
 	Log string
 	// RunID is the run's record ("" when runs are not recorded).
 	RunID string
+	// Steps are what the stage's pre_plan and post_plan steps did. When
+	// one blocks (see StepResult.Blocks), the plan is shown but not kept:
+	// it cannot be applied.
+	Steps []StepResult
 }
+
+// Blocked is the step that keeps the plan from being applied, or nil.
+func (p *PlanResult) Blocked() *StepResult { return blocking(p.Steps) }
 
 // Lean drops what a rendered plan no longer needs in memory: the plan
 // itself, its text and its log (the kept file and the log file stay).
@@ -106,6 +129,8 @@ type RunError struct {
 	Err    error
 	// RunID is the run's record, when runs are recorded.
 	RunID string
+	// Steps are the stage's steps that ran before it failed.
+	Steps []StepResult
 }
 
 func (e *RunError) Error() string {
@@ -125,12 +150,20 @@ func (r *Runner) Plan(ctx context.Context, run Run) (res *PlanResult, err error)
 		op, outcome := planOutcome(run, res, err)
 		r.metrics.observe(run.Stage, op, outcome, time.Since(start))
 	}(time.Now())
-	if err := r.checkRequiredVersion(run); err != nil {
+	if run, err = r.withEngine(run); err != nil {
 		return nil, &RunError{Stage: run.Stage, Step: "init", Err: err}
+	}
+	if err := run.Args.Check(); err != nil {
+		return nil, &RunError{Stage: run.Stage, Step: "plan", Err: err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	r.forgetPlan(ctx, run.Repo, run.PR, run.Stage)
+	removeOp, err := writeStateOp(run)
+	if err != nil {
+		return nil, &RunError{Stage: run.Stage, Step: "plan", Err: err}
+	}
+	defer removeOp()
 	s, err := r.open(ctx, run, opPlan, "plan")
 	if err != nil {
 		return nil, err
@@ -141,6 +174,12 @@ func (r *Runner) Plan(ctx context.Context, run Run) (res *PlanResult, err error)
 	}
 	runID := r.startRun(ctx, run, opPlan, s)
 	defer func() { r.finishRun(ctx, runID, logFile, err) }() // the log as redacted below
+	red := r.secrets.With(run.Redact.Values()...)
+	steps := r.runSteps(ctx, s, run, config.PrePlan, opPlan, stepFiles{}, red)
+	if b := blocking(steps); b != nil {
+		s.close()
+		return nil, &RunError{Stage: run.Stage, Step: config.PrePlan, Output: b.Output, Err: &StepError{Step: *b}, RunID: runID, Steps: steps}
+	}
 	hasChanges, err := r.initAndPlan(ctx, s, run)
 	// A state lock held elsewhere, a state backend that failed for a
 	// moment, or a full disk is tried again before the PR is told the plan
@@ -162,6 +201,10 @@ func (r *Runner) Plan(ctx context.Context, run Run) (res *PlanResult, err error)
 	}
 	if err != nil {
 		os.Remove(filepath.Join(run.root(), run.planName()))
+		var re *RunError
+		if errors.As(err, &re) {
+			re.Steps = steps
+		}
 		return nil, err
 	}
 	// Terraform and everything it started are gone: the plan file is
@@ -182,14 +225,54 @@ func (r *Runner) Plan(ctx context.Context, run Run) (res *PlanResult, err error)
 	if err != nil {
 		return nil, err
 	}
+	res = &PlanResult{Meta: meta, HasChanges: hasChanges, JSON: plan, Text: text, Log: log, RunID: runID, Steps: steps}
+	if err := r.postPlan(ctx, run, res, logFile); err != nil {
+		return nil, err
+	}
 	// The log was redacted as it was written, with what was known then;
 	// the plan's own sensitive values are known now.
 	if logFile != "" {
-		if err := redactFile(logFile, r.secrets.With(run.Redact.Values()...).With(redact.PlanValues(plan)...)); err != nil {
+		if err := redactFile(logFile, red.With(redact.PlanValues(plan)...)); err != nil {
 			return nil, err
 		}
 	}
-	return &PlanResult{Meta: meta, HasChanges: hasChanges, JSON: plan, Text: text, Log: log, RunID: runID}, nil
+	return res, nil
+}
+
+// postPlan runs the stage's post_plan steps on the kept plan, in a
+// session of their own, and adds what they printed to the plan's log. A
+// step that blocks takes the plan back: it is shown, and cannot be
+// applied.
+func (r *Runner) postPlan(ctx context.Context, run Run, res *PlanResult, logFile string) error {
+	if len(run.Steps.Of(config.PostPlan)) == 0 {
+		return nil
+	}
+	s, err := r.open(ctx, run, opPlan, "")
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	var log bytes.Buffer
+	s.output = &log
+	files, done, err := r.stepPlanFiles(ctx, s, res.Meta, func(string) (*tfjson.Plan, error) { return res.JSON, nil })
+	if err != nil {
+		return err
+	}
+	defer done()
+	red := r.secrets.With(run.Redact.Values()...).With(redact.PlanValues(res.JSON)...)
+	res.Steps = append(res.Steps, r.runSteps(ctx, s, run, config.PostPlan, opPlan, files, red)...)
+	if logFile != "" {
+		if f, err := os.OpenFile(logFile, os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+			w := red.Writer(f)
+			w.Write(log.Bytes())
+			w.Close()
+			f.Close()
+		}
+	}
+	if res.Blocked() != nil {
+		return r.forgetPlan(ctx, run.Repo, run.PR, run.Stage)
+	}
+	return nil
 }
 
 func (r *Runner) initAndPlan(ctx context.Context, s *session, run Run) (bool, error) {
@@ -255,6 +338,18 @@ func (r *Runner) planOptions(run Run, opts ...tfexec.PlanOption) ([]tfexec.PlanO
 	}
 	if run.Destroy {
 		opts = append(opts, tfexec.Destroy(true))
+	}
+	for _, t := range run.Args.Targets {
+		opts = append(opts, tfexec.Target(t))
+	}
+	for _, t := range run.Args.Replace {
+		opts = append(opts, tfexec.Replace(t))
+	}
+	for _, v := range run.Args.Vars {
+		opts = append(opts, tfexec.Var(v))
+	}
+	if run.Args.NoRefresh {
+		opts = append(opts, tfexec.Refresh(false))
 	}
 	return opts, nil
 }

@@ -117,8 +117,9 @@ func (r *Runner) keepPlan(ctx context.Context, run Run, name string) (PlanMeta, 
 			return PlanMeta{}, fmt.Errorf("seal the plan of stage %s: %w", run.Stage, err)
 		}
 	}
-	// Which engine made it: only that one may apply it.
-	if err := r.files.PutPlanFile(context.WithoutCancel(ctx), planKeyOf(meta), engineKey(run.Engine), data); err != nil {
+	// Which engine made it (tofu, terraform@1.13.3): only that one may
+	// apply it.
+	if err := r.files.PutPlanFile(context.WithoutCancel(ctx), planKeyOf(meta), madeBy(run), data); err != nil {
 		return PlanMeta{}, fmt.Errorf("keep the plan of stage %s: %w", run.Stage, err)
 	}
 	if err := r.plans.SavePlan(context.WithoutCancel(ctx), meta); err != nil {

@@ -32,8 +32,14 @@ import (
 type Config struct {
 	// Registerer takes the runs' metrics (nil: none).
 	Registerer prometheus.Registerer
-	// TerraformBin is the binary's name on PATH or its path.
+	// TerraformBin is the binary's name on PATH or its path: the
+	// Terraform of stages that ask for no version.
 	TerraformBin string
+	// TerraformVersionsDir holds more Terraform binaries, as
+	// DIR/VERSION/terraform (or DIR/terraform_VERSION): a stage runs with
+	// the newest of these and TerraformBin that its terraform_version and
+	// required_version allow. Empty: TerraformBin only.
+	TerraformVersionsDir string
 	// TofuBin is OpenTofu's, for stages with terraform_bin: tofu; empty
 	// means tofu on PATH, when there is one.
 	TofuBin string
@@ -140,7 +146,9 @@ type Runner struct {
 	metrics     *runMetrics
 	files       PlanFiles
 	keys        *seal.Keyring
-	terraform   *engine
+	terraform   *engine   // the default
+	terraforms  []*engine // every Terraform, newest first, the default among them
+	versionsDir string    // where the others are
 	tofu        *engine
 	dataDir     string
 	cacheDir    string
@@ -185,6 +193,16 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	var more []*engine
+	if cfg.TerraformVersionsDir != "" {
+		if more, err = scanVersions(ctx, cfg.TerraformVersionsDir); err != nil {
+			return nil, err
+		}
+	}
+	all, err := terraforms(terraform, more)
+	if err != nil {
+		return nil, err
+	}
 	data, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -197,6 +215,8 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		metrics:     metrics,
 		terraform:   terraform,
 		tofu:        tofu,
+		terraforms:  all,
+		versionsDir: cfg.TerraformVersionsDir,
 		dataDir:     data,
 		cacheDir:    filepath.Join(data, "terraform", "plugin-cache"),
 		cliConfig:   filepath.Join(data, "terraform", "terraformrc"),
@@ -295,8 +315,11 @@ func (r *Runner) layout() error {
 	if err := r.sealPluginCache(); err != nil {
 		return err
 	}
-	// The runs' users must reach the data dir and the Terraform binary.
-	reach := []string{filepath.Dir(r.dataDir), r.terraform.bin}
+	// The runs' users must reach the data dir and the Terraform binaries.
+	reach := []string{filepath.Dir(r.dataDir)}
+	for _, e := range r.terraforms {
+		reach = append(reach, e.bin)
+	}
 	if r.tofu != nil {
 		reach = append(reach, r.tofu.bin)
 	}
@@ -331,7 +354,7 @@ func (r *Runner) Wait(ctx context.Context) error {
 // own.
 func (r *Runner) Isolated() bool { return r.sandbox.Isolated() }
 
-// Version is the version of the Terraform the runner runs.
+// Version is the version of the runner's default Terraform.
 func (r *Runner) Version() *version.Version { return r.terraform.version }
 
 // Operations, for the credentials they get.

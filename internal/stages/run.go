@@ -15,8 +15,10 @@ func Run(st config.Stage, base runner.Run) runner.Run {
 	run.Dir = filepath.Join(base.Root, filepath.FromSlash(st.Dir))
 	run.BackendConfig = st.BackendConfig
 	run.Engine = st.TerraformBin
+	run.TerraformVersion = st.TerraformVersion
 	run.Instance = st.Instance
 	run.VarFile = st.VarFile
 	run.Egress = st.Egress
+	run.Steps = st.Steps
 	return run
 }

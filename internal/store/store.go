@@ -70,6 +70,8 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		outcomesTable,
 		replaysTable,
 		replaysIndex,
+		stateOpsTable,
+		stateOpsIndex,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create store tables: %w", err)

@@ -13,6 +13,8 @@ type repoView struct {
 	Branch string
 	Stages []store.StageStatus
 	Runs   []store.Run
+	// StateOps are its latest state operations (/import, /state).
+	StateOps []store.StateOp
 }
 
 // overview lists the repositories the user can read: their stages' last
@@ -42,6 +44,10 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, u *session) {
 			h.fail(w, u, err)
 			return
 		}
+		if v.StateOps, err = h.cfg.Store.StateOps(r.Context(), info.Repo, 0, 20); err != nil {
+			h.fail(w, u, err)
+			return
+		}
 		views = append(views, v)
 	}
 	h.render(w, http.StatusOK, "overview.html", map[string]any{"User": u, "Repos": views})
@@ -60,6 +66,8 @@ type pullView struct {
 	// not; nil when not known.
 	Apply map[string]string
 	Runs  []store.Run
+	// StateOps are the state operations the PR asked for.
+	StateOps []store.StateOp
 }
 
 // pull shows a PR: the locks it holds, its saved plans with what the
@@ -105,6 +113,10 @@ func (h *Handler) pull(w http.ResponseWriter, r *http.Request, u *session) {
 		}
 	}
 	if v.Runs, err = h.cfg.Store.Runs(r.Context(), repo, n, maxPullRuns); err != nil {
+		h.fail(w, u, err)
+		return
+	}
+	if v.StateOps, err = h.cfg.Store.StateOps(r.Context(), repo, n, maxPullRuns); err != nil {
 		h.fail(w, u, err)
 		return
 	}

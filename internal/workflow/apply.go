@@ -1,12 +1,15 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/stagebot/stagebot/internal/command"
 	"github.com/stagebot/stagebot/internal/comments"
@@ -101,7 +104,18 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 		ran = res.RunID
 	}
 	view.RunURL = runLink(w.runURLs(), ran, applyErr)
-	if applyErr != nil {
+	var re *runner.RunError
+	if errors.As(applyErr, &re) {
+		view.Steps = StepViews(re.Steps)
+	}
+	var se *runner.StepError
+	if errors.As(applyErr, &se) {
+		// A pre_apply step stopped it before Terraform ran; its output
+		// is under its heading, and the plan is kept.
+		view.Error = se.Error()
+		view.Notes = append(view.Notes, "Nothing was applied, and the plan is kept: once what the step reports is fixed, comment `/apply "+run.Stage+"` again.")
+		check.Conclusion, check.Title, check.Summary = "failure", "Step "+se.Step.Name+" (pre_apply) failed", "A `pre_apply` step stopped the apply of `"+run.Stage+"` before anything changed; see the pull request."
+	} else if applyErr != nil {
 		view.Error = ErrorText(applyErr)
 		if errors.Is(applyErr, runner.ErrStopping) {
 			view.Notes = append(view.Notes, "⏹️ stagebot was stopping: Terraform was interrupted (SIGINT) and stopped gracefully, with its state written and its lock released. Comment `/plan "+run.Stage+"` to see what is left, then `/apply "+run.Stage+"`.")
@@ -114,7 +128,18 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 			view.Plan = res.Plan // the plan that was applied: its headline, its sensitive values
 		}
 		view.Outputs = OutputViews(res.Outputs)
+		view.Steps = StepViews(res.Steps)
 		secrets = w.rememberOutputs(repo.FullName(), run.Stage, res.Outputs)
+		if partial(res.Plan) {
+			if t.partial == nil {
+				t.partial = map[string]bool{}
+			}
+			t.partial[run.Stage] = true
+			view.Notes = append(view.Notes, "🎯 This was a targeted plan: what it left out is not applied. The stage is planned again in full, so the rest of the change is shown.")
+		}
+		if _, err := w.Store.StateOpApplied(ctx, repo.FullName(), pr, run.Stage, res.Meta.SHA256, cmp.Or(t.asker, trigger)); err != nil {
+			return false, err
+		}
 	}
 	parts := comments.Apply(view, w.redactor(repo.FullName()).With(secrets...))
 	if err := w.recordOutcome(ctx, repo, run, store.ApplyResult{PR: pr, HeadSHA: run.HeadSHA, OK: applyErr == nil, Body: parts[0]}, trigger); err != nil {
@@ -126,7 +151,15 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 	if err := w.completeUnitCheck(ctx, client, repo, pr, run.Stage, checkID, check, appliedConclusion(applyErr == nil)); err != nil {
 		return false, err
 	}
+	t.notifyApply(ctx, run, trigger, view, applyErr)
 	return applyErr == nil, nil
+}
+
+// partial reports whether an applied plan left changes out: Terraform
+// marks a targeted plan incomplete (1.8 and later; OpenTofu's plans say
+// nothing, and its targeted applies are not planned again).
+func partial(plan *tfjson.Plan) bool {
+	return plan != nil && plan.Complete != nil && !*plan.Complete
 }
 
 // apply applies the named stages, or every affected stage with a plan, in
@@ -183,8 +216,12 @@ func (w *Workflow) apply(ctx context.Context, t *turn, ev webhook.CommentEvent, 
 		if !applied {
 			return w.applyCheck(ctx, client, ev.Repo, pr, cfg)
 		}
-		// Layered runs: plan what reads this stage's outputs, now.
+		// Layered runs: plan what reads this stage's outputs, now; and
+		// the stage itself again when its plan left changes out.
 		var downstream []string
+		if t.partial[a.Stage.Name] {
+			downstream = append(downstream, a.Stage.Name)
+		}
 		for _, d := range affected {
 			if cfg.Upstream(d.Stage.Name)[a.Stage.Name] {
 				downstream = append(downstream, d.Stage.Name)

@@ -30,6 +30,7 @@ func (w *Workflow) runCommand(ctx context.Context, ev webhook.CommentEvent, cmd 
 	if err != nil {
 		return err
 	}
+	t.asker = ev.Author
 	cfg := t.cfg
 	if cfg == nil {
 		return w.refuse(ctx, client, ev, comments.Refusal{Command: cmd.String(), Why: fmt.Sprintf("the default branch has no `%s`.", config.RepoFile), Next: "add one that lists the stages (see stagebot's README)."})
@@ -49,8 +50,17 @@ func (w *Workflow) runCommand(ctx context.Context, ev webhook.CommentEvent, cmd 
 		return w.refuse(ctx, client, ev, comments.Refusal{Command: cmd.String(), Why: "the pull request is closed.", Next: "reopen it, or open a new one."})
 	}
 	switch cmd.Name {
-	case command.Plan:
-		return w.planPR(ctx, t, cmd.Stages)
+	case command.Plan, command.Import, command.State:
+		// A state operation asks, like an apply, for the right to apply
+		// its stage (mayRun): it is planned now and applied only by /apply.
+		t.args, t.state = cmd.Args, cmd.State
+		err := w.planPR(ctx, t, cmd.Stages)
+		var r refusal
+		if errors.As(err, &r) {
+			r.Command = cmd.String()
+			return w.refuse(ctx, client, ev, r.Refusal)
+		}
+		return err
 	case command.Unlock:
 		held, err := w.Store.Locks(ctx, ev.Repo.FullName(), pr.Number)
 		if err != nil {
@@ -86,6 +96,12 @@ func (w *Workflow) runCommand(ctx context.Context, ev webhook.CommentEvent, cmd 
 	}
 	return nil
 }
+
+// refusal is a command refused after it started: planPR's for a
+// /plan, /import or /state that names what cannot take its arguments.
+type refusal struct{ comments.Refusal }
+
+func (r refusal) Error() string { return r.Why }
 
 // mayRun refuses a command its author may not give: /plan needs write;
 // /apply and /unlock of named stages need the right to apply each (see

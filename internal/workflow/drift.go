@@ -44,7 +44,7 @@ func (w *Workflow) checkDrift(ctx context.Context, t *turn) ([]drift.Result, err
 		return nil, err
 	}
 	defer done()
-	return w.Drifts.Check(ctx, t.client, t.repo, t.cfg, func(ctx context.Context, root string, run runner.Run, units []config.Stage) *redact.Set {
+	results, err := w.Drifts.Check(ctx, t.client, t.repo, t.cfg, func(ctx context.Context, root string, run runner.Run, units []config.Stage) *redact.Set {
 		names := make([]string, len(units))
 		for i, u := range units {
 			names[i] = u.Name
@@ -52,6 +52,8 @@ func (w *Workflow) checkDrift(ctx context.Context, t *turn) ([]drift.Result, err
 		t.learnUpstream(ctx, root, run, names)
 		return t.redaction()
 	})
+	t.notifyDrift(ctx, results)
+	return results, err
 }
 
 // DriftTick starts the drift checks that are due, once each: of several

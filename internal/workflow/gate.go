@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 
 	"github.com/bmatcuk/doublestar/v4"
 
+	"github.com/stagebot/stagebot/internal/command"
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/config"
 	gh "github.com/stagebot/stagebot/internal/github"
@@ -46,6 +46,15 @@ type turn struct {
 	// learned are the upstream stages whose outputs this turn read, by
 	// checkout.
 	learned map[string]bool
+
+	// args and state are what a /plan, /import or /state asks of the
+	// one stage it names; asker is who asked.
+	args  command.PlanArgs
+	state *command.StateOp
+	asker string
+	// partial are the stages this turn applied from a plan that left
+	// changes out (-target): they are planned again in full.
+	partial map[string]bool
 }
 
 // newTurn is the turn of a PR's plan, command or button (pr set), or of a
@@ -316,8 +325,9 @@ func (t *turn) learnUpstream(ctx context.Context, root string, run runner.Run, u
 			continue
 		}
 		s := t.cfg.Stage(name)
-		r := run
-		r.Stage, r.Root, r.Dir, r.BackendConfig, r.Engine = name, root, filepath.Join(root, filepath.FromSlash(s.Dir)), s.BackendConfig, s.TerraformBin
+		at := run
+		at.Root = root
+		r := stages.Run(*s, at)
 		outs, err := t.w.Runner.StageOutputs(ctx, r)
 		if err != nil {
 			logging.From(ctx).Warn("could not read the outputs of an upstream stage for redaction", "stage", name, "error", t.redaction().Redact(err.Error()))

@@ -9,6 +9,7 @@ import (
 	"github.com/stagebot/stagebot/internal/comments"
 	gh "github.com/stagebot/stagebot/internal/github"
 	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/notify"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/stages"
 	"github.com/stagebot/stagebot/internal/store"
@@ -246,6 +247,7 @@ func (w *Workflow) supersede(ctx context.Context, t *turn, newer, why string) er
 	if err := w.Store.SetMerge(ctx, repo.FullName(), pr.MergeCommitSHA, store.MergeSuperseded, "superseded by "+newer); err != nil {
 		return err
 	}
+	t.notifyMerge(ctx, notify.MergeSuperseded, "", why)
 	_, err := w.Store.Unlock(ctx, repo.FullName(), pr.Number)
 	return err
 }
@@ -259,6 +261,7 @@ func (w *Workflow) waitMerge(ctx context.Context, t *turn, stage, why string) er
 	if err := w.Store.SetMerge(ctx, repo.FullName(), pr.MergeCommitSHA, store.MergePending, why); err != nil {
 		return err
 	}
+	t.notifyMerge(ctx, notify.MergeWaiting, stage, why)
 	if err := w.postParts(ctx, client, repo, pr.Number, stage, []string{comments.MergeWaits(stage, pr.Number, pr.MergeCommitSHA, why)}); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/stagebot/stagebot/internal/command"
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/kube"
 	"github.com/stagebot/stagebot/internal/redact"
@@ -55,6 +56,10 @@ type PlanTarget struct {
 	// turn.providerCodes): its comment warns, and its check run waits for
 	// an approval that counts.
 	Providers map[string]*comments.ProviderCode
+	// Args and State are a /plan's arguments and a state operation, for
+	// the one stage planned (see command.Command).
+	Args  command.PlanArgs
+	State *command.StateOp
 }
 
 // StagePlanned is one affected stage after planning (or not, when it waits).
@@ -77,6 +82,8 @@ func (sp StagePlanned) outcome() store.Outcome {
 	switch {
 	case sp.Err != nil || sp.Affected.Problem != "":
 		return store.OutcomeApply
+	case sp.Result != nil && sp.Result.Blocked() != nil:
+		return store.OutcomeApply // a fix and a new plan first
 	case sp.Result != nil && !sp.Result.HasChanges:
 		return store.OutcomeNothing
 	case sp.Result == nil && sp.Affected.Removed:
@@ -156,14 +163,30 @@ func planStage(ctx context.Context, r *runner.Runner, t PlanTarget, root string,
 	case a.Removed && !destroy:
 		view.Removed = true
 	case a.Ready():
-		run := stages.Run(st, runner.Run{Repo: t.Repo, PR: t.PR, Redact: secrets, Root: root, HeadSHA: t.HeadSHA, BaseSHA: t.BaseSHA, Trusted: t.Trusted})
+		run := stages.Run(st, runner.Run{Repo: t.Repo, PR: t.PR, Redact: secrets, Root: root, HeadSHA: t.HeadSHA, BaseSHA: t.BaseSHA, Trusted: t.Trusted, Args: t.Args, State: t.State})
 		run.Destroy, view.Destroying = destroy, destroy
 		view.Engine, view.Unisolated = r.EngineOf(run), !r.Isolated()
+		if !t.Args.Empty() {
+			view.Targeted = t.Args.String()
+		}
+		if t.State != nil {
+			view.StateOp = t.State.Command(st.Name)
+		}
 		sp.Result, sp.Err = r.Plan(ctx, run)
-		if sp.Err != nil {
+		var re *runner.RunError
+		var se *runner.StepError
+		switch {
+		case errors.As(sp.Err, &se) && errors.As(sp.Err, &re):
+			// The step's output is shown under its heading.
+			view.Error, view.Steps = se.Error(), StepViews(re.Steps)
+		case sp.Err != nil:
 			view.Error = ErrorText(sp.Err)
-		} else {
+			if errors.As(sp.Err, &re) {
+				view.Steps = StepViews(re.Steps)
+			}
+		default:
 			view.Plan, view.Text, view.Log = sp.Result.JSON, sp.Result.Text, sp.Result.Log
+			view.Steps = StepViews(sp.Result.Steps)
 		}
 		var ran string
 		if sp.Result != nil {
@@ -277,4 +300,13 @@ func checkCharts(root string, files []string, managed []kube.Object) []kube.Char
 		}
 	}
 	return reports
+}
+
+// StepViews are steps as comments show them.
+func StepViews(steps []runner.StepResult) []comments.Step {
+	out := make([]comments.Step, len(steps))
+	for i, s := range steps {
+		out[i] = comments.Step{Phase: s.Phase, Name: s.Name, Output: s.Output, Failure: s.Failure, WarnOnly: s.WarnOnly, Took: s.Took}
+	}
+	return out
 }

@@ -207,6 +207,9 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 	if len(only) > 0 {
 		affected = keep(affected, only)
 	}
+	if r := t.oneStageFor(affected, only); r != nil {
+		return *r
+	}
 	if err := w.retireStages(ctx, client, repo, pr, cfg, affected, only); err != nil {
 		return err
 	}
@@ -232,7 +235,7 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 		checks[unit] = id
 	}
 	target := PlanTarget{Repo: repo.FullName(), PR: pr.Number, Root: ws, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, LockedBy: map[string]int{}, Drift: map[string]int{}, Managed: managedObjects(cfg),
-		Rules: t.rulesChanged(files), RulesBase: comments.RulesBase{Branch: repo.DefaultBranch, SHA: t.base}}
+		Rules: t.rulesChanged(files), RulesBase: comments.RulesBase{Branch: repo.DefaultBranch, SHA: t.base}, Args: t.args, State: t.state}
 	if target.Policies, err = t.policies(ctx, StageNames(affected)); err != nil {
 		return err
 	}
@@ -339,6 +342,10 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 		if err := w.Store.SetOutcome(ctx, repo.FullName(), pr.Number, sp.Affected.Stage.Name, sp.outcome()); err != nil {
 			return err
 		}
+		if err := t.recordStateOp(ctx, sp); err != nil {
+			return err
+		}
+		t.notifyDenied(ctx, sp)
 		log.Info("stage planned", "stage", sp.Affected.Stage.Name, "ready", sp.Affected.Ready(), "failed", sp.Err != nil)
 	}
 	for base := range shared {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/stagebot/stagebot/internal/config"
 	"github.com/stagebot/stagebot/internal/kube"
 	"github.com/stagebot/stagebot/internal/runner"
+	"github.com/stagebot/stagebot/internal/stages"
 )
 
 // syncSecrets writes the Kubernetes secrets that must exist before stage is
@@ -31,8 +31,9 @@ func (w *Workflow) syncSecrets(ctx context.Context, cfg *config.Repo, base runne
 			st, name, _ := strings.Cut(ref, ".")
 			if outputs[st] == nil {
 				s := cfg.Stage(st)
-				run := base
-				run.Stage, run.Dir, run.BackendConfig, run.Engine = st, filepath.Join(root, filepath.FromSlash(s.Dir)), s.BackendConfig, s.TerraformBin
+				at := base
+				at.Root = root
+				run := stages.Run(*s, at)
 				outs, err := w.Runner.StageOutputs(ctx, run)
 				if err != nil {
 					return "", fmt.Errorf("read outputs of stage %s: %w", st, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/stagebot/stagebot/internal/github/webhook"
 	"github.com/stagebot/stagebot/internal/jobs"
 	"github.com/stagebot/stagebot/internal/logging"
+	"github.com/stagebot/stagebot/internal/notify"
 	"github.com/stagebot/stagebot/internal/queue"
 	"github.com/stagebot/stagebot/internal/runner"
 	"github.com/stagebot/stagebot/internal/store"
@@ -92,6 +93,12 @@ type Config struct {
 	Drifts *drift.Checker
 	// Enqueue queues a job (drift checks the schedule starts).
 	Enqueue func(ctx context.Context, job jobs.Job) error
+	// Notifier queues notifications of applies, drift, policy denials and
+	// merges (nil: none).
+	Notifier *notify.Notifier
+	// GitHubWebURL is where people see GitHub (https://github.com): the
+	// links notifications carry.
+	GitHubWebURL string
 	// SweepChecksAfter is how long a check run the bot opened may stay
 	// in progress before the maintenance completes it as cancelled: no job
 	// is still at it by then (0: the job timeout plus LeaseTTL plus a

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stagebot/stagebot/internal/github/githubtest"
+)
+
+// stepSecret is a plan credential: the steps get it, as Terraform does, and
+// nothing the bot writes may show it.
+const stepSecret = "st3p-s3cret-4f1c9a77e2"
+
+// stepsYAML gives infrastructure a pre_plan lint that fails on a file
+// named fail-lint, a warn_only check that always fails, a post_plan step
+// that reads the plan's JSON and prints the credential, and one that
+// fails on a file named fail-post.
+const stepsYAML = `version: 1
+stages:
+  - name: infrastructure
+    dir: terraform/infrastructure
+    steps:
+      pre_plan:
+        - name: lint
+          run: 'echo "linted $STAGEBOT_STAGE in $(basename "$STAGEBOT_STAGE_DIR")"; if [ -f fail-lint ]; then echo "lint: fail-lint is not allowed" >&2; exit 3; fi'
+        - name: advice
+          run: 'echo "consider tagging every resource"; exit 1'
+          warn_only: true
+      post_plan:
+        - name: count
+          run: 'grep -q "\"format_version\"" "$STAGEBOT_PLAN_JSON" && echo "plan json read"; test -s "$STAGEBOT_PLAN_FILE" && echo "plan file present"; echo "token=$STEP_TOKEN"'
+        - name: gate
+          run: 'if [ -f fail-post ]; then echo "gate: fail-post found"; exit 4; fi'
+      pre_apply:
+        - name: announce
+          run: 'echo "about to apply $STAGEBOT_STAGE"; test -s "$STAGEBOT_PLAN_JSON"'
+      post_apply:
+        - name: done
+          run: 'echo "applied $STAGEBOT_STAGE token=$STEP_TOKEN"'
+  - name: platform
+    dir: terraform/platform
+    depends_on: [infrastructure]
+  - name: tenant
+    dir: terraform/tenant
+    depends_on: [platform]
+apply:
+  requirements: [approved, mergeable, fresh]
+`
+
+// TestStepsAroundPlanAndApply: the default branch's steps run around a
+// PR's plan and apply, as the bot's runs do, with the plan's files and
+// credentials; their output is in the stage comment under its heading,
+// with the credential redacted; a failing pre_plan or post_plan step fails
+// the check run and leaves nothing to apply, a warn_only one only warns;
+// and a step a PR adds in its own stagebot.yaml does not run.
+func TestStepsAroundPlanAndApply(t *testing.T) {
+	f, state := mergeFlow(t, "STAGEBOT_PLAN_ENV=STEP_TOKEN=SRC_STEP_TOKEN", "STAGEBOT_APPLY_ENV=STEP_TOKEN=SRC_STEP_TOKEN", "SRC_STEP_TOKEN="+stepSecret)
+	f.base = f.gh.Commit(f.repo, "main", "", map[string]string{"stagebot.yaml": stepsYAML}, "steps")
+	mainTF := stateIn(quickstartTree(t), state)["terraform/infrastructure/main.tf"]
+	change := strings.Replace(mainTF, `input = "demo-postgres"`, `input = "demo-postgres-2"`, 1)
+
+	// A plan with every step passing but the warn_only one.
+	f.pr(1, "main", map[string]string{"terraform/infrastructure/main.tf": change}, f.base, 1)
+	body := f.stageComment(1, "infrastructure", "#### Steps")
+	for _, want := range []string{
+		"✅ **`pre_plan` · lint** passed", "linted infrastructure in infrastructure",
+		"⚠️ **`pre_plan` · advice** failed (warn only): exit status 1", "consider tagging every resource",
+		"✅ **`post_plan` · count** passed", "plan json read", "plan file present", "token=",
+		"✅ **`post_plan` · gate** passed", "To apply, comment `/apply infrastructure`",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the comment lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, stepSecret) {
+		t.Errorf("a step's output shows the credential:\n%s", body)
+	}
+	check := f.settledCheckRun("stagebot/infrastructure", func(c githubtest.CheckRun) bool { return c.Status == "completed" })
+	if check.Conclusion != "success" || !strings.Contains(check.Summary, "linted infrastructure") || strings.Contains(check.Summary+check.Text, stepSecret) {
+		t.Errorf("check run of a plan whose steps pass: %s %q\n%s", check.Conclusion, check.Title, check.Summary)
+	}
+	// pre_plan fails: no plan, a failed check run, nothing to apply.
+	head2 := f.pr(2, "main", map[string]string{"terraform/infrastructure/main.tf": change, "terraform/infrastructure/fail-lint": "x"}, f.base, 1)
+	failed := f.stageComment(2, "infrastructure", "The plan failed")
+	for _, want := range []string{"pre_plan step lint failed: exit status 3", "❌ **`pre_plan` · lint** failed: exit status 3", "lint: fail-lint is not allowed"} {
+		if !strings.Contains(failed, want) {
+			t.Errorf("the comment of a failed pre_plan lacks %q:\n%s", want, failed)
+		}
+	}
+	cr := f.completedOn("infrastructure", head2, func(c string) bool { return c != "" })
+	if cr.Conclusion != "failure" {
+		t.Errorf("check run of a failed pre_plan step: %s %q", cr.Conclusion, cr.Title)
+	}
+	if r := f.reply(2, f.say(2, "alice", "/apply infrastructure")); !strings.Contains(r, "no saved plan") {
+		t.Errorf("/apply after a failed pre_plan step: %s", r)
+	}
+
+	// post_plan fails: the plan is shown, fails its check run, and is not
+	// kept to be applied.
+	head3 := f.pr(3, "main", map[string]string{"terraform/infrastructure/main.tf": change, "terraform/infrastructure/fail-post": "x"}, f.base, 1)
+	blocked := f.stageComment(3, "infrastructure", "A step failed, so this plan cannot be applied")
+	for _, want := range []string{"❌ **`post_plan` · gate** failed: exit status 4", "gate: fail-post found", "+2 to add"} {
+		if !strings.Contains(blocked, want) {
+			t.Errorf("the comment of a failed post_plan lacks %q:\n%s", want, blocked)
+		}
+	}
+	cr = f.completedOn("infrastructure", head3, func(c string) bool { return c != "" })
+	if strings.Contains(blocked, "To apply, comment") {
+		t.Errorf("the comment of a plan a step blocked says how to apply it:\n%s", blocked)
+	}
+	if cr.Conclusion != "failure" || cr.Title != "Step gate (post_plan) failed" || offersApply(cr) {
+		t.Errorf("check run of a failed post_plan step: %s %q %+v", cr.Conclusion, cr.Title, cr.Actions)
+	}
+	if r := f.reply(3, f.say(3, "alice", "/apply infrastructure")); !strings.Contains(r, "no saved plan") {
+		t.Errorf("/apply after a failed post_plan step: %s", r)
+	}
+
+	// A PR's own stagebot.yaml cannot add a step.
+	marker := filepath.Join(t.TempDir(), "pwned")
+	prYAML := strings.Replace(stepsYAML, "      pre_plan:\n", "      pre_plan:\n        - name: evil\n          run: 'touch "+marker+"; echo EVIL-STEP-RAN'\n", 1)
+	f.pr(4, "main", map[string]string{"terraform/infrastructure/main.tf": change, "stagebot.yaml": prYAML}, f.base, 1)
+	own := f.stageComment(4, "infrastructure", "#### Steps")
+	if strings.Contains(own, "EVIL-STEP-RAN") || strings.Contains(own, "`pre_plan` · evil") {
+		t.Errorf("a step from the PR's stagebot.yaml ran:\n%s", own)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("a step from the PR's stagebot.yaml ran: its file exists")
+	}
+
+	// Applied: pre_apply and post_apply run with the apply's credentials.
+	f.say(1, "alice", "/apply infrastructure")
+	applied := f.stageComment(1, "infrastructure", "✅ stagebot applied `infrastructure`")
+	for _, want := range []string{"✅ **`pre_apply` · announce** passed", "about to apply infrastructure", "✅ **`post_apply` · done** passed", "applied infrastructure token="} {
+		if !strings.Contains(applied, want) {
+			t.Errorf("the apply comment lacks %q:\n%s", want, applied)
+		}
+	}
+	if strings.Contains(applied, stepSecret) {
+		t.Errorf("the apply comment shows the credential:\n%s", applied)
+	}
+	for name, log := range terraformLogs(f.bot.dataDir()) {
+		if strings.Contains(log, stepSecret) {
+			t.Errorf("log %s shows the credential", name)
+		}
+	}
+}
