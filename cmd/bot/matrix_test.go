@@ -29,19 +29,35 @@ func TestGateMatrix(t *testing.T) {
 	matrix := map[string]map[string]cell{
 		"autoplan": {
 			rules:     {run: rulesAutoplan}, // broken on f672bdc (no word of the rules it brings)
-			policies:  {run: policyPlan(false)},
-			twoPeople: {run: twoPersonButtons(false)}, // broken on f672bdc
-			redaction: {run: redactedPlan(false)},
+			policies:  {run: policyPlan("")},
+			twoPeople: {run: twoPersonButtons("")}, // broken on f672bdc
+			redaction: {run: redactedPlan("")},
 			allowlist: {run: notServed("autoplan")},
-			providers: {run: providerCodeWarns(false)},
+			providers: {run: providerCodeWarns("")},
 		},
 		"plan-command": {
-			rules:     {run: rulesPlanCommand},
-			policies:  {run: policyPlan(true)},
-			twoPeople: {run: twoPersonButtons(true)}, // broken on f672bdc
-			redaction: {run: redactedPlan(true)},
+			rules:     {run: rulesCommand("/plan evil")},
+			policies:  {run: policyPlan("/plan infrastructure")},
+			twoPeople: {run: twoPersonButtons("/plan infrastructure")}, // broken on f672bdc
+			redaction: {run: redactedPlan("/plan platform")},
 			allowlist: {run: notServed("/plan")},
-			providers: {run: providerCodeWarns(true)},
+			providers: {run: providerCodeWarns("/plan infrastructure")},
+		},
+		"plan-args": {
+			rules:     {run: rulesCommand("/plan evil -- -refresh=false")},
+			policies:  {run: policyPlan("/plan infrastructure -- -refresh=false")},
+			twoPeople: {run: twoPersonButtons("/plan infrastructure -- -target=terraform_data.daves")},
+			redaction: {run: redactedPlan("/plan platform -- -target=terraform_data.leak")},
+			allowlist: {run: notServed("/plan -- -target")},
+			providers: {run: providerCodeWarns("/plan infrastructure -- -target=terraform_data.swap")},
+		},
+		"state-command": {
+			rules:     {run: rulesCommand("/import evil terraform_data.evil evil-id")},
+			policies:  {run: policyStateRemove},
+			twoPeople: {run: twoPersonButtons("/import infrastructure terraform_data.daves daves-id")},
+			redaction: {run: redactedPlan("/import platform terraform_data.leak leak-id")},
+			allowlist: {run: notServed("/import")},
+			providers: {run: providerCodeWarns("/import infrastructure terraform_data.swap swap-id")},
 		},
 		"apply-command": {
 			rules:     {run: rulesApply(false)},
@@ -84,7 +100,7 @@ func TestGateMatrix(t *testing.T) {
 			providers: {na: "a drift check plans the default branch's own tree: its provider code is the base's, compared with nothing, and never applied"},
 		},
 	}
-	for _, path := range []string{"autoplan", "plan-command", "apply-command", "apply-button", "merge", "resumed-merge", "drift"} {
+	for _, path := range []string{"autoplan", "plan-command", "plan-args", "state-command", "apply-command", "apply-button", "merge", "resumed-merge", "drift"} {
 		for _, gate := range []string{rules, policies, twoPeople, redaction, allowlist, providers} {
 			c, ok := matrix[path][gate]
 			if !ok {
@@ -144,13 +160,17 @@ func rulesAutoplan(t *testing.T) {
 	noEvil(t, f, state)
 }
 
-func rulesPlanCommand(t *testing.T) {
-	f, state := mergeFlow(t)
-	f.openUnreviewed(1, rulesAttack(state), "infrastructure")
-	if r := f.reply(1, f.say(1, "alice", "/plan evil")); !strings.Contains(r, "there is no stage `evil`") {
-		t.Errorf("/plan of the PR's own stage:\n%s", r)
+// rulesCommand: a command naming the stage the PR's own rules add is
+// refused: there is no such stage.
+func rulesCommand(cmd string) func(t *testing.T) {
+	return func(t *testing.T) {
+		f, state := mergeFlow(t)
+		f.openUnreviewed(1, rulesAttack(state), "infrastructure")
+		if r := f.reply(1, f.say(1, "alice", cmd)); !strings.Contains(r, "there is no stage `evil`") {
+			t.Errorf("%s of the PR's own stage:\n%s", cmd, r)
+		}
+		noEvil(t, f, state)
 	}
-	noEvil(t, f, state)
 }
 
 func rulesApply(button bool) func(t *testing.T) {
@@ -230,13 +250,16 @@ func policyAttack(mainTF string) map[string]string {
 	}
 }
 
-func policyPlan(command bool) func(t *testing.T) {
+// policyPlan: the plan of autoplan (cmd "") or of cmd is judged by the
+// policy of main.
+func policyPlan(cmd string) func(t *testing.T) {
 	return func(t *testing.T) {
 		f, state := mergeFlow(t)
 		attack := policyAttack(deployDatabase(t, f, state))
 		f.pr(1, "main", attack, f.base, 1)
-		if command {
-			f.say(1, "alice", "/plan infrastructure")
+		if cmd != "" {
+			f.say(1, "alice", cmd)
+			f.stageComment(1, "infrastructure", commandMark(cmd))
 		}
 		body := f.stageComment(1, "infrastructure", "Denied by policy")
 		if !strings.Contains(body, "terraform_data.database would be destroyed") {
@@ -300,12 +323,13 @@ func pushedByDave(f *prFlow, from string) string {
 
 // twoPersonButtons: the check run of a head approved only by its pusher
 // offers no Apply button, after the push's autoplan or a /plan.
-func twoPersonButtons(command bool) func(t *testing.T) {
+func twoPersonButtons(cmd string) func(t *testing.T) {
 	return func(t *testing.T) {
 		f, _ := mergeFlow(t)
 		head := pushedByDave(f, "main")
-		if command {
-			f.say(1, "dave", "/plan infrastructure")
+		if cmd != "" {
+			f.say(1, "dave", cmd)
+			f.stageComment(1, "infrastructure", commandMark(cmd))
 			time.Sleep(time.Second)
 		}
 		cr := f.settledCheckRun("stagebot/infrastructure", func(c githubtest.CheckRun) bool {
@@ -362,13 +386,14 @@ func (f *prFlow) restart(t *testing.T) {
 	f.bot = startBot(t, autoplanEnv(f.gh, data))
 }
 
-func redactedPlan(command bool) func(t *testing.T) {
+func redactedPlan(cmd string) func(t *testing.T) {
 	return func(t *testing.T) {
 		f, _, platform := upstreamLeak(t)
 		f.pr(1, "main", map[string]string{"terraform/platform/main.tf": platform("v2")}, f.base, 1)
-		if command {
+		if cmd != "" {
 			f.restart(t)
-			f.say(1, "alice", "/plan platform")
+			f.say(1, "alice", cmd)
+			f.stageComment(1, "platform", commandMark(cmd))
 			time.Sleep(time.Second)
 		}
 		if body := f.stageComment(1, "platform", "to add"); !strings.Contains(body, "(redacted)") {
@@ -433,6 +458,13 @@ func notServed(path string) func(t *testing.T) {
 		case "/plan", "/apply":
 			id := f.gh.AddComment(f.repo, 1, "alice", path+" infrastructure")
 			d = githubtest.Delivery{Event: "issue_comment", Body: f.gh.CommentPayload(f.repo, 1, id)}
+		case "/plan -- -target", "/import":
+			text := "/plan infrastructure -- -target=terraform_data.unserved"
+			if path == "/import" {
+				text = "/import infrastructure terraform_data.unserved unserved-id"
+			}
+			id := f.gh.AddComment(f.repo, 1, "alice", text)
+			d = githubtest.Delivery{Event: "issue_comment", Body: f.gh.CommentPayload(f.repo, 1, id)}
 		case "button":
 			id := f.gh.AddCheckRun(f.repo, githubtest.CheckRun{Name: "stagebot/infrastructure", HeadSHA: head, Status: "completed", Conclusion: "neutral"})
 			d = githubtest.Delivery{Event: "check_run", Body: f.gh.RequestedActionPayload(f.repo, id, "apply", "alice", 1)}
@@ -471,5 +503,49 @@ func driftNotServed(t *testing.T) {
 	})
 	if strings.Contains(f.bot.Logs(), "drift checked") {
 		t.Fatal("a drift check ran in a repository taken off the allowlist")
+	}
+}
+
+// commandMark is what the stage comment of cmd's plan says and an
+// earlier plan's does not: the arguments of a /plan, the operation of a
+// state command ("at" for a plain /plan, which every plan says).
+func commandMark(cmd string) string {
+	switch {
+	case strings.Contains(cmd, " -- "):
+		return "Targeted plan"
+	case strings.HasPrefix(cmd, "/import"), strings.HasPrefix(cmd, "/state"):
+		return "State operation"
+	}
+	return " at "
+}
+
+// policyStateRemove: /state rm of the database is judged by main's policy,
+// which forbids forgetting it (the PR's own copy allows everything): the
+// plan is denied, and /apply refused.
+func policyStateRemove(t *testing.T) {
+	f, state := mergeFlow(t)
+	mainTF := deployDatabase(t, f, state)
+	f.base = f.gh.Commit(f.repo, "main", "", map[string]string{"policies/forget.rego": `package stagebot
+
+deny contains msg if {
+	some rc in input.resource_changes
+	rc.address == "terraform_data.database"
+	"forget" in rc.change.actions
+	msg := "the database may not leave the state"
+}
+`}, "forget policy")
+	attack := policyAttack(mainTF)
+	attack["policies/forget.rego"] = "package stagebot\n"
+	f.pr(1, "main", attack, f.base, 1)
+	f.say(1, "alice", "/state rm infrastructure terraform_data.database")
+	body := f.stageComment(1, "infrastructure", "State operation")
+	if !strings.Contains(body, "the database may not leave the state") || !strings.Contains(body, "1 to remove from the state") {
+		t.Errorf("the state rm plan is not judged by the policy of main:\n%s", body)
+	}
+	if r := f.reply(1, f.say(1, "alice", "/apply infrastructure")); !strings.Contains(r, "may not leave the state") {
+		t.Errorf("/apply of a denied state rm: %s", r)
+	}
+	if !stateHas(t, state, "database") {
+		t.Error("the database left the state")
 	}
 }

@@ -136,12 +136,13 @@ func (f *prFlow) openSwap(number int, from string) string {
 
 // providerCodeWarns: the plan of the PR's provider code warns at its top,
 // and its check run neutral, without Apply, after autoplan or a /plan.
-func providerCodeWarns(command bool) func(t *testing.T) {
+func providerCodeWarns(cmd string) func(t *testing.T) {
 	return func(t *testing.T) {
 		f, _ := mergeFlow(t)
 		head := f.openSwap(1, "main")
-		if command {
-			f.say(1, "alice", "/plan infrastructure")
+		if cmd != "" {
+			f.say(1, "alice", cmd)
+			f.stageComment(1, "infrastructure", commandMark(cmd))
 			time.Sleep(time.Second)
 		}
 		warningOnTop(t, f.stageComment(1, "infrastructure", swapWarning))

@@ -243,7 +243,7 @@ func (b *wired) connect(ctx context.Context, s config.Settings, app *gh.App, cfg
 	cfg.Drifts = &drift.Checker{Runner: run, Store: st, Changes: driftGauge}
 	cfg.Retention = runner.Retention{Logs: s.LogRetention, PluginCacheBytes: s.PluginCacheMaxBytes}
 	cfg.DiskUsage = diskGauge
-	cfg.Notifier = b.notifier
+	cfg.Notifier, cfg.GitHubWebURL = b.notifier, s.WebURL()
 	cfg.Enqueue = func(ctx context.Context, job jobs.Job) error {
 		_, _, err := q.Enqueue(ctx, job)
 		return err

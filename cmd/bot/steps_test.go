@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,5 +145,45 @@ func TestStepsAroundPlanAndApply(t *testing.T) {
 		if strings.Contains(log, stepSecret) {
 			t.Errorf("log %s shows the credential", name)
 		}
+	}
+}
+
+// TestTFLintStep runs a real linter as a pre_plan step: TFLint with its
+// bundled rules, on the PR's code. An unused variable fails the step, the
+// check run and the plan, with TFLint's finding in the comment; the fix
+// plans.
+func TestTFLintStep(t *testing.T) {
+	tflint := os.Getenv("STAGEBOT_TEST_TFLINT_BIN")
+	if tflint == "" {
+		t.Fatal("STAGEBOT_TEST_TFLINT_BIN is not set: run the tests with scripts/test, which builds TFLint from the Go module proxy")
+	}
+	f, state := mergeFlow(t)
+	f.base = f.gh.Commit(f.repo, "main", "", map[string]string{"stagebot.yaml": fmt.Sprintf(`version: 1
+stages:
+  - name: infrastructure
+    dir: terraform/infrastructure
+    steps:
+      pre_plan:
+        - name: tflint
+          run: %s --format compact
+          timeout: 2m
+apply:
+  requirements: [approved]
+`, tflint)}, "tflint")
+	mainTF := stateIn(quickstartTree(t), state)["terraform/infrastructure/main.tf"]
+	head := f.pr(1, "main", map[string]string{"terraform/infrastructure/main.tf": mainTF + "\nvariable \"forgotten\" {\n  type = string\n}\n"}, f.base, 1)
+	body := f.stageComment(1, "infrastructure", "The plan failed")
+	for _, want := range []string{"❌ **`pre_plan` · tflint** failed: exit status 2", `variable "forgotten" is declared but not used (terraform_unused_declarations)`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the comment lacks %q:\n%s", want, body)
+		}
+	}
+	if cr := f.completedOn("infrastructure", head, anyConclusion); cr.Conclusion != "failure" {
+		t.Errorf("check run of a plan TFLint failed: %s %q", cr.Conclusion, cr.Title)
+	}
+	f.push(1, map[string]string{"terraform/infrastructure/main.tf": mainTF + "\n# linted\n"})
+	fixed := f.stageComment(1, "infrastructure", "✅ **`pre_plan` · tflint** passed")
+	if !strings.Contains(fixed, "To apply, comment `/apply infrastructure`") {
+		t.Errorf("the plan after the fix:\n%s", fixed)
 	}
 }

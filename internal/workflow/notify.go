@@ -12,6 +12,7 @@ import (
 
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/notify"
+	"github.com/stagebot/stagebot/internal/redact"
 )
 
 // notifyQueueTimeout bounds queueing a notification: it is a database
@@ -51,6 +52,9 @@ func (t *turn) notifyApply(ctx context.Context, run runner.Run, trigger string, 
 		ev.Kind = notify.ApplyFailed
 		ev.Summary = fmt.Sprintf("The apply of %s at %s failed: %s", run.Stage, comments.ShortSHA(run.HeadSHA), firstLine(applyErr.Error()))
 	}
+	// The plan's sensitive values are not the repository's: what Terraform
+	// said of them is redacted here.
+	ev.Summary = redact.New().With(redact.PlanValues(view.Plan)...).Redact(ev.Summary)
 	ev.ID = fmt.Sprintf("%s-%s-%s-%s-%s", ev.Kind, t.repo.FullName(), run.Stage, trigger, comments.ShortSHA(run.HeadSHA))
 	t.w.notify(ctx, ev)
 }
