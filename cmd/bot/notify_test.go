@@ -109,7 +109,7 @@ func TestNotificationsOfAnApply(t *testing.T) {
 	}
 	var ev struct {
 		Kind, Repo, Stage, Commit, Actor, Summary, URL string
-		PR                                           int
+		PR                                             int
 	}
 	if err := json.Unmarshal(audit[0].Body, &ev); err != nil {
 		t.Fatal(err)
