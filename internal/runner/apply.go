@@ -39,6 +39,9 @@ type ApplyResult struct {
 	Outputs []Output
 	// RunID is the run's record ("" when runs are not recorded).
 	RunID string
+	// Engine is what applied: the Terraform that made the plan
+	// ("Terraform 1.11.4").
+	Engine string
 	// Steps are what the stage's pre_apply and post_apply steps did. A
 	// post_apply step that fails is reported; what was applied stays.
 	Steps []StepResult
@@ -174,7 +177,7 @@ func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error)
 		return nil, err
 	}
 	defer os.Remove(file)
-	res := &ApplyResult{Meta: meta, RunID: runID}
+	res := &ApplyResult{Meta: meta, RunID: runID, Engine: r.EngineOf(run)}
 	// The plan as the comment shows it; show's JSON stays out of the log.
 	s.tf.SetStdout(io.Discard)
 	if res.Plan, err = s.tf.ShowPlanFile(ctx, file); err != nil {

@@ -123,7 +123,7 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 		check.Conclusion, check.Title, check.Summary = "failure", failed.title, failed.summary
 		logging.From(ctx).Warn("apply failed", "stage", run.Stage, "error", w.redactor(repo.FullName()).Redact(applyErr.Error()))
 	} else {
-		view.Log = res.Log
+		view.Log, view.Engine = res.Log, cmp.Or(res.Engine, view.Engine)
 		if view.Plan == nil {
 			view.Plan = res.Plan // the plan that was applied: its headline, its sensitive values
 		}
