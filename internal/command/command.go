@@ -113,7 +113,7 @@ func Parse(line string) (Command, error) {
 			return Command{}, err
 		}
 		if fields = fields[:i]; len(fields) != 1 {
-			return Command{}, &UsageError{Msg: "arguments after `--` are for one stage: write `/plan STAGE -- " + cmd.Args.String() + "`"}
+			return Command{}, &UsageError{Msg: "arguments after `--` are for one stage: write `/plan STAGE -- " + printable(cmd.Args.String()) + "`"}
 		}
 	}
 	seen := map[string]bool{}

@@ -47,6 +47,32 @@ func TestParse(t *testing.T) {
 		{line: "/ apply", ignored: true},
 		{line: "/:)", ignored: true},
 		{line: "/apply/", ignored: true},
+		// A plan's arguments, from the allowlist, for one stage.
+		{line: "/plan infrastructure -- -target=module.net.aws_vpc.main -replace=aws_instance.web[\"a\"] -var size=3 -refresh=false",
+			want: Command{Name: "plan", Stages: []string{"infrastructure"}, Args: PlanArgs{Targets: []string{"module.net.aws_vpc.main"}, Replace: []string{`aws_instance.web["a"]`}, Vars: []string{"size=3"}, NoRefresh: true}}},
+		{line: "/plan tenant:acme -- -target terraform_data.x -var name=a=b", want: Command{Name: "plan", Stages: []string{"tenant:acme"}, Args: PlanArgs{Targets: []string{"terraform_data.x"}, Vars: []string{"name=a=b"}}}},
+		{line: "/plan infrastructure -- -destroy", usage: "is not allowed after `--`"},
+		{line: "/plan infrastructure -- -target=x", usage: "is not a resource address"},
+		{line: "/plan infrastructure -- -target=a.b${file(\"/etc/passwd\")}", usage: "is not a resource address"},
+		{line: "/plan infrastructure -- -target=a.b\u00a0-destroy", usage: "is not allowed"},
+		{line: "/plan infrastructure -- -var instance=evil", usage: "sets `instance` itself"},
+		{line: "/plan infrastructure -- -var state_dir=/etc", usage: "sets `state_dir` itself"},
+		{line: "/plan infrastructure -- -var =x", usage: "write `-var NAME=VALUE`"},
+		{line: "/plan infrastructure --", usage: "nothing follows `--`"},
+		{line: "/plan infrastructure platform -- -refresh=false", usage: "for one stage"},
+		{line: "/plan -- -refresh=false", usage: "for one stage"},
+		{line: "/apply infrastructure -- -target=a.b", usage: "not flags"},
+		{line: "/plan infrastructure -- -refresh=true", usage: "is not allowed"},
+		// State operations, on one stage.
+		{line: "/import infrastructure terraform_data.db abc-123", want: Command{Name: "import", Stages: []string{"infrastructure"}, State: &StateOp{Op: OpImport, Address: "terraform_data.db", ID: "abc-123"}}},
+		{line: "/state rm tenant:acme module.site.helm_release.wp", want: Command{Name: "state", Stages: []string{"tenant:acme"}, State: &StateOp{Op: OpRemove, Address: "module.site.helm_release.wp"}}},
+		{line: "/state mv infrastructure terraform_data.a terraform_data.b", want: Command{Name: "state", Stages: []string{"infrastructure"}, State: &StateOp{Op: OpMove, Address: "terraform_data.a", To: "terraform_data.b"}}},
+		{line: "/import infrastructure terraform_data.db", usage: "write `/import STAGE ADDRESS ID`"},
+		{line: "/import ../etc terraform_data.db x", usage: "is not a stage name"},
+		{line: "/import infrastructure file(\"/etc/passwd\") x", usage: "is not a resource address"},
+		{line: "/state list infrastructure", usage: "write `/state rm STAGE ADDRESS`"},
+		{line: "/state rm infrastructure a.b c.d", usage: "write `/state rm STAGE ADDRESS`"},
+		{line: "/state mv infrastructure a.b ${x}", usage: "is not a resource address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
@@ -74,7 +100,8 @@ func TestParse(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"/plan", "/apply platform", "/apply --auto-approve", "/apply ../../etc", "/аpply", "hello", "/help x", "/unlock a b c", "```\n/apply"} {
+	for _, s := range []string{"/plan", "/apply platform", "/apply --auto-approve", "/apply ../../etc", "/аpply", "hello", "/help x", "/unlock a b c", "```\n/apply",
+		"/plan infrastructure -- -target=module.x.aws_vpc.y -var a=b", "/plan a b -- -var x=`@y`", "/import tenant:acme aws_s3_bucket.b[\"k\"] my-bucket", "/state mv a x.y x.z", "/state rm a x.y"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
@@ -82,8 +109,17 @@ func FuzzParse(f *testing.F) {
 		var ue *UsageError
 		switch {
 		case err == nil:
-			if cmd.Name != Plan && cmd.Name != Apply && cmd.Name != Unlock && cmd.Name != Help {
+			if !isKnown(cmd.Name) {
 				t.Fatalf("accepted unknown command %q from %q", cmd.Name, line)
+			}
+			// What reaches Terraform passes the runner's own checks.
+			if err := cmd.Args.Check(); err != nil || !cmd.Args.Empty() && (cmd.Name != Plan || len(cmd.Stages) != 1) {
+				t.Fatalf("accepted arguments %+v from %q: %v", cmd.Args, line, err)
+			}
+			if op := cmd.State; op != nil {
+				if CheckAddress(op.Address) != nil || op.Op == OpMove && CheckAddress(op.To) != nil || len(cmd.Stages) != 1 {
+					t.Fatalf("accepted state operation %+v from %q", op, line)
+				}
 			}
 			for _, s := range cmd.Stages {
 				// Nothing accepted can be a flag, a path or shell syntax.
