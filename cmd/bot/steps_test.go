@@ -1,13 +1,17 @@
 package main
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stagebot/stagebot/internal/github/githubtest"
+	"github.com/stagebot/stagebot/internal/sandbox/sandboxtest"
 )
 
 // stepSecret is a plan credential: the steps get it, as Terraform does, and
@@ -185,5 +189,59 @@ apply:
 	fixed := f.stageComment(1, "infrastructure", "✅ **`pre_plan` · tflint** passed")
 	if !strings.Contains(fixed, "To apply, comment `/apply infrastructure`") {
 		t.Errorf("the plan after the fix:\n%s", fixed)
+	}
+}
+
+// TestStepsInTheSandbox: with the uid sandbox, steps run as the run's own
+// uid, not the bot's; a plan's steps get the plan credentials and never the
+// apply's, an apply's the apply's; and what a step leaves running ends
+// with its phase.
+func TestStepsInTheSandbox(t *testing.T) {
+	gh := githubtest.New(t)
+	repo := gh.AddRepo("acme", "platform")
+	data, state := sandboxtest.ReachableDir(t), sandboxtest.SharedDir(t, sandboxGID)
+	main := fmt.Sprintf("terraform {\n  backend \"local\" {\n    path = %q\n  }\n}\n", filepath.Join(state, "infrastructure.tfstate"))
+	steps := `    steps:
+      pre_plan:
+        - name: who
+          run: 'echo "uid=$(id -u) token=${IONOS_TOKEN} hash=$(printf %s "$IONOS_TOKEN" | sha256sum | cut -c1-16)"; (sleep 300; echo lingered) & echo started'
+      post_apply:
+        - name: who
+          run: 'echo "uid=$(id -u) hash=$(printf %s "$IONOS_TOKEN" | sha256sum | cut -c1-16)"'
+`
+	base := gh.Commit(repo, "main", "", map[string]string{
+		"stagebot.yaml":                    "version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\n" + steps + "apply:\n  requirements: []\n",
+		"terraform/infrastructure/main.tf": main,
+	}, "init")
+	gh.SetPermission(repo, "alice", "write")
+	env := append(botEnv(gh, data), "STAGEBOT_TERRAFORM_BIN="+terraformBin(), "STAGEBOT_SANDBOX=uid",
+		"STAGEBOT_PLAN_ENV=IONOS_TOKEN=READONLY_TOKEN", "READONLY_TOKEN=plan-token-read-only",
+		"STAGEBOT_APPLY_ENV=IONOS_TOKEN=ADMIN_TOKEN", "ADMIN_TOKEN=apply-token-admin-do-not-leak")
+	f := &prFlow{t: t, gh: gh, repo: repo, base: base, bot: startBot(t, env)}
+	head := gh.Commit(repo, "pr-1", "main", map[string]string{"terraform/infrastructure/main.tf": main + "resource \"terraform_data\" \"x\" {\n  input = \"x\"\n}\n"}, "pr-1")
+	gh.AddPull(repo, githubtest.Pull{Number: 1, Author: "alice", HeadRef: "pr-1", HeadSHA: head, BaseSHA: base})
+	f.deliver("pull_request", gh.PullRequestPayload(repo, 1, "opened", 0))
+	plan := f.stageComment(1, "infrastructure", "#### Steps")
+	uid := regexp.MustCompile(`uid=(\d+) token=(\S*)`).FindStringSubmatch(plan)
+	if uid == nil || uid[1] == "0" || uid[1] == fmt.Sprint(os.Getuid()) || !strings.Contains(plan, "started") {
+		t.Fatalf("the pre_plan step did not run as a sandbox uid:\n%s", plan)
+	}
+	hash := func(s string) string { return fmt.Sprintf("hash=%x", sha256.Sum256([]byte(s)))[:len("hash=")+16] }
+	if uid[2] != "(redacted)" || !strings.Contains(plan, hash("plan-token-read-only")) || strings.Contains(plan, "apply-token-admin") {
+		t.Errorf("the plan's step saw %q, not the plan credential (redacted):\n%s", uid[2], plan)
+	}
+	// The plan is done: nothing the step started runs on.
+	if out, _ := exec.Command("pgrep", "-f", "sleep 300").Output(); len(out) > 0 {
+		t.Errorf("a step's process outlived its phase: %s", out)
+	}
+	f.say(1, "alice", "/apply infrastructure")
+	applied := f.stageComment(1, "infrastructure", "✅ stagebot applied `infrastructure`")
+	if !strings.Contains(applied, "✅ **`post_apply` · who** passed") || !strings.Contains(applied, hash("apply-token-admin-do-not-leak")) || strings.Contains(applied, "apply-token-admin") || strings.Contains(applied, "plan-token-read-only") {
+		t.Errorf("the apply's step:\n%s", applied)
+	}
+	for name, log := range terraformLogs(data) {
+		if strings.Contains(log, "apply-token-admin") || strings.Contains(log, "plan-token-read-only") {
+			t.Errorf("log %s shows a credential", name)
+		}
 	}
 }
