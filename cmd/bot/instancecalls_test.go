@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestInstancePushGitHubCalls(t *testing.T) {
 	start := time.Now()
 	f.deliver("pull_request", gh.PullRequestPayload(repo, 1, "opened", 0))
 	eventually(t, 15*time.Minute, "the plans", func() bool { return slices.Contains(f.checkNames(head), "stagebot/apply") })
-	t.Logf("%d instances planned in %s; the bot's peak RSS: %s", instancesPushed, time.Since(start).Round(100*time.Millisecond), peakRSS(t, f.bot.cmd.Process.Pid))
+	t.Logf("%d instances planned in %s; the bot's peak RSS: %d MiB", instancesPushed, time.Since(start).Round(100*time.Millisecond), peakRSS(t, f.bot.cmd.Process.Pid)>>20)
 
 	c := f.checkRun("stagebot/tenant")
 	if c.Status != "completed" || c.Conclusion != "success" || !strings.Contains(c.Title, fmt.Sprint(instancesPushed, " instances")) {
@@ -79,18 +80,21 @@ func TestInstancePushGitHubCalls(t *testing.T) {
 	}
 }
 
-// peakRSS is process pid's peak resident set (VmHWM), as the kernel says.
-func peakRSS(t *testing.T, pid int) string {
+// peakRSS is process pid's peak resident set (VmHWM) in bytes, as the
+// kernel says.
+func peakRSS(t *testing.T, pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.TrimSpace(v)
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
 		}
 	}
-	return "unknown"
+	t.Fatal("no VmHWM in /proc/pid/status")
+	return 0
 }
 
 // isGitTransport reports whether path is git's smart HTTP, not the API.

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -128,7 +127,7 @@ func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error)
 	// every process they started) before Terraform gets its copy of the
 	// plan. One that blocks stops the apply and keeps the plan, to be
 	// applied once what it found is fixed.
-	steps, err := r.applySteps(ctx, run, meta, nil, config.PreApply)
+	steps, err := r.applySteps(ctx, run, meta, nil, config.PreApply, "")
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +203,7 @@ func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error)
 	res.Steps = steps
 	if len(run.Steps.Of(config.PostApply)) > 0 {
 		s.close() // what Terraform started is gone before the steps start
-		post, err := r.applySteps(ctx, run, meta, res.Plan, config.PostApply)
+		post, err := r.applySteps(ctx, run, meta, res.Plan, config.PostApply, s.file.Name())
 		if err != nil {
 			post = []StepResult{{Phase: config.PostApply, Name: "(start)", Failure: err.Error()}}
 		}
@@ -216,8 +215,9 @@ func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error)
 // applySteps runs the steps of phase (pre_apply, post_apply) of run in a
 // sandbox session of their own, with the apply's credentials. pre_apply
 // steps get the plan's file and JSON (shown by this session's Terraform);
-// post_apply steps get the applied plan's JSON.
-func (r *Runner) applySteps(ctx context.Context, run Run, meta PlanMeta, applied *tfjson.Plan, phase string) ([]StepResult, error) {
+// post_apply steps get the applied plan's JSON. Their output goes to
+// logFile too (the apply's log; "" for none yet).
+func (r *Runner) applySteps(ctx context.Context, run Run, meta PlanMeta, applied *tfjson.Plan, phase, logFile string) ([]StepResult, error) {
 	if len(run.Steps.Of(phase)) == 0 {
 		return nil, nil
 	}
@@ -252,10 +252,10 @@ func (r *Runner) applySteps(ctx context.Context, run Run, meta PlanMeta, applied
 			return nil, err
 		}
 	}
-	var log bytes.Buffer
-	s.output = &log
 	red := r.secrets.With(run.Redact.Values()...).With(redact.PlanValues(plan)...)
-	return r.runSteps(ctx, s, run, phase, opApply, files, red), nil
+	log, closeLog := appendLog(logFile, red)
+	defer closeLog()
+	return r.runSteps(ctx, s, run, phase, opApply, files, red, log), nil
 }
 
 // redactedError is err with its message redacted; errors.Is and As still

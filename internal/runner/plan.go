@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -175,7 +174,9 @@ func (r *Runner) Plan(ctx context.Context, run Run) (res *PlanResult, err error)
 	runID := r.startRun(ctx, run, opPlan, s)
 	defer func() { r.finishRun(ctx, runID, logFile, err) }() // the log as redacted below
 	red := r.secrets.With(run.Redact.Values()...)
-	steps := r.runSteps(ctx, s, run, config.PrePlan, opPlan, stepFiles{}, red)
+	// The steps' output goes to the log, and not to s.out, the run's
+	// output in memory: a step may print without end.
+	steps := r.runSteps(ctx, s, run, config.PrePlan, opPlan, stepFiles{}, red, s.log)
 	if b := blocking(steps); b != nil {
 		s.close()
 		return nil, &RunError{Stage: run.Stage, Step: config.PrePlan, Output: b.Output, Err: &StepError{Step: *b}, RunID: runID, Steps: steps}
@@ -252,23 +253,15 @@ func (r *Runner) postPlan(ctx context.Context, run Run, res *PlanResult, logFile
 		return err
 	}
 	defer s.close()
-	var log bytes.Buffer
-	s.output = &log
 	files, done, err := r.stepPlanFiles(ctx, s, res.Meta, func(string) (*tfjson.Plan, error) { return res.JSON, nil })
 	if err != nil {
 		return err
 	}
 	defer done()
 	red := r.secrets.With(run.Redact.Values()...).With(redact.PlanValues(res.JSON)...)
-	res.Steps = append(res.Steps, r.runSteps(ctx, s, run, config.PostPlan, opPlan, files, red)...)
-	if logFile != "" {
-		if f, err := os.OpenFile(logFile, os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
-			w := red.Writer(f)
-			w.Write(log.Bytes())
-			w.Close()
-			f.Close()
-		}
-	}
+	log, closeLog := appendLog(logFile, red)
+	defer closeLog()
+	res.Steps = append(res.Steps, r.runSteps(ctx, s, run, config.PostPlan, opPlan, files, red, log)...)
 	if res.Blocked() != nil {
 		return r.forgetPlan(ctx, run.Repo, run.PR, run.Stage)
 	}

@@ -56,9 +56,13 @@ func (e *StepError) Error() string {
 	return fmt.Sprintf("%s step %s failed: %s", e.Step.Phase, e.Step.Name, e.Step.Failure)
 }
 
-// MaxStepOutput bounds what one step's output keeps (the head and the
-// tail of a longer one).
-const MaxStepOutput = 64 << 10
+// MaxStepOutput bounds what one step's output keeps for the comment (the
+// head and the tail of a longer one); MaxStepLog, what of it goes to the
+// run's log. The rest is dropped as it comes: the bot never holds more.
+const (
+	MaxStepOutput = 64 << 10
+	MaxStepLog    = 1 << 20
+)
 
 // stepFiles are the files a phase's steps are given.
 type stepFiles struct {
@@ -69,12 +73,16 @@ type stepFiles struct {
 // until one blocks the phase. Each runs by /bin/sh -c in the stage's
 // directory, as the sandbox's user of the session, with op's environment
 // (the same credentials Terraform gets) and STAGEBOT_* variables naming
-// the stage, its directory and the phase's files. Output goes to the
-// run's log and, redacted with red, to the results.
-func (r *Runner) runSteps(ctx context.Context, s *session, run Run, phase, op string, files stepFiles, red *redact.Set) []StepResult {
+// the stage, its directory and the phase's files. Its output, redacted
+// with red as it comes, goes to log (a redacting writer of the run's log
+// file, or nil) and to the results, each bounded.
+func (r *Runner) runSteps(ctx context.Context, s *session, run Run, phase, op string, files stepFiles, red *redact.Set, log io.Writer) []StepResult {
+	if log == nil {
+		log = io.Discard
+	}
 	var out []StepResult
 	for _, st := range run.Steps.Of(phase) {
-		res := r.runStep(ctx, s, run, phase, op, st, files, red)
+		res := r.runStep(ctx, s, run, phase, op, st, files, red, log)
 		out = append(out, res)
 		if res.Blocks() || ctx.Err() != nil {
 			break
@@ -83,7 +91,7 @@ func (r *Runner) runSteps(ctx context.Context, s *session, run Run, phase, op st
 	return out
 }
 
-func (r *Runner) runStep(ctx context.Context, s *session, run Run, phase, op string, st config.Step, files stepFiles, red *redact.Set) StepResult {
+func (r *Runner) runStep(ctx context.Context, s *session, run Run, phase, op string, st config.Step, files stepFiles, red *redact.Set, log io.Writer) StepResult {
 	res := StepResult{Phase: phase, Name: st.Name, WarnOnly: st.WarnOnly}
 	timeout := st.Timeout
 	if timeout <= 0 {
@@ -109,14 +117,17 @@ func (r *Runner) runStep(ctx context.Context, s *session, run Run, phase, op str
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	// Redacted before it is cut: a cut never leaves part of a secret.
 	var buf bytes.Buffer
-	w := &limited{w: &buf, n: 4 * MaxStepOutput}
-	fmt.Fprintf(s.output, "\nstagebot: %s step %s\n", phase, st.Name)
-	cmd.Stdout = io.MultiWriter(w, s.output)
+	w := red.Writer(&limited{w: &buf, n: 4 * MaxStepOutput})
+	log = &bestEffort{w: log}
+	fmt.Fprintf(log, "\nstagebot: %s step %s\n", phase, st.Name)
+	cmd.Stdout = io.MultiWriter(w, &limited{w: log, n: MaxStepLog})
 	cmd.Stderr = cmd.Stdout
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	err = cmd.Run()
+	w.Close()
 	res.Took = time.Since(start)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -126,10 +137,10 @@ func (r *Runner) runStep(ctx context.Context, s *session, run Run, phase, op str
 	case err != nil:
 		res.Failure = err.Error()
 	}
-	text, _ := headTailBytes(red.Redact(buf.String()), MaxStepOutput)
+	text, _ := headTailBytes(buf.String(), MaxStepOutput)
 	res.Output = text
 	if res.Failure != "" {
-		fmt.Fprintf(s.output, "stagebot: %s step %s failed: %s\n", phase, st.Name, res.Failure)
+		fmt.Fprintf(log, "stagebot: %s step %s failed: %s\n", phase, st.Name, res.Failure)
 	}
 	return res
 }
@@ -205,4 +216,19 @@ func writeStepJSON(s *session, path string, plan *tfjson.Plan) error {
 		return os.Chown(path, s.lease.UID, s.lease.GID)
 	}
 	return nil
+}
+
+// appendLog opens a run's log file (path; "" for none) to append to it,
+// redacting with red; done closes it. A log that cannot be opened takes
+// nothing.
+func appendLog(path string, red *redact.Set) (io.Writer, func()) {
+	if path == "" {
+		return io.Discard, func() {}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return io.Discard, func() {}
+	}
+	w := red.Writer(f)
+	return w, func() { w.Close(); f.Close() }
 }
