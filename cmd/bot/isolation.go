@@ -79,8 +79,13 @@ func terraformConfig(s config.Settings, log *slog.Logger, secrets *redact.Set) (
 			return runner.Config{}, fmt.Errorf("%s is both in %s (plans and applies) and an apply credential: a plan would get it", name, config.EnvName("terraform-env"))
 		}
 	}
+	releasesKey, err := s.TerraformReleasesKey()
+	if err != nil {
+		return runner.Config{}, err
+	}
 	return runner.Config{
 		TerraformBin: s.TerraformBin, TerraformVersionsDir: s.TerraformVersionsDir, TofuBin: s.TofuBin, DataDir: s.DataDir, StateDir: s.StateDir, Timeout: s.JobTimeout, GracePeriod: applyGrace,
+		TerraformInstall: s.TerraformInstall, TerraformReleases: runner.ReleaseSource{URL: s.TerraformReleasesURL, ArmoredKey: releasesKey},
 		PlanRetries: planRetries(s.PlanRetries), PlanRetryWait: s.PlanRetryWait,
 		Env: shared, PlanEnv: creds.Plan, ApplyEnv: creds.Apply, Stages: stages,
 		Sandbox: sb, Egress: s.SandboxEgress, Secrets: secrets, MaxCheckoutBytes: s.MaxCheckoutBytes,

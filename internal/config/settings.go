@@ -14,9 +14,12 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/go-version"
 
 	"github.com/stagebot/stagebot/internal/notify"
 	"github.com/stagebot/stagebot/internal/sandbox"
@@ -39,6 +42,13 @@ type Settings struct {
 	TerraformBin         string
 	TofuBin              string
 	TerraformVersionsDir string // more Terraform binaries: DIR/VERSION/terraform
+	// TerraformInstall are the versions the bot installs into the
+	// versions dir at start, from TerraformReleasesURL (empty:
+	// HashiCorp's site), checked with the key of TerraformReleasesKeyFile
+	// (empty: HashiCorp's).
+	TerraformInstall         []*version.Version
+	TerraformReleasesURL     string
+	TerraformReleasesKeyFile string
 	// StateDir keeps the state of local backends (runner.StateDirVar).
 	StateDir            string
 	Workers             int
@@ -143,7 +153,37 @@ var settings = []setting{
 	{"database-url", "", "postgres://... to share one queue between replicas; default: SQLite in the data dir", func(s *Settings, v string) error { s.DatabaseURL = v; return nil }},
 	{"plan-keys", "", "keys sealing saved plans at rest (AES-256-GCM): comma-separated, each 32 bytes in base64 (openssl rand -base64 32); the first seals, every one opens. Required with a database URL, where plans are kept", func(s *Settings, v string) error { s.PlanKeys = v; return nil }},
 	{"terraform-bin", "terraform", "Terraform binary (name on PATH or path)", func(s *Settings, v string) error { s.TerraformBin = v; return nil }},
-	{"terraform-versions-dir", "", "directory of more Terraform binaries, as DIR/VERSION/terraform (or DIR/terraform_VERSION), each checked at start to say the version its name does: a stage runs with the newest of them and terraform-bin that its terraform_version in stagebot.yaml and its required_version allow (none asked: terraform-bin). The bot never downloads one: fill it before start (hc-install, see the README)", func(s *Settings, v string) error { s.TerraformVersionsDir = v; return nil }},
+	{"terraform-versions-dir", "", "directory of more Terraform binaries, as DIR/VERSION/terraform (or DIR/terraform_VERSION), each checked at start to say the version its name does: a stage runs with the newest of them and terraform-bin that its terraform_version in stagebot.yaml and its required_version allow (none asked: terraform-bin). The bot downloads only what terraform-install lists; otherwise fill it before start (see the README)", func(s *Settings, v string) error { s.TerraformVersionsDir = v; return nil }},
+	{"terraform-install", "", "comma-separated exact Terraform versions (1.11.4,1.13.3) the bot installs at start into terraform-versions-dir (required) as DIR/VERSION/terraform when missing, with hc-install, each checked against the SHA256SUMS its releases site signed; empty: the bot downloads nothing", func(s *Settings, v string) error {
+		s.TerraformInstall = nil
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e == "" {
+				continue
+			}
+			ver, err := version.NewVersion(e)
+			if err != nil || ver.String() != e || ver.Metadata() != "" {
+				return fmt.Errorf("%q is not an exact Terraform version such as 1.11.4 (a constraint such as ~> 1.11.0 belongs in terraform_version in stagebot.yaml)", e)
+			}
+			if !slices.ContainsFunc(s.TerraformInstall, ver.Equal) {
+				s.TerraformInstall = append(s.TerraformInstall, ver)
+			}
+		}
+		return nil
+	}},
+	{"terraform-releases-url", "", "where terraform-install downloads from: a mirror laid out as https://releases.hashicorp.com (terraform/VERSION/index.json, the zip, its SHA256SUMS and their signature); empty: that site", func(s *Settings, v string) error {
+		v = strings.TrimSuffix(v, "/")
+		u, err := url.Parse(v)
+		switch {
+		case v == "":
+		case err == nil && u.User != nil:
+			return errors.New("must not hold credentials: errors and logs name the URL")
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+			return errors.New("must be an http(s) URL such as https://mirror.example.com/hashicorp")
+		}
+		s.TerraformReleasesURL = v
+		return nil
+	}},
+	{"terraform-releases-key-file", "", "the armored PGP public key the terraform-releases-url mirror signs its SHA256SUMS with; empty: HashiCorp's, built into the bot", func(s *Settings, v string) error { s.TerraformReleasesKeyFile = v; return nil }},
 	{"tofu-bin", "", "OpenTofu binary, for stages with terraform_bin: tofu (empty: tofu on PATH, if any)", func(s *Settings, v string) error { s.TofuBin = v; return nil }},
 	{"state-dir", "", "directory of the state of stages with a local backend (${state_dir} in backend_config, var.state_dir in Terraform), each repository's in a directory of its own, as bot demo keeps it: for trying the bot on one machine, unisolated (refused with the uid sandbox); production state belongs in a remote backend", func(s *Settings, v string) error { s.StateDir = v; return nil }},
 	{"workers", "4", "jobs run at once (different PRs run in parallel)", intSetter(1, 1000, func(s *Settings) *int { return &s.Workers })},
@@ -401,7 +441,23 @@ func (s Settings) Validate() error {
 	if s.PublicURL != "" && (s.GitHubClientID == "" || s.GitHubClientSecret == "") {
 		errs = append(errs, fmt.Errorf("missing settings %s and %s: the dashboard (%s) logs users in with the App's OAuth credentials; bot setup stores them, or copy them from the App's settings page", EnvName("github-client-id"), EnvName("github-client-secret"), EnvName("public-url")))
 	}
+	if len(s.TerraformInstall) > 0 && s.TerraformVersionsDir == "" {
+		errs = append(errs, fmt.Errorf("setting %s needs %s: the directory it installs Terraform into", EnvName("terraform-install"), EnvName("terraform-versions-dir")))
+	}
 	return errors.Join(errs...)
+}
+
+// TerraformReleasesKey reads the key file of terraform-install's mirror
+// ("" without one: HashiCorp's key). Its errors never quote the file.
+func (s Settings) TerraformReleasesKey() (string, error) {
+	if s.TerraformReleasesKeyFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(s.TerraformReleasesKeyFile)
+	if err != nil {
+		return "", fmt.Errorf("setting %s: %w", EnvName("terraform-releases-key-file"), err)
+	}
+	return string(b), nil
 }
 
 // WebURL is where users log in to GitHub: the github-web-url setting, else

@@ -40,6 +40,11 @@ type Config struct {
 	// the newest of these and TerraformBin that its terraform_version and
 	// required_version allow. Empty: TerraformBin only.
 	TerraformVersionsDir string
+	// TerraformInstall are versions (exact: 1.11.4) New installs into
+	// TerraformVersionsDir, which they need, when missing, from
+	// TerraformReleases, before it scans the dir.
+	TerraformInstall  []*version.Version
+	TerraformReleases ReleaseSource
 	// TofuBin is OpenTofu's, for stages with terraform_bin: tofu; empty
 	// means tofu on PATH, when there is one.
 	TofuBin string
@@ -191,6 +196,9 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	tofu, err := findTofu(ctx, cfg.TofuBin)
 	if err != nil {
+		return nil, err
+	}
+	if err := installConfigured(ctx, cfg); err != nil {
 		return nil, err
 	}
 	var more []*engine
