@@ -137,13 +137,20 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 			t.partial[run.Stage] = true
 			view.Notes = append(view.Notes, "🎯 This was a targeted plan: what it left out is not applied. The stage is planned again in full, so the rest of the change is shown.")
 		}
-		if _, err := w.Store.StateOpApplied(ctx, repo.FullName(), pr, run.Stage, res.Meta.SHA256, cmp.Or(t.asker, trigger)); err != nil {
-			return false, err
-		}
 	}
 	parts := comments.Apply(view, w.redactor(repo.FullName()).With(secrets...))
 	if err := w.recordOutcome(ctx, repo, run, store.ApplyResult{PR: pr, HeadSHA: run.HeadSHA, OK: applyErr == nil, Body: parts[0]}, trigger); err != nil {
 		return false, err
+	}
+	if res != nil {
+		// The state operations the plan made are done (through a
+		// database blip too, as the apply's own record).
+		if err := durably(ctx, "the state operations of "+run.Stage, func(ctx context.Context) error {
+			_, err := w.Store.StateOpApplied(ctx, repo.FullName(), pr, run.Stage, res.Meta.SHA256, cmp.Or(t.asker, trigger))
+			return err
+		}); err != nil {
+			return false, err
+		}
 	}
 	if err := w.postParts(ctx, client, repo, pr, run.Stage, parts); err != nil {
 		return false, err
