@@ -14,23 +14,11 @@ import (
 // runner keeps of it (4 × MaxStepOutput = 256 KiB) with the plan
 // credential straddling that cut: 262100 + 28 bytes of filler, then the
 // credential, of which the first 16 bytes are inside the limit.
-const cutStepYAML = `version: 1
-stages:
-  - name: infrastructure
-    dir: terraform/infrastructure
-    steps:
+var cutStepYAML = withSteps(`    steps:
       pre_plan:
         - name: verbose
           run: 'yes "$(printf "%099d" 0)" | head -n 2621; printf "%027d\n" 0; printf "%s\n" "$STEP_TOKEN"; echo done'
-  - name: platform
-    dir: terraform/platform
-    depends_on: [infrastructure]
-  - name: tenant
-    dir: terraform/tenant
-    depends_on: [platform]
-apply:
-  requirements: [approved, mergeable, fresh]
-`
+`)
 
 // TestStepOutputCutShowsNoPartOfASecret: a step's output is cut after it
 // is redacted, so a credential that straddles the cut is never shown in
@@ -63,23 +51,11 @@ func TestStepOutputCutShowsNoPartOfASecret(t *testing.T) {
 func TestStepOutputIsNotHeldInTheBotsMemory(t *testing.T) {
 	const outBytes = 400 << 20
 	f, state := mergeFlow(t)
-	f.base = f.gh.Commit(f.repo, "main", "", map[string]string{"stagebot.yaml": fmt.Sprintf(`version: 1
-stages:
-  - name: infrastructure
-    dir: terraform/infrastructure
-    steps:
+	f.base = f.gh.Commit(f.repo, "main", "", map[string]string{"stagebot.yaml": withSteps(fmt.Sprintf(`    steps:
       post_plan:
         - name: report
           run: 'head -c %d /dev/zero | tr "\0" x | fold -w 1000'
-  - name: platform
-    dir: terraform/platform
-    depends_on: [infrastructure]
-  - name: tenant
-    dir: terraform/tenant
-    depends_on: [platform]
-apply:
-  requirements: [approved]
-`, outBytes)}, "steps")
+`, outBytes))}, "steps")
 	pid := f.bot.cmd.Process.Pid
 	before := peakRSS(t, pid)
 	mainTF := stateIn(quickstartTree(t), state)["terraform/infrastructure/main.tf"]

@@ -22,11 +22,7 @@ const stepSecret = "st3p-s3cret-4f1c9a77e2"
 // named fail-lint, a warn_only check that always fails, a post_plan step
 // that reads the plan's JSON and prints the credential, and one that
 // fails on a file named fail-post.
-const stepsYAML = `version: 1
-stages:
-  - name: infrastructure
-    dir: terraform/infrastructure
-    steps:
+var stepsYAML = withSteps(`    steps:
       pre_plan:
         - name: lint
           run: 'echo "linted $STAGEBOT_STAGE in $(basename "$STAGEBOT_STAGE_DIR")"; if [ -f fail-lint ]; then echo "lint: fail-lint is not allowed" >&2; exit 3; fi'
@@ -44,15 +40,16 @@ stages:
       post_apply:
         - name: done
           run: 'echo "applied $STAGEBOT_STAGE token=$STEP_TOKEN"'
-  - name: platform
-    dir: terraform/platform
-    depends_on: [infrastructure]
-  - name: tenant
-    dir: terraform/tenant
-    depends_on: [platform]
-apply:
-  requirements: [approved, mergeable, fresh]
-`
+`)
+
+// withSteps is the quickstart's stagebot.yaml with steps (the YAML of its
+// steps: key, indented under the stage) on infrastructure.
+func withSteps(steps string) string {
+	return "version: 1\nstages:\n  - name: infrastructure\n    dir: terraform/infrastructure\n" + steps +
+		"  - name: platform\n    dir: terraform/platform\n    depends_on: [infrastructure]\n" +
+		"  - name: tenant\n    dir: terraform/tenant\n    depends_on: [platform]\n" +
+		"apply:\n  requirements: [approved, mergeable, fresh]\n"
+}
 
 // TestStepsAroundPlanAndApply: the default branch's steps run around a
 // PR's plan and apply, as the bot's runs do, with the plan's files and
