@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stagebot/stagebot/internal/config"
 	"github.com/stagebot/stagebot/internal/sandbox"
 	"github.com/stagebot/stagebot/internal/sandbox/sandboxtest"
 )
@@ -137,4 +138,42 @@ func BenchmarkPlan5000(b *testing.B) {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	b.ReportMetric(float64(peak)/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(ru.Maxrss)/1024, "maxrss-MiB")
+}
+
+// benchSteps are two trivial steps around each plan: what the steps
+// themselves cost the bot (a shell in the run's sandbox, the plan's files
+// for post_plan), not what the commands they run cost.
+var benchSteps = &config.Steps{
+	PrePlan:  []config.Step{{Name: "lint", Run: "echo linted"}},
+	PostPlan: []config.Step{{Name: "read", Run: `test -s "$STAGEBOT_PLAN_JSON" && echo read`}},
+}
+
+// BenchmarkPlanChainSteps is BenchmarkPlanChainRunner with a pre_plan and
+// a post_plan step per stage; BenchmarkPlanChainStepsSandboxed, with each
+// in the uid sandbox as BenchmarkPlanChainSandboxed.
+func BenchmarkPlanChainSteps(b *testing.B) {
+	r, err := New(context.Background(), Config{TerraformBin: terraformBin(), DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchPlanSteps(b, r)
+}
+
+func BenchmarkPlanChainStepsSandboxed(b *testing.B) { benchPlanSteps(b, isolatedRunner(b, Config{})) }
+
+func benchPlanSteps(b *testing.B, r *Runner) {
+	runs := chain(b, r)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, run := range runs {
+			run.Steps = benchSteps
+			res, err := r.Plan(context.Background(), run)
+			if err != nil {
+				b.Fatal(logOf(err))
+			}
+			if len(res.Steps) != 2 || res.Blocked() != nil {
+				b.Fatalf("steps: %+v", res.Steps)
+			}
+		}
+	}
 }
