@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stagebot/stagebot/internal/github/githubtest"
 	"github.com/stagebot/stagebot/internal/sandbox/sandboxtest"
@@ -201,7 +202,7 @@ func TestStepsInTheSandbox(t *testing.T) {
 	steps := `    steps:
       pre_plan:
         - name: who
-          run: 'echo "uid=$(id -u) token=${IONOS_TOKEN} hash=$(printf %s "$IONOS_TOKEN" | sha256sum | cut -c1-16)"; (sleep 300; echo lingered) & echo started'
+          run: 'echo "uid=$(id -u) token=${IONOS_TOKEN} hash=$(printf %s "$IONOS_TOKEN" | sha256sum | cut -c1-16)"; (sleep 2971; echo lingered) & echo started'
       post_apply:
         - name: who
           run: 'echo "uid=$(id -u) hash=$(printf %s "$IONOS_TOKEN" | sha256sum | cut -c1-16)"'
@@ -228,8 +229,23 @@ func TestStepsInTheSandbox(t *testing.T) {
 		t.Errorf("the plan's step saw %q, not the plan credential (redacted):\n%s", uid[2], plan)
 	}
 	// The plan is done: nothing the step started runs on.
-	if out, _ := exec.Command("pgrep", "-f", "sleep 300").Output(); len(out) > 0 {
-		t.Errorf("a step's process outlived its phase: %s", out)
+	// The plan is done: nothing the step started runs on (a process the
+	// kernel is still taking down may show for a moment).
+	var left string
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out, _ := exec.Command("pgrep", "-f", "sleep 2971").Output()
+		left = ""
+		for _, pid := range strings.Fields(string(out)) {
+			status, _ := os.ReadFile("/proc/" + pid + "/status")
+			cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+			left += fmt.Sprintf("pid %s %q\n%s\n", pid, strings.ReplaceAll(string(cmdline), "\x00", " "), status)
+		}
+		if left == "" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if left != "" {
+		t.Errorf("a step's process outlived its phase:\n%s", left)
 	}
 	f.say(1, "alice", "/apply infrastructure")
 	applied := f.stageComment(1, "infrastructure", "✅ stagebot applied `infrastructure`")
