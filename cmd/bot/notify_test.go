@@ -115,7 +115,7 @@ func TestNotificationsOfAnApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ev.Kind != "apply_succeeded" || ev.Repo != "acme/platform" || ev.PR != 1 || ev.Stage != "infrastructure" || ev.Actor != "alice" ||
-		!strings.Contains(ev.Summary, "infrastructure applied") || !strings.HasSuffix(ev.URL, "/acme/platform/pull/1") {
+		!strings.HasPrefix(ev.Summary, "Applied: +3 to add") || !strings.HasSuffix(ev.URL, "/acme/platform/pull/1") {
 		t.Errorf("the event: %+v", ev)
 	}
 	eventually(t, 30*time.Second, "the Slack message", func() bool {

@@ -47,10 +47,10 @@ func (w *Workflow) notify(ctx context.Context, ev notify.Event) {
 func (t *turn) notifyApply(ctx context.Context, run runner.Run, trigger string, view comments.StageApply, applyErr error) {
 	ev := notify.Event{Kind: notify.ApplySucceeded, Repo: t.repo.FullName(), PR: run.PR, Stage: run.Stage, Commit: run.HeadSHA, Actor: t.asker, URL: t.prURL()}
 	counts, _ := comments.Summary(view.Plan)
-	ev.Summary = fmt.Sprintf("%s applied at %s: %s.", run.Stage, comments.ShortSHA(run.HeadSHA), counts.Headline())
+	ev.Summary = "Applied: " + counts.Headline() + "."
 	if applyErr != nil {
 		ev.Kind = notify.ApplyFailed
-		ev.Summary = fmt.Sprintf("The apply of %s at %s failed: %s", run.Stage, comments.ShortSHA(run.HeadSHA), firstLine(applyErr.Error()))
+		ev.Summary = "Failed: " + firstLine(applyErr.Error())
 	}
 	// The plan's sensitive values are not the repository's: what Terraform
 	// said of them is redacted here.
