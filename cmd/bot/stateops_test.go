@@ -156,3 +156,23 @@ func TestImportAndStateRemove(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetedOpenTofuPlanIsPlannedAgainInFull: OpenTofu's plan JSON does
+// not say a plan is targeted; the bot's own record of it does, so its
+// apply is followed by the full plan as Terraform's is.
+func TestTargetedOpenTofuPlanIsPlannedAgainInFull(t *testing.T) {
+	f, state := mergeFlow(t, "STAGEBOT_TOFU_BIN="+tofuBin(t))
+	files := stateIn(quickstartTree(t), state)
+	cfg := strings.Replace(files["stagebot.yaml"], "version: 1\n", "version: 1\nterraform_bin: tofu\n", 1)
+	f.base = f.gh.Commit(f.repo, "main", "", map[string]string{"stagebot.yaml": cfg}, "OpenTofu")
+	change := map[string]string{"terraform/infrastructure/main.tf": strings.Replace(files["terraform/infrastructure/main.tf"], `input = "demo-postgres"`, `input = "demo-postgres-2"`, 1)}
+	f.pr(1, "main", change, f.base, 1)
+	f.stageComment(1, "infrastructure", "+2 to add")
+	f.say(1, "alice", "/plan infrastructure -- -target=terraform_data.database")
+	f.stageComment(1, "infrastructure", "Targeted plan")
+	f.say(1, "alice", "/apply infrastructure")
+	f.planWithout(1, "infrastructure", []string{"OpenTofu", "+1 to add", "- `terraform_data.cluster`"}, "Targeted plan")
+	if !stateHas(t, state, "database") || stateHas(t, state, "cluster") {
+		t.Error("after the targeted apply the state should hold the database alone")
+	}
+}

@@ -72,6 +72,7 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		replaysIndex,
 		stateOpsTable,
 		stateOpsIndex,
+		partialPlansTable,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create store tables: %w", err)

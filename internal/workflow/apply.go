@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	tfjson "github.com/hashicorp/terraform-json"
-
 	"github.com/stagebot/stagebot/internal/command"
 	"github.com/stagebot/stagebot/internal/comments"
 	"github.com/stagebot/stagebot/internal/config"
@@ -130,7 +128,7 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 		view.Outputs = OutputViews(res.Outputs)
 		view.Steps = StepViews(res.Steps)
 		secrets = w.rememberOutputs(repo.FullName(), run.Stage, res.Outputs)
-		if partial(res.Plan) {
+		if t.leftChangesOut(ctx, run, res) {
 			if t.partial == nil {
 				t.partial = map[string]bool{}
 			}
@@ -162,11 +160,17 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 	return applyErr == nil, nil
 }
 
-// partial reports whether an applied plan left changes out: Terraform
-// marks a targeted plan incomplete (1.8 and later; OpenTofu's plans say
-// nothing, and its targeted applies are not planned again).
-func partial(plan *tfjson.Plan) bool {
-	return plan != nil && plan.Complete != nil && !*plan.Complete
+// leftChangesOut reports whether an applied plan left changes out: Terraform
+// marks a targeted plan incomplete (1.8 and later); OpenTofu's plans say
+// nothing, and the bot recorded its targeted plans itself (MarkPartial).
+// A record it cannot read counts as partial: planning again in full costs
+// a plan, forgetting the rest costs an unreviewed drift.
+func (t *turn) leftChangesOut(ctx context.Context, run runner.Run, res *runner.ApplyResult) bool {
+	if res.Plan != nil && res.Plan.Complete != nil && !*res.Plan.Complete {
+		return true
+	}
+	marked, err := t.w.Store.Partial(ctx, t.repo.FullName(), run.PR, run.Stage, res.Meta.SHA256)
+	return marked || err != nil
 }
 
 // apply applies the named stages, or every affected stage with a plan, in

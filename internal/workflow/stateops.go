@@ -36,10 +36,19 @@ func (t *turn) oneStageFor(affected []stages.Affected, only []string) *refusal {
 	return nil
 }
 
-// recordStateOp records the state operation a plan makes, once the plan
-// may be applied (it did not fail, and no step blocked it).
+// recordStateOp records the state operation a plan makes, and that a
+// targeted plan leaves changes out, once the plan may be applied (it did
+// not fail, and no step blocked it).
 func (t *turn) recordStateOp(ctx context.Context, sp StagePlanned) error {
-	if t.state == nil || sp.Err != nil || sp.Result == nil || sp.Result.Blocked() != nil {
+	if sp.Err != nil || sp.Result == nil || sp.Result.Blocked() != nil {
+		return nil
+	}
+	if t.args.Partial() {
+		if err := t.w.Store.MarkPartial(ctx, t.repo.FullName(), t.pr.Number, sp.Affected.Stage.Name, sp.Result.Meta.SHA256); err != nil {
+			return err
+		}
+	}
+	if t.state == nil {
 		return nil
 	}
 	stage := sp.Affected.Stage.Name
