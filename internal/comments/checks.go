@@ -89,15 +89,15 @@ func PlanCheck(p StagePlan, red *redact.Set) CheckOutput {
 		}
 		out.Conclusion = "failure"
 	}
-	if steps := Steps(p.Steps, red); steps != "" {
-		out.Summary += "\n\n" + steps
+	if v.Steps != "" {
+		out.Summary += "\n\n" + v.Steps
 	}
-	if p.Targeted != "" {
+	if v.Targeted != "" {
 		out.Title = "Targeted: " + out.Title
-		out.Summary = "🎯 **Targeted plan:** `" + strings.ReplaceAll(p.Targeted, "`", "'") + "`: it changes only what these arguments name; once applied, the stage is planned again in full.\n\n" + out.Summary
+		out.Summary = "🎯 **Targeted plan:** `" + v.Targeted + "`: it changes only what these arguments name; once applied, the stage is planned again in full.\n\n" + out.Summary
 	}
-	if p.StateOp != "" {
-		out.Summary = "🛠️ **State operation:** `" + strings.ReplaceAll(p.StateOp, "`", "'") + "`, applied only by `/apply " + p.Stage + "`.\n\n" + out.Summary
+	if v.StateOp != "" {
+		out.Summary = "🛠️ **State operation:** `" + v.StateOp + "`, applied only by `/apply " + p.Stage + "`.\n\n" + out.Summary
 	}
 	out.Title, out.Summary, out.Text = red.Redact(out.Title), red.Redact(out.Summary), red.Redact(out.Text)
 	out.Summary = fitChecks(out.Summary)
