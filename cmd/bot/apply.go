@@ -100,12 +100,12 @@ func applyCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		run := stages.Run(a.Stage, runner.Run{Repo: l.label, Root: l.root, HeadSHA: l.headSHA, Redact: l.secrets})
 		// The plan that is applied: its sensitive values stay out of what
 		// is printed, whatever happens.
-		view := comments.StageApply{Stage: name, HeadSHA: l.headSHA, Engine: l.r.EngineOf(run), Plan: sp.Result.JSON}
+		view := comments.StageApply{Stage: name, HeadSHA: l.headSHA, Plan: sp.Result.JSON}
 		res, err := l.r.Apply(ctx, run)
 		if err != nil {
-			view.Error = workflow.ErrorText(err)
+			view.Error, view.Engine = workflow.ErrorText(err), l.r.EngineOf(run)
 		} else {
-			view.Log = res.Log
+			view.Log, view.Engine = res.Log, res.Engine
 			view.Outputs = workflow.OutputViews(res.Outputs)
 			l.secrets.Add(workflow.SensitiveOutputs(res.Outputs)...)
 		}

@@ -101,6 +101,9 @@ type PlanResult struct {
 	Log string
 	// RunID is the run's record ("" when runs are not recorded).
 	RunID string
+	// Engine is what planned ("Terraform 1.11.4"), chosen once for the
+	// plan (see withEngine).
+	Engine string
 	// Steps are what the stage's pre_plan and post_plan steps did. When
 	// one blocks (see StepResult.Blocks), the plan is shown but not kept:
 	// it cannot be applied.
@@ -226,7 +229,7 @@ func (r *Runner) Plan(ctx context.Context, run Run) (res *PlanResult, err error)
 	if err != nil {
 		return nil, err
 	}
-	res = &PlanResult{Meta: meta, HasChanges: hasChanges, JSON: plan, Text: text, Log: log, RunID: runID, Steps: steps}
+	res = &PlanResult{Meta: meta, HasChanges: hasChanges, JSON: plan, Text: text, Log: log, RunID: runID, Engine: run.chosen.String(), Steps: steps}
 	if err := r.postPlan(ctx, run, res, logFile); err != nil {
 		return nil, err
 	}

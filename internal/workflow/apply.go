@@ -87,7 +87,6 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 	// The apply runs to its end even if the job is cancelled: Terraform cut
 	// off half-way leaves state and lock behind. The runner's timeout, and
 	// a stopping bot (SIGINT, then waiting for Terraform), still bound it.
-	view.Engine = w.Runner.EngineOf(run)
 	res, applyErr := w.Runner.Apply(context.WithoutCancel(ctx), run)
 	// Everything below is recorded whatever the job's context says, and
 	// through a database blip: the apply happened.
@@ -102,6 +101,11 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 		ran = res.RunID
 	}
 	view.RunURL = runLink(w.runURLs(), ran, applyErr)
+	if res != nil {
+		view.Engine = res.Engine // the one that made the plan
+	} else {
+		view.Engine = w.Runner.EngineOf(run)
+	}
 	var re *runner.RunError
 	if errors.As(applyErr, &re) {
 		view.Steps = StepViews(re.Steps)
@@ -121,7 +125,7 @@ func (t *turn) apply(ctx context.Context, run runner.Run, trigger string, checkI
 		check.Conclusion, check.Title, check.Summary = "failure", failed.title, failed.summary
 		logging.From(ctx).Warn("apply failed", "stage", run.Stage, "error", w.redactor(repo.FullName()).Redact(applyErr.Error()))
 	} else {
-		view.Log, view.Engine = res.Log, cmp.Or(res.Engine, view.Engine)
+		view.Log = res.Log
 		if view.Plan == nil {
 			view.Plan = res.Plan // the plan that was applied: its headline, its sensitive values
 		}

@@ -165,7 +165,7 @@ func planStage(ctx context.Context, r *runner.Runner, t PlanTarget, root string,
 	case a.Ready():
 		run := stages.Run(st, runner.Run{Repo: t.Repo, PR: t.PR, Redact: secrets, Root: root, HeadSHA: t.HeadSHA, BaseSHA: t.BaseSHA, Trusted: t.Trusted, Args: t.Args, State: t.State})
 		run.Destroy, view.Destroying = destroy, destroy
-		view.Engine, view.Unisolated = r.EngineOf(run), !r.Isolated()
+		view.Unisolated = !r.Isolated()
 		if !t.Args.Empty() {
 			view.Targeted = t.Args.String()
 		}
@@ -187,6 +187,11 @@ func planStage(ctx context.Context, r *runner.Runner, t PlanTarget, root string,
 		default:
 			view.Plan, view.Text, view.Log = sp.Result.JSON, sp.Result.Text, sp.Result.Log
 			view.Steps = StepViews(sp.Result.Steps)
+		}
+		if sp.Result != nil {
+			view.Engine = sp.Result.Engine
+		} else {
+			view.Engine = r.EngineOf(run) // what would have planned
 		}
 		var ran string
 		if sp.Result != nil {
