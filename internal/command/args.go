@@ -81,12 +81,8 @@ func ParsePlanArgs(fields []string) (PlanArgs, error) {
 			}
 			a.Replace = append(a.Replace, value)
 		case flag == "-var" && hasValue:
-			name, _, ok := strings.Cut(value, "=")
-			if !ok || !varName.MatchString(name) {
-				return a, &UsageError{Msg: fmt.Sprintf("`-var %s`: write `-var NAME=VALUE`", printable(value))}
-			}
-			if ReservedVars[name] {
-				return a, &UsageError{Msg: fmt.Sprintf("`-var %s=…`: the bot sets `%s` itself", name, name)}
+			if err := checkVar(value); err != nil {
+				return a, err
 			}
 			a.Vars = append(a.Vars, value)
 		case f == "-refresh=false":
@@ -101,19 +97,39 @@ func ParsePlanArgs(fields []string) (PlanArgs, error) {
 	return a, nil
 }
 
+// checkVar refuses a -var that is not NAME=VALUE, or that names a
+// variable the bot sets itself.
+func checkVar(v string) error {
+	name, _, ok := strings.Cut(v, "=")
+	if !ok || !varName.MatchString(name) {
+		return &UsageError{Msg: fmt.Sprintf("`-var %s`: write `-var NAME=VALUE`", printable(v))}
+	}
+	if ReservedVars[name] {
+		return &UsageError{Msg: fmt.Sprintf("`-var %s=…`: the bot sets `%s` itself", name, name)}
+	}
+	return nil
+}
+
 // CheckAddress refuses what is not a resource address
 // (module.x.aws_instance.y["a"]): a traversal, nothing Terraform would
 // evaluate.
 func CheckAddress(addr string) error {
+	_, err := ParseAddress(addr)
+	return err
+}
+
+// ParseAddress is a resource address as the traversal it is, or the
+// refusal of what is not one (see CheckAddress).
+func ParseAddress(addr string) (hcl.Traversal, error) {
 	bad := &UsageError{Msg: fmt.Sprintf("`%s` is not a resource address such as `module.net.aws_vpc.main` or `aws_instance.web[\"a\"]`", printable(addr))}
 	if addr == "" || len(addr) > 512 || strings.ContainsAny(addr, "${}()\n\r*") {
-		return bad
+		return nil, bad
 	}
 	trav, diags := hclsyntax.ParseTraversalAbs([]byte(addr), "", hcl.InitialPos)
 	if diags.HasErrors() || len(trav) < 2 {
-		return bad
+		return nil, bad
 	}
-	return nil
+	return trav, nil
 }
 
 // Check checks a again, as ParsePlanArgs did: what runs Terraform takes
@@ -125,9 +141,8 @@ func (a PlanArgs) Check() error {
 		}
 	}
 	for _, v := range a.Vars {
-		name, _, ok := strings.Cut(v, "=")
-		if !ok || !varName.MatchString(name) || ReservedVars[name] {
-			return &UsageError{Msg: fmt.Sprintf("`-var %s` is not allowed", printable(v))}
+		if err := checkVar(v); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -94,9 +94,7 @@ func Parse(line string) (Command, error) {
 		return Command{}, &UsageError{Msg: "the command is not valid UTF-8"}
 	}
 	name := word
-	switch name {
-	case Plan, Apply, Unlock, Approve, Drift, Help, Import, State:
-	default:
+	if !isKnown(name) {
 		if lower := strings.ToLower(word); isKnown(lower) {
 			return Command{}, &UsageError{Msg: fmt.Sprintf("commands are lower case: write `/%s`", lower)}
 		}

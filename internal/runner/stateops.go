@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
@@ -24,17 +23,7 @@ const StateOpFile = "stagebot_state_operation.tf"
 // and the id as an escaped string literal, so nothing a user writes is
 // evaluated.
 func stateOpBlock(op command.StateOp) ([]byte, error) {
-	traversal := func(addr string) (hcl.Traversal, error) {
-		if err := command.CheckAddress(addr); err != nil {
-			return nil, err
-		}
-		t, diags := hclsyntax.ParseTraversalAbs([]byte(addr), "", hcl.InitialPos)
-		if diags.HasErrors() {
-			return nil, diags
-		}
-		return t, nil
-	}
-	from, err := traversal(op.Address)
+	from, err := command.ParseAddress(op.Address)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +40,7 @@ func stateOpBlock(op command.StateOp) ([]byte, error) {
 		b.SetAttributeTraversal("from", from)
 		b.AppendNewBlock("lifecycle", nil).Body().SetAttributeValue("destroy", cty.False)
 	case command.OpMove:
-		to, err := traversal(op.To)
+		to, err := command.ParseAddress(op.To)
 		if err != nil {
 			return nil, err
 		}
