@@ -171,11 +171,11 @@ func (r *Runner) Apply(ctx context.Context, run Run) (_ *ApplyResult, err error)
 	if err := r.initIfNeeded(ctx, s, run); err != nil {
 		return nil, err
 	}
-	file, err := r.planCopy(ctx, s, meta)
+	file, done, err := r.planCopy(ctx, s, meta)
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(file)
+	defer done()
 	res := &ApplyResult{Meta: meta, RunID: runID, Engine: r.EngineOf(run)}
 	// The plan as the comment shows it; show's JSON stays out of the log.
 	s.tf.SetStdout(io.Discard)
@@ -238,20 +238,12 @@ func (r *Runner) applySteps(ctx context.Context, run Run, meta PlanMeta, applied
 			return plan, err
 		})
 	} else {
-		files, done, err = r.stepPlanFiles(ctx, s, meta, nil)
-		if err == nil {
-			files.plan = ""
-		}
+		files, done, err = appliedPlanJSON(s, run, applied)
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	if applied != nil {
-		if err := writeStepJSON(s, files.planJSON, applied); err != nil {
-			return nil, err
-		}
-	}
 	red := r.secrets.With(run.Redact.Values()...).With(redact.PlanValues(plan)...)
 	log, closeLog := appendLog(logFile, red)
 	defer closeLog()

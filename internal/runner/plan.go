@@ -358,11 +358,11 @@ func (r *Runner) show(ctx context.Context, run Run, meta PlanMeta) (*tfjson.Plan
 		return nil, "", err
 	}
 	defer s.close()
-	file, err := r.planCopy(ctx, s, meta)
+	file, done, err := r.planCopy(ctx, s, meta)
 	if err != nil {
 		return nil, "", err
 	}
-	defer os.Remove(file)
+	defer done()
 	// Show's output stays out of the log: its JSON holds sensitive values
 	// in clear. Its errors are kept for the comment.
 	var errs strings.Builder
@@ -380,18 +380,34 @@ func (r *Runner) show(ctx context.Context, run Run, meta PlanMeta) (*tfjson.Plan
 }
 
 // planCopy puts a checked copy of meta's plan where the session's
-// Terraform may read it: its own temporary directory.
-func (r *Runner) planCopy(ctx context.Context, s *session, meta PlanMeta) (string, error) {
-	dir := s.lease.Tmp
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "stagebot-plan-"); err != nil {
-			return "", err
-		}
+// Terraform may read it: its own temporary directory. done removes it.
+func (r *Runner) planCopy(ctx context.Context, s *session, meta PlanMeta) (string, func(), error) {
+	dir, doneDir, err := s.tmpDir()
+	if err != nil {
+		return "", func() {}, err
 	}
 	file := filepath.Join(dir, "stagebot-"+safe(meta.Stage)+".tfplan")
+	done := func() { os.Remove(file); doneDir() }
 	os.Remove(file)
-	return file, r.copyPlan(ctx, meta, file, s.lease.UID, s.lease.GID)
+	if err := r.copyPlan(ctx, meta, file, s.lease.UID, s.lease.GID); err != nil {
+		done()
+		return "", func() {}, err
+	}
+	return file, done, nil
+}
+
+// tmpDir is where the session's Terraform and steps are given files: the
+// lease's own temporary directory, or, not isolated, one made for the
+// caller, which done removes.
+func (s *session) tmpDir() (string, func(), error) {
+	if s.lease.Tmp != "" {
+		return s.lease.Tmp, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "stagebot-plan-")
+	if err != nil {
+		return "", func() {}, err
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
 // backendConfig is run's backend configuration as init is given it

@@ -173,33 +173,41 @@ func headTailBytes(s string, max int) (string, bool) {
 }
 
 // stepPlanFiles gives post_plan and pre_apply steps the plan: a copy of
-// the kept plan file and its JSON (what show, when given, makes of the
-// copy; else nothing yet) in the session's temporary directory, the
-// sandbox user's own. done removes them.
+// the kept plan file and its JSON (what show makes of the copy) in the
+// session's temporary directory, the sandbox user's own. done removes
+// them.
 func (r *Runner) stepPlanFiles(ctx context.Context, s *session, meta PlanMeta, show func(file string) (*tfjson.Plan, error)) (stepFiles, func(), error) {
-	file, err := r.planCopy(ctx, s, meta)
+	file, doneCopy, err := r.planCopy(ctx, s, meta)
 	if err != nil {
 		return stepFiles{}, func() {}, err
 	}
 	files := stepFiles{plan: file, planJSON: strings.TrimSuffix(file, ".tfplan") + ".json"}
-	done := func() {
-		os.Remove(files.plan)
-		os.Remove(files.planJSON)
-		if s.lease.Tmp == "" {
-			os.Remove(filepath.Dir(file)) // planCopy's own directory
-		}
+	done := func() { os.Remove(files.planJSON); doneCopy() }
+	plan, err := show(file)
+	if err == nil {
+		err = writeStepJSON(s, files.planJSON, plan)
 	}
-	if show != nil {
-		plan, err := show(file)
-		if err == nil {
-			err = writeStepJSON(s, files.planJSON, plan)
-		}
-		if err != nil {
-			done()
-			return stepFiles{}, func() {}, err
-		}
+	if err != nil {
+		done()
+		return stepFiles{}, func() {}, err
 	}
 	return files, done, nil
+}
+
+// appliedPlanJSON gives post_apply steps the applied plan's JSON, in the
+// session's temporary directory (the plan file itself is spent). done
+// removes it.
+func appliedPlanJSON(s *session, run Run, applied *tfjson.Plan) (stepFiles, func(), error) {
+	dir, done, err := s.tmpDir()
+	if err != nil {
+		return stepFiles{}, func() {}, err
+	}
+	files := stepFiles{planJSON: filepath.Join(dir, "stagebot-"+safe(run.Stage)+".json")}
+	if err := writeStepJSON(s, files.planJSON, applied); err != nil {
+		done()
+		return stepFiles{}, func() {}, err
+	}
+	return files, func() { os.Remove(files.planJSON); done() }, nil
 }
 
 // writeStepJSON writes plan as JSON to path, owned by the session's user.
