@@ -170,29 +170,17 @@ func downloadError(bin, logged string, err error) error {
 // namedVersions are the versions dir's entries named for a version, in
 // the layouts scanVersions reads; their binaries are not run.
 func namedVersions(dir string) ([]*version.Version, error) {
-	entries, err := os.ReadDir(dir)
+	entries, err := versionEntries(dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []*version.Version
 	for _, ent := range entries {
-		name := ent.Name()
-		if strings.HasPrefix(name, ".") {
-			continue
+		// A directory left by an install that stopped before its
+		// rename holds no binary: install into it.
+		if _, err := os.Lstat(ent.path); err == nil {
+			out = append(out, ent.named)
 		}
-		rest, flat := cutAny(name, "terraform_", "terraform-")
-		v, err := version.NewVersion(rest)
-		if err != nil {
-			continue
-		}
-		if !flat {
-			// A directory left by an install that stopped before its
-			// rename holds no binary: install into it.
-			if _, err := os.Lstat(filepath.Join(dir, name, "terraform")); err != nil {
-				continue
-			}
-		}
-		out = append(out, v)
 	}
 	return out, nil
 }

@@ -68,12 +68,9 @@ type VersionError struct {
 }
 
 func (e *VersionError) Error() string {
-	where, change := "its required_version", "change required_version"
-	if e.Module != "" {
-		where = "required_version of module " + e.Module
-	}
+	where, change := writtenIn(e.Source, e.Module), "change required_version"
 	if e.Source == FromTerraformVersion {
-		where, change = "its terraform_version in stagebot.yaml", "change terraform_version"
+		change = "change terraform_version"
 	}
 	if e.Engine == "OpenTofu" {
 		return fmt.Sprintf("stage %s needs %s (%s), but the bot runs OpenTofu %s (%s): "+
@@ -110,12 +107,16 @@ type requirement struct {
 }
 
 // where says where a requirement is written, for people.
-func (q requirement) where() string {
+func (q requirement) where() string { return writtenIn(q.source, q.module) }
+
+// writtenIn says where a version requirement of source (and module, for
+// a required_version) is written, for people.
+func writtenIn(source, module string) string {
 	switch {
-	case q.source == FromTerraformVersion:
+	case source == FromTerraformVersion:
 		return "its terraform_version in stagebot.yaml"
-	case q.module != "":
-		return "required_version of module " + q.module
+	case module != "":
+		return "required_version of module " + module
 	}
 	return "its required_version"
 }

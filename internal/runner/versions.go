@@ -25,11 +25,38 @@ import (
 // counts, and one that differs from its name is an error. Other entries
 // are left alone.
 func scanVersions(ctx context.Context, dir string) ([]*engine, error) {
-	entries, err := os.ReadDir(dir)
+	entries, err := versionEntries(dir)
 	if err != nil {
 		return nil, fmt.Errorf("terraform versions dir: %w", err)
 	}
 	var out []*engine
+	for _, ent := range entries {
+		e, err := versionBinary(ctx, ent.path, ent.named)
+		if err != nil {
+			return nil, fmt.Errorf("terraform versions dir %s: %w", dir, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// versionEntry is an entry of a versions dir named for a version: where
+// its binary is in the layout the name says.
+type versionEntry struct {
+	named *version.Version
+	path  string
+}
+
+// versionEntries are the entries of a versions dir named for a version,
+// as DIR/VERSION (the binary DIR/VERSION/terraform), DIR/terraform_VERSION
+// or DIR/terraform-VERSION; hidden entries (an install under way) and
+// others are left out.
+func versionEntries(dir string) ([]versionEntry, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []versionEntry
 	for _, ent := range entries {
 		name, path := ent.Name(), filepath.Join(dir, ent.Name())
 		if strings.HasPrefix(name, ".") {
@@ -40,15 +67,9 @@ func scanVersions(ctx context.Context, dir string) ([]*engine, error) {
 		} else {
 			path = filepath.Join(path, "terraform")
 		}
-		named, err := version.NewVersion(name)
-		if err != nil {
-			continue // not a version's
+		if named, err := version.NewVersion(name); err == nil {
+			out = append(out, versionEntry{named: named, path: path})
 		}
-		e, err := versionBinary(ctx, path, named)
-		if err != nil {
-			return nil, fmt.Errorf("terraform versions dir %s: %w", dir, err)
-		}
-		out = append(out, e)
 	}
 	return out, nil
 }
