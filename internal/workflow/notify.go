@@ -98,19 +98,18 @@ func (t *turn) notifyMerge(ctx context.Context, kind notify.Kind, stage, why str
 }
 
 // prURL is the turn's pull request on GitHub ("" without a web URL).
-func (t *turn) prURL() string {
-	if t.pr.Number == 0 || t.w.GitHubWebURL == "" {
-		return ""
-	}
-	return fmt.Sprintf("%s/%s/pull/%d", strings.TrimSuffix(t.w.GitHubWebURL, "/"), t.repo.FullName(), t.pr.Number)
-}
+func (t *turn) prURL() string { return t.webURL("pull", t.pr.Number) }
 
 // issueURL is issue n of the turn's repository on GitHub.
-func (t *turn) issueURL(n int) string {
+func (t *turn) issueURL(n int) string { return t.webURL("issues", n) }
+
+// webURL is the page of number n of kind (pull, issues) of the turn's
+// repository on GitHub; "" for none.
+func (t *turn) webURL(kind string, n int) string {
 	if n == 0 || t.w.GitHubWebURL == "" {
 		return ""
 	}
-	return fmt.Sprintf("%s/%s/issues/%d", strings.TrimSuffix(t.w.GitHubWebURL, "/"), t.repo.FullName(), n)
+	return fmt.Sprintf("%s/%s/%s/%d", strings.TrimSuffix(t.w.GitHubWebURL, "/"), t.repo.FullName(), kind, n)
 }
 
 // firstLine is s up to its first line break.
