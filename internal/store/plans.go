@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/stagebot/stagebot/internal/runner"
 )
@@ -108,4 +109,38 @@ func (s *Store) PlansOf(ctx context.Context, repo string, pr int) ([]PlanView, e
 		}
 	}
 	return out, nil
+}
+
+// partialPlansTable records the plans made with -target: Terraform marks
+// them incomplete in their JSON, OpenTofu does not, so the bot keeps its
+// own word that applying one leaves changes out.
+const partialPlansTable = `CREATE TABLE IF NOT EXISTS stagebot_partial_plans (
+	repo TEXT NOT NULL,
+	pr INTEGER NOT NULL,
+	stage TEXT NOT NULL,
+	plan_sha256 TEXT NOT NULL,
+	planned_at TIMESTAMP NOT NULL,
+	PRIMARY KEY (repo, pr, stage, plan_sha256)
+)`
+
+// MarkPartial records that the plan planSHA256 of stage leaves changes
+// out (a targeted plan).
+func (s *Store) MarkPartial(ctx context.Context, repo string, pr int, stage, planSHA256 string) error {
+	if _, err := s.db.ExecContext(ctx,
+		`INSERT INTO stagebot_partial_plans (repo, pr, stage, plan_sha256, planned_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+		repo, pr, stage, planSHA256, time.Now().UTC()); err != nil {
+		return fmt.Errorf("record the targeted plan of %s: %w", stage, err)
+	}
+	return nil
+}
+
+// Partial reports whether the plan planSHA256 of stage was recorded as
+// leaving changes out.
+func (s *Store) Partial(ctx context.Context, repo string, pr int, stage, planSHA256 string) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM stagebot_partial_plans WHERE repo = $1 AND pr = $2 AND stage = $3 AND plan_sha256 = $4`,
+		repo, pr, stage, planSHA256).Scan(&n); err != nil {
+		return false, fmt.Errorf("read the targeted plans of %s: %w", stage, err)
+	}
+	return n > 0, nil
 }

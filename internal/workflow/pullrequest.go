@@ -342,7 +342,7 @@ func (w *Workflow) planPR(ctx context.Context, t *turn, only []string) error {
 		if err := w.Store.SetOutcome(ctx, repo.FullName(), pr.Number, sp.Affected.Stage.Name, sp.outcome()); err != nil {
 			return err
 		}
-		if err := t.recordStateOp(ctx, sp); err != nil {
+		if err := t.recordCommandPlan(ctx, sp); err != nil {
 			return err
 		}
 		t.notifyDenied(ctx, sp)

@@ -11,8 +11,8 @@ import (
 
 // A /plan with arguments, an /import and a /state are plans of one stage
 // (or one instance): oneStageFor refuses them for anything else, and
-// recordStateOp keeps the record of a state operation once its plan may be
-// applied; turn.apply records that it was.
+// recordCommandPlan records what such a plan makes (a state operation, a
+// targeted plan) once it may be applied; turn.apply records that it was.
 
 // oneStageFor refuses a /plan with arguments, or a state operation, whose
 // stage the PR does not change, or that names a stage of several
@@ -36,10 +36,10 @@ func (t *turn) oneStageFor(affected []stages.Affected, only []string) *refusal {
 	return nil
 }
 
-// recordStateOp records the state operation a plan makes, and that a
+// recordCommandPlan records the state operation a plan makes, and that a
 // targeted plan leaves changes out, once the plan may be applied (it did
 // not fail, and no step blocked it).
-func (t *turn) recordStateOp(ctx context.Context, sp StagePlanned) error {
+func (t *turn) recordCommandPlan(ctx context.Context, sp StagePlanned) error {
 	if sp.Err != nil || sp.Result == nil || sp.Result.Blocked() != nil {
 		return nil
 	}
