@@ -3,9 +3,6 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stagebot/stagebot/internal/github/webhook"
 	"github.com/stagebot/stagebot/internal/logging"
 	"github.com/stagebot/stagebot/internal/redact"
 )
@@ -118,19 +116,12 @@ func request(t Target, ev Event) ([]byte, http.Header, error) {
 		}
 		h.Set("X-Stagebot-Event", string(ev.Kind))
 		h.Set("X-Stagebot-Delivery", ev.ID)
-		h.Set("X-Stagebot-Signature-256", Sign([]byte(t.Secret), body))
+		// sha256= and the hex HMAC-SHA256 of the exact body with the
+		// target's secret, as GitHub signs its webhooks.
+		h.Set("X-Stagebot-Signature-256", webhook.Sign([]byte(t.Secret), body))
 		return body, h, nil
 	}
 	return nil, nil, fmt.Errorf("unknown target type %q", t.Type)
-}
-
-// Sign is the X-Stagebot-Signature-256 header of body: sha256= and the
-// hex HMAC-SHA256 of the exact body with the target's secret, as GitHub
-// signs its webhooks.
-func Sign(secret, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
 // phrases say what happened, with a stage (%[1]s) and without; %[2]s is
